@@ -1,0 +1,31 @@
+"""mailer: code-first HTML email newsletters.
+
+Use as a library::
+
+    from mailer import load_config, build_issue
+    rendered = build_issue("issues/2018-03-iom-turkey.yaml", load_config("mailer.toml"))
+    print(rendered.subject, len(rendered.html))
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .config import Config, load_config
+from .errors import MailerError
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .build import build_issue as build_issue
+
+__all__ = ["Config", "MailerError", "build_issue", "load_config"]
+
+
+def __getattr__(name: str) -> Any:
+    # keep `import mailer` light: heavy stages are imported on first use
+    if name == "build_issue":
+        from .build import build_issue
+
+        return build_issue
+    raise AttributeError(name)

@@ -1,0 +1,112 @@
+"""The ``mailer`` command line: thin commands over the library.
+
+Each command parses its options, calls the library function it is named after,
+and lets :class:`~mailer.errors.MailerError` become a clean message and exit 1.
+Commands live in one module per area; each module has ``register(group)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import Config, load_config
+from ..errors import MailerError
+
+
+@dataclass
+class State:
+    """What every command gets: the config (loaded on first use) and the output flags."""
+
+    config_path: str | None
+    debug: bool = False
+    quiet: bool = False
+    _config: Config | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich console: colour only on a terminal and without NO_COLOR."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(
+        file=stream,
+        no_color=bool(os.environ.get("NO_COLOR")),
+        highlight=False,
+        soft_wrap=not stream.isatty(),
+    )
+
+
+class MailerGroup(click.Group):
+    """Turns MailerError into ``error: …`` on stderr and exit 1 (traceback only with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MailerError as exc:
+            debug = "--debug" in sys.argv or os.environ.get("MAILER_DEBUG") == "1"
+            if debug:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=MailerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: ./mailer.toml).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs (secrets stay hidden).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and essential output.")
+@click.version_option(package_name="mailer")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, debug: bool, quiet: bool) -> None:
+    """Build HTML email newsletters from YAML + Markdown issues and send them.
+
+    \b
+    Example:
+        mailer build issues/2018-03-iom-turkey.yaml -o out/
+    """
+    level = logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # the sendgrid client logs request headers (the API key) at DEBUG: never let it
+    logging.getLogger("python_http_client").setLevel(logging.WARNING)
+    ctx.obj = State(config_path=config_path, debug=debug, quiet=quiet)
+
+
+def _register() -> None:
+    from . import build, schedule, send, subscribers, track
+
+    for module in (build, subscribers, send, track, schedule):
+        module.register(main)
+
+
+_register()
+
+
+def run() -> None:  # pragma: no cover - console entry alias
+    main()
+
+
+__all__ = ["Path", "State", "console", "main", "pass_state"]

@@ -1,0 +1,201 @@
+"""Typed settings: ``mailer.toml`` plus the environment.
+
+Everything but secrets lives in the file; secrets (API keys, signing keys,
+SMTP passwords) come only from the environment and are never stored on the
+:class:`Config` object, printed or logged.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = "mailer.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Sender(_Section):
+    from_name: str = "Newsletter"
+    from_email: str = "newsletter@example.org"
+    reply_to: str | None = None
+    #: address for mailto: unsubscribe (List-Unsubscribe); defaults to from_email
+    unsubscribe_mailto: str | None = None
+
+
+class Brand(_Section):
+    logo: str | None = None
+    logo_alt: str = ""
+    logo_width: int = 160
+    primary_color: str = "#0033A0"
+    accent_color: str = "#0072BC"
+    text_color: str = "#222222"
+    muted_color: str = "#555555"
+    background_color: str = "#F2F4F7"
+    content_background: str = "#FFFFFF"
+    font_family: str = "Helvetica, Arial, 'Noto Sans', 'Noto Sans Arabic', Tahoma, sans-serif"
+
+
+class Tracking(_Section):
+    #: public base URL of `mailer serve`, e.g. https://news.example.org; empty = no click tracking
+    base_url: str | None = None
+    utm: bool = True
+    utm_source: str = "newsletter"
+    utm_medium: str = "email"
+    opens: bool = False
+    anonymous: bool = False
+    #: clicks within this many seconds of delivery are treated as scanner clicks
+    scanner_window_seconds: float = 5.0
+
+
+class Smtp(_Section):
+    host: str = "127.0.0.1"
+    port: int = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    timeout: float = 30.0
+    #: messages per second; 0 = unlimited
+    rate: float = 0.0
+
+
+class Sending(_Section):
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    timeout: float = 30.0
+    max_retries: int = 6
+    max_backoff: float = 60.0
+    max_consecutive_failures: int = 5
+
+
+class Schedule(_Section):
+    timezone: str = "UTC"
+    #: a scheduled campaign later than this (e.g. "6h", "90m") is held, not sent silently
+    max_delay: str = "6h"
+
+
+class Settings(_Section):
+    """The validated contents of ``mailer.toml``."""
+
+    name: str = "Newsletter"
+    organisation: str = ""
+    default_language: str = "en"
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    postal_address: str = ""
+    why: str = "You receive this email because you subscribed to our newsletter."
+    website: str | None = None
+    database_url: str | None = None
+    backend: Literal["outbox", "smtp", "sendgrid", "memory"] = "outbox"
+    assets_url: str | None = None
+    inliner: Literal["css-inline", "premailer"] = "css-inline"
+    templates: str | None = None
+    issues_dir: str = "issues"
+    outbox_dir: str = "outbox"
+    sender: Sender = Field(default_factory=Sender)
+    brand: Brand = Field(default_factory=Brand)
+    social: dict[str, str] = Field(default_factory=dict)
+    tracking: Tracking = Field(default_factory=Tracking)
+    smtp: Smtp = Field(default_factory=Smtp)
+    sending: Sending = Field(default_factory=Sending)
+    schedule: Schedule = Field(default_factory=Schedule)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings plus where they came from. Secrets are read from the environment on demand."""
+
+    settings: Settings
+    path: Path | None
+    root: Path
+
+    # -- derived values ---------------------------------------------------
+    @property
+    def database_url(self) -> str:
+        url = os.environ.get("MAILER_DATABASE_URL") or self.settings.database_url
+        if not url:
+            return f"sqlite:///{self.root / 'mailer.db'}"
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            rel = url.removeprefix("sqlite:///")
+            if rel and rel != ":memory:":
+                return f"sqlite:///{self.root / rel}"
+        return url
+
+    def resolve(self, relative: str | Path) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.resolve(self.settings.outbox_dir)
+
+    @property
+    def templates_dir(self) -> Path | None:
+        t = self.settings.templates
+        return self.resolve(t) if t else None
+
+    # -- secrets: environment only -----------------------------------------
+    @staticmethod
+    def secret(name: str) -> str | None:
+        value = os.environ.get(name)
+        return value or None
+
+    @property
+    def sendgrid_host(self) -> str:
+        return os.environ.get("MAILER_SENDGRID_HOST") or "https://api.sendgrid.com"
+
+    def require_secret(self, name: str, purpose: str) -> str:
+        value = self.secret(name)
+        if not value:
+            raise ConfigError(
+                f"{name} is not set; it is needed {purpose}.",
+                hint=f"export {name}=... in the environment (secrets never go in mailer.toml).",
+            )
+        return value
+
+
+def _describe(error: dict[str, Any], data: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        parent: Any = data
+        for part in error["loc"][:-1]:
+            parent = parent.get(part, {}) if isinstance(parent, dict) else {}
+        model: Any = Settings
+        for part in error["loc"][:-1]:
+            field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+            model = field.annotation if field else None
+        known = list(model.model_fields) if hasattr(model, "model_fields") else []
+        close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+        tip = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown key '{loc}'{tip}"
+    return f"'{loc}': {error['msg']}"
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load ``mailer.toml`` (or *path*). A missing default file gives default settings."""
+    explicit = path is not None
+    p = Path(path or DEFAULT_CONFIG)
+    if not p.exists():
+        if explicit:
+            raise ConfigError(
+                f"config file {p} not found",
+                hint="pass --config FILE, or run `mailer init DIR` to create a project.",
+            )
+        return Config(settings=Settings(), path=None, root=Path.cwd())
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}", hint="check quotes and brackets.") from None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = "; ".join(_describe(e, data) for e in exc.errors())  # type: ignore[arg-type]
+        raise ConfigError(f"{p}: {lines}", hint="see README.md → Configuration.") from None
+    return Config(settings=settings, path=p.resolve(), root=p.resolve().parent)

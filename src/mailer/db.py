@@ -1,0 +1,358 @@
+"""Storage: one schema for SQLite and PostgreSQL (SQLAlchemy Core).
+
+Tables (see DESIGN.md → Data): subscribers, lists, memberships, campaigns,
+campaign_contents (what was sent, per language, for "view in browser"),
+batches, deliveries, links, events, and schema_version.
+
+Schema versioning is a numbered list of migrations (``MIGRATIONS``); ``connect``
+applies the missing ones in one transaction and records the version, so a
+database made by an older mailer is upgraded, never recreated. A database made
+by a *newer* mailer is refused rather than damaged.
+
+SQLite runs in WAL mode with a busy timeout, because ``mailer serve`` and a send
+may write at the same time. ``begin_immediate(conn)`` takes SQLite's write lock
+at BEGIN (PostgreSQL callers use row locks instead).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from .errors import DatabaseError
+
+
+class SubscriberStatus(enum.StrEnum):
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class EventType(enum.StrEnum):
+    CLICK = "click"
+    OPEN = "open"
+    UNSUBSCRIBE = "unsubscribe"
+    BOUNCE = "bounce"
+    DROPPED = "dropped"
+    SPAMREPORT = "spamreport"
+    DELIVERED = "delivered"
+
+
+def utcnow() -> datetime:
+    """Timezone-aware UTC now (stored as naive UTC on both databases)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False),
+    # normalised key for uniqueness: domain lower-cased and, by default, the whole address
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("language", String(35), nullable=True),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("status", String(20), nullable=False, default=SubscriberStatus.SUBSCRIBED.value),
+    Column("source", String(200), nullable=True),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("updated_at", DateTime, nullable=False, default=utcnow),
+    Column("status_changed_at", DateTime, nullable=True),
+)
+
+lists = Table(
+    "lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Index("ix_memberships_subscriber", "subscriber_id"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("issue_slug", String(200), nullable=False),
+    Column("issue_path", Text, nullable=False),
+    Column("list_id", Integer, ForeignKey("lists.id"), nullable=False),
+    Column("status", String(20), nullable=False, default=CampaignStatus.DRAFT.value),
+    Column("backend", String(20), nullable=False),
+    Column("subject", Text, nullable=False, default=""),
+    Column("scheduled_at", DateTime, nullable=True),  # UTC
+    Column("schedule_tz", String(64), nullable=True),  # the zone the user gave
+    Column("late", Boolean, nullable=False, default=False),
+    Column("send_late", Boolean, nullable=False, default=False),
+    Column("provider_batch_id", String(100), nullable=True),  # SendGrid batch id (send_at)
+    Column("claimed_by", String(100), nullable=True),
+    Column("claimed_at", DateTime, nullable=True),
+    Column("recipients", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("started_at", DateTime, nullable=True),
+    Column("finished_at", DateTime, nullable=True),
+    Index("ix_campaigns_issue_list", "issue_slug", "list_id"),
+    Index("ix_campaigns_status_due", "status", "scheduled_at"),
+)
+
+campaign_contents = Table(
+    "campaign_contents",
+    metadata,
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column("language", String(35), primary_key=True),
+    Column("subject", Text, nullable=False),
+    Column("html", Text, nullable=False),  # as sent, with per-recipient tokens, no personal data
+    Column("text", Text, nullable=False),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(20), nullable=False, default=DeliveryStatus.PENDING.value),
+    Column("size", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("provider_id", String(200), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("finished_at", DateTime, nullable=True),
+    Index("ix_batches_campaign_status", "campaign_id", "status"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("batch_id", Integer, ForeignKey("batches.id"), nullable=True),
+    Column("language", String(35), nullable=True),
+    Column("status", String(20), nullable=False, default=DeliveryStatus.PENDING.value),
+    Column("provider_message_id", String(200), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("accepted_at", DateTime, nullable=True),
+    Column("updated_at", DateTime, nullable=False, default=utcnow),
+    UniqueConstraint("campaign_id", "subscriber_id", name="uq_delivery_campaign_subscriber"),
+    Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+    Index("ix_deliveries_batch", "batch_id"),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),  # the target, with UTM parameters
+    Column("block", String(200), nullable=False, default=""),
+    Column("kind", String(50), nullable=False, default="other"),  # read_more|share:x|follow:x|other
+    Column("language", String(35), nullable=True),
+    Index("ix_links_campaign", "campaign_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("type", String(20), nullable=False),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="SET NULL"), nullable=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=True),
+    Column("link_id", Integer, ForeignKey("links.id"), nullable=True),
+    Column("provider_event_id", String(200), nullable=True, unique=True),
+    Column("user_agent", Text, nullable=True),
+    Column("is_scanner", Boolean, nullable=False, default=False),
+    Column("block", String(200), nullable=True),  # attribution when no link row (webhook clicks)
+    Column("kind", String(50), nullable=True),
+    Column("data", JSON, nullable=True),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Index("ix_events_campaign_type", "campaign_id", "type"),
+)
+
+
+# -- migrations ------------------------------------------------------------
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t is not schema_version])
+
+
+#: (version, what it does, function). Append only; never edit a released step.
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "initial schema", _v1),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    value = conn.execute(select(schema_version.c.version)).scalar()
+    return int(value or 0)
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the schema up to ``SCHEMA_VERSION``; return the version found before."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # one migrator at a time across processes
+            conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE already holds the write lock
+        schema_version.create(conn, checkfirst=True)
+        found = current_version(conn)
+        if found > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"the database is at schema version {found}, newer than this mailer "
+                f"({SCHEMA_VERSION})",
+                hint="upgrade mailer; an older version will not touch a newer database.",
+            )
+        for version, _what, step in MIGRATIONS:
+            if version > found:
+                step(conn)
+        if found == 0:
+            conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+        elif found < SCHEMA_VERSION:
+            conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
+        return found
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _on_begin)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+_engines: dict[str, Engine] = {}
+
+
+def connect(url: str, *, upgrade: bool = True) -> Engine:
+    """An engine for *url*, with the schema brought up to date. Cached per URL."""
+    if url in _engines:
+        return _engines[url]
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+            _sqlite_setup(engine)
+        else:
+            if url.startswith("postgresql://"):
+                url_for = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+            else:
+                url_for = url
+            engine = create_engine(url_for, pool_pre_ping=True)
+        if upgrade:
+            migrate(engine)
+    except ModuleNotFoundError as exc:
+        raise DatabaseError(
+            f"no driver for {url.split(':', 1)[0]}: {exc}",
+            hint="install PostgreSQL support with: pip install 'mailer[postgres]'",
+        ) from None
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"cannot open the database: {exc.orig}",
+            hint="check MAILER_DATABASE_URL or database_url in mailer.toml.",
+        ) from None
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"database error: {exc}") from None
+    _engines[url] = engine
+    return engine
+
+
+def dispose_all() -> None:
+    """Close every cached engine (tests, forks)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction. On SQLite it takes the write lock at BEGIN (BEGIN IMMEDIATE),
+    so two processes cannot both read-then-write the same rows."""
+    with engine.begin() as conn:
+        yield conn
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction (SQLite: BEGIN DEFERRED, no write lock)."""
+    with engine.connect().execution_options(sqlite_begin="DEFERRED") as conn, conn.begin():
+        yield conn
+
+
+def get_or_create_list(conn: Connection, name: str) -> int:
+    """The id of list *name*, creating it if needed."""
+    found = conn.execute(select(lists.c.id).where(lists.c.name == name)).scalar()
+    if found is not None:
+        return int(found)
+    return int(conn.execute(lists.insert().values(name=name)).inserted_primary_key[0])  # type: ignore[index]
+
+

@@ -1,0 +1,53 @@
+"""Fixtures shared by every test module."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support import ROOT, PostgresServer
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (skips when not installed)."""
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on a real SQLite file and on a real PostgreSQL database."""
+    from mailer import db
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'mailer.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database()
+    yield url
+    db.dispose_all()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repository's sample newsletter project in tmp_path, as the cwd."""
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in ("mailer.toml", "subscribers.csv.example"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, dest / name)
+    for name in ("templates", "issues"):
+        if (ROOT / name).exists():
+            shutil.copytree(ROOT / name, dest / name)
+    monkeypatch.chdir(dest)
+    for var in ("MAILER_DATABASE_URL", "SENDGRID_API_KEY", "MAILER_SENDGRID_HOST",
+                "MAILER_SMTP_URL", "MAILER_SECRET_KEY", "MAILER_SENDGRID_WEBHOOK_PUBLIC_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    return dest

@@ -1,0 +1,134 @@
+"""Shared helpers for tests: find the outside tools, start real servers on 127.0.0.1.
+
+A test that needs a tool calls ``require(...)``: it skips with the reason when the tool
+is absent, unless ``MAILER_TEST_REQUIRE_ALL=1`` (set by .ci/run), where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+NODE_BIN = ROOT / "node" / "node_modules" / ".bin"
+NODE_MODULES = ROOT / "node" / "node_modules"
+
+
+def require(ok: object, reason: str) -> None:
+    """Skip (or, under MAILER_TEST_REQUIRE_ALL=1, fail) when *ok* is falsy."""
+    if ok:
+        return
+    if os.environ.get("MAILER_TEST_REQUIRE_ALL") == "1":
+        pytest.fail(f"required test tool missing: {reason}")
+    pytest.skip(reason)
+
+
+def node_tool(name: str) -> Path:
+    """Path of an npm-installed binary from node/ (skips when not installed)."""
+    path = NODE_BIN / name
+    require(path.exists(), f"{name} not installed: run `cd node && npm install`")
+    return path
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    require(path, "Debian chromium not installed (apt-get install chromium)")
+    assert path
+    return path
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def _pg_bindir() -> Path | None:
+    for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (base / "initdb").exists():
+            return base
+    return None
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (Debian's binaries, run as `postgres` if root)."""
+
+    def __init__(self) -> None:
+        bindir = _pg_bindir()
+        require(bindir, "PostgreSQL server binaries not installed (apt-get install postgresql)")
+        assert bindir
+        self.bindir = bindir
+        self.dir = Path(tempfile.mkdtemp(prefix="mailer-pg-"))
+        self.port = free_port()
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+        data = self.dir / "data"
+        subprocess.run(
+            [*self.prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+             "-E", "UTF8", "--locale=C.UTF-8"],
+            check=True, capture_output=True,
+        )
+        subprocess.run(
+            [*self.prefix, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(self.dir / "log"),
+             "-o", f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c max_connections=200",
+             "start"],
+            check=True, capture_output=True,
+        )
+        self.data = data
+        self._n = 0
+
+    def create_database(self, name: str | None = None) -> str:
+        """A fresh empty database; returns its SQLAlchemy URL."""
+        import psycopg
+
+        self._n += 1
+        name = name or f"t{self._n}_{os.getpid()}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+                             autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        subprocess.run(
+            [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+             "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(self.dir, ignore_errors=True)
