@@ -134,7 +134,8 @@ class Config:
 
     @property
     def outbox_dir(self) -> Path:
-        return self.resolve(self.settings.outbox_dir)
+        """Where the outbox backend writes; ``MAILER_OUTBOX_DIR`` overrides the config."""
+        return self.resolve(os.environ.get("MAILER_OUTBOX_DIR") or self.settings.outbox_dir)
 
     @property
     def templates_dir(self) -> Path | None:
