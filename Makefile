@@ -16,8 +16,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## demo: build the sample issue, import the example list and send it to the local outbox (no network)
+DEMO_ENV := MAILER_DATABASE_URL=sqlite:///$(CURDIR)/demo/mailer.db MAILER_OUTBOX_DIR=$(CURDIR)/demo/outbox
 demo: $(STAMP)
-	$(BIN)/python -m mailer.demo
+	rm -rf demo && mkdir -p demo
+	$(MAILER) build issues/2018-03-iom-turkey.yaml -o demo/build
+	$(DEMO_ENV) $(MAILER) subscribers import subscribers.csv.example --list partners
+	$(DEMO_ENV) $(MAILER) send issues/2018-03-iom-turkey.yaml --list partners --backend outbox --yes
+	@echo
+	@echo "demo: the built issue is in demo/build/ (open demo/build/index.html)"
+	@echo "demo: one .eml per recipient is in demo/outbox/; the database is demo/mailer.db"
 
 ## test: the whole test suite (tests needing chromium/postgresql/node tools skip unless installed)
 test: $(STAMP)
