@@ -198,13 +198,13 @@ def schedule_issue(
     validate: Callable[[Path, Config], list[Any]] = validate_issue,
 ) -> Scheduled:
     """Validate *issue_path* now and store a ``scheduled`` campaign for *list_name* at *at*."""
-    from .send import create_campaign
-
     path = Path(issue_path)
     if not path.exists():
         raise ScheduleError(f"issue file {path} not found", hint="check the path.")
     when = parse_when(at, tz=tz, default_tz=config.settings.schedule.timezone, now=now)
     warnings = validate(path, config)
+    from .send import create_campaign
+
     campaign_id = create_campaign(
         engine,
         config,

@@ -119,7 +119,7 @@ def claim_next(
             .where(
                 c.c.status == db.CampaignStatus.SENDING.value,
                 c.c.claimed_by.is_not(None),
-                c.c.claimed_by != me,
+                or_(c.c.claimed_by != me, c.c.claimed_at.is_(None)),
                 c.c.id.not_in(exclude),
             )
             .order_by(c.c.id)
