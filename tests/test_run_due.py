@@ -27,23 +27,35 @@ class Recorder:
     def __call__(self, engine: Engine, config: Config, campaign_id: int, **kw: Any) -> None:
         self.calls.append(campaign_id)
         with db.transaction(engine) as conn:
-            conn.execute(db.campaigns.update().where(db.campaigns.c.id == campaign_id)
-                         .values(status="sent"))
+            conn.execute(
+                db.campaigns.update().where(db.campaigns.c.id == campaign_id).values(status="sent")
+            )
 
 
 def _campaign(engine: Engine, at: datetime, *, status: str = "scheduled", **values: Any) -> int:
     with db.transaction(engine) as conn:
         list_id = db.get_or_create_list(conn, "partners")
-        return int(conn.execute(db.campaigns.insert().values(
-            issue_slug="2018-03", issue_path="issues/2018-03.yaml", list_id=list_id,
-            status=status, backend="outbox", scheduled_at=at, schedule_tz="Europe/Berlin",
-            **values)).inserted_primary_key[0])
+        return int(
+            conn.execute(
+                db.campaigns.insert().values(
+                    issue_slug="2018-03",
+                    issue_path="issues/2018-03.yaml",
+                    list_id=list_id,
+                    status=status,
+                    backend="outbox",
+                    scheduled_at=at,
+                    schedule_tz="Europe/Berlin",
+                    **values,
+                )
+            ).inserted_primary_key[0]
+        )
 
 
 def _status(engine: Engine, cid: int) -> str:
     with db.read(engine) as conn:
-        return str(conn.execute(select(db.campaigns.c.status)
-                                .where(db.campaigns.c.id == cid)).scalar())
+        return str(
+            conn.execute(select(db.campaigns.c.status).where(db.campaigns.c.id == cid)).scalar()
+        )
 
 
 @pytest.fixture
@@ -71,8 +83,9 @@ def test_not_due_before_and_due_at_the_time(engine: Engine, config: Config) -> N
     assert rec.calls == [cid] and again.outcomes == []
 
 
-def test_due_campaigns_run_oldest_first_and_future_ones_wait(engine: Engine,
-                                                            config: Config) -> None:
+def test_due_campaigns_run_oldest_first_and_future_ones_wait(
+    engine: Engine, config: Config
+) -> None:
     """Two due campaigns run in schedule order; a later one waits and is the next due time."""
     second = _campaign(engine, T0 - timedelta(minutes=5))
     first = _campaign(engine, T0 - timedelta(minutes=30))
@@ -109,8 +122,9 @@ def test_cancel_after_the_due_time(engine: Engine, config: Config) -> None:
         cancel_schedule(engine, 999)
 
 
-def test_more_than_max_delay_late_is_held_then_sent_with_send_late(engine: Engine,
-                                                                  config: Config) -> None:
+def test_more_than_max_delay_late_is_held_then_sent_with_send_late(
+    engine: Engine, config: Config
+) -> None:
     """7 h late with max_delay 6h: held, marked late, exit 1; --send-late sends it."""
     cid = _campaign(engine, T0)
     rec = Recorder()
@@ -132,8 +146,11 @@ def test_within_max_delay_is_sent(engine: Engine, config: Config) -> None:
     rec = Recorder()
     run_due(engine, config, clock=lambda: T0 + timedelta(hours=5), runner=rec)
     assert rec.calls == [on_time]
-    strict = Config(settings=Settings.model_validate({"schedule": {"max_delay": "90m"}}),
-                    path=None, root=config.root)
+    strict = Config(
+        settings=Settings.model_validate({"schedule": {"max_delay": "90m"}}),
+        path=None,
+        root=config.root,
+    )
     held = _campaign(engine, T0)
     report = run_due(engine, strict, clock=lambda: T0 + timedelta(minutes=91), runner=rec)
     assert rec.calls == [on_time] and [r.id for r in report.held_late] == [held]
@@ -175,8 +192,12 @@ def test_claim_of_a_dead_local_pid_is_taken_over_at_once(engine: Engine) -> None
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead = f"{socket.gethostname()}:{proc.stdout.strip()}"
     cid = _campaign(engine, T0, status="sending", claimed_by=dead, claimed_at=T0)
     taken = claim_next(engine, now=T0, me="me:1", max_delay=timedelta(hours=6))

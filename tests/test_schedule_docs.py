@@ -24,7 +24,7 @@ def _blocks(lang: str) -> list[str]:
 def _units() -> dict[str, str]:
     units = {}
     for block in _blocks("ini"):
-        first, _, rest = block.partition("\n")
+        first, _, _rest = block.partition("\n")
         assert first.startswith("# /etc/systemd/system/"), first
         units[first.removeprefix("# /etc/systemd/system/")] = block
     return units
@@ -43,8 +43,11 @@ def _check_mailer_argv(argv: list[str]) -> click.Command:
 def test_doc_has_cron_line_and_three_units() -> None:
     """The page carries one crontab line and the service, timer and worker units."""
     assert len(_blocks("crontab")) == 1
-    assert set(_units()) == {"mailer-run-due.service", "mailer-run-due.timer",
-                             "mailer-worker.service"}
+    assert set(_units()) == {
+        "mailer-run-due.service",
+        "mailer-run-due.timer",
+        "mailer-worker.service",
+    }
 
 
 def test_cron_line_runs_a_real_command_every_minute() -> None:
@@ -59,8 +62,10 @@ def test_cron_line_runs_a_real_command_every_minute() -> None:
     assert _check_mailer_argv(argv[1:]).name == "run-due"
 
 
-@pytest.mark.parametrize(("unit", "command"), [("mailer-run-due.service", "run-due"),
-                                               ("mailer-worker.service", "worker")])
+@pytest.mark.parametrize(
+    ("unit", "command"),
+    [("mailer-run-due.service", "run-due"), ("mailer-worker.service", "worker")],
+)
 def test_service_execstart_names_real_subcommand_and_options(unit: str, command: str) -> None:
     """ExecStart parses with mailer's own click tree: real subcommand, real options."""
     text = _units()[unit]
@@ -86,8 +91,12 @@ def test_timer_fires_every_minute_for_the_service() -> None:
     assert "Type=oneshot" in _units()["mailer-run-due.service"]
     analyze = shutil.which("systemd-analyze")
     if analyze:
-        out = subprocess.run([analyze, "calendar", "--iterations=2", on_calendar.group(1)],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [analyze, "calendar", "--iterations=2", on_calendar.group(1)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert "Normalized form: *-*-* *:*:00" in out
 
 
@@ -104,6 +113,5 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         (tmp_path / name).write_text(text, encoding="utf-8")
         paths.append(str(tmp_path / name))
     proc = subprocess.run([analyze, "verify", *paths], capture_output=True, text=True)
-    problems = [ln for ln in proc.stderr.splitlines()
-                if str(tmp_path) in ln or "mailer-" in ln]
+    problems = [ln for ln in proc.stderr.splitlines() if str(tmp_path) in ln or "mailer-" in ln]
     assert proc.returncode == 0 and not problems, proc.stderr

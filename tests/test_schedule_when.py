@@ -90,8 +90,13 @@ def test_unknown_zone_and_garbage_are_errors() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("6h", timedelta(hours=6)), ("90m", timedelta(minutes=90)),
-     ("1h30m", timedelta(minutes=90)), ("2d", timedelta(days=2)), ("45s", timedelta(seconds=45))],
+    [
+        ("6h", timedelta(hours=6)),
+        ("90m", timedelta(minutes=90)),
+        ("1h30m", timedelta(minutes=90)),
+        ("2d", timedelta(days=2)),
+        ("45s", timedelta(seconds=45)),
+    ],
 )
 def test_durations(text: str, expected: timedelta) -> None:
     """max_delay accepts d/h/m/s units and their combinations."""
