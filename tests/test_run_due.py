@@ -230,3 +230,34 @@ def test_failed_run_is_reported_and_released(engine: Engine, config: Config) -> 
     rec = Recorder()
     again = run_due(engine, config, clock=lambda: T0 + timedelta(minutes=1), runner=rec)
     assert rec.calls == [cid] and again.outcomes[0].resumed and again.exit_code == 0
+
+
+def test_concurrent_claimers_take_each_campaign_exactly_once(engine: Engine) -> None:
+    """Six threads claiming 30 due campaigns at once: every campaign is claimed by exactly one."""
+    import threading
+
+    ids = {_campaign(engine, T0 - timedelta(minutes=i)) for i in range(30)}
+    claims: dict[str, list[int]] = {f"host:{n}": [] for n in range(6)}
+    barrier = threading.Barrier(len(claims))
+
+    def claimer(me: str) -> None:
+        barrier.wait()
+        deadline = 200
+        while deadline:
+            deadline -= 1
+            got = claim_next(engine, now=T0, me=me, max_delay=timedelta(hours=6))
+            if got is None:
+                return
+            claims[me].append(got.campaign_id)
+
+    threads = [threading.Thread(target=claimer, args=(me,)) for me in claims]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    taken = [cid for got in claims.values() for cid in got]
+    assert sorted(taken) == sorted(ids)
+    with db.read(engine) as conn:
+        owners = dict(conn.execute(select(db.campaigns.c.id, db.campaigns.c.claimed_by)).all())
+    for me, got in claims.items():
+        assert all(owners[cid] == me for cid in got)

@@ -354,6 +354,13 @@ def next_due(engine: Engine, *, send_late: bool = False) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+def sleep_seconds(upcoming: datetime | None, now: datetime, max_sleep: float) -> float:
+    """How long the worker waits: until *upcoming* is due, at most *max_sleep*, at least 0.2 s."""
+    if upcoming is None:
+        return max_sleep
+    return min(max_sleep, max(0.2, (upcoming - now).total_seconds()))
+
+
 def run_worker(
     engine: Engine,
     config: Config,
@@ -389,8 +396,6 @@ def run_worker(
             if on_error:
                 on_error(exc)
             upcoming = None
-        wait = max_sleep
-        if upcoming is not None:
-            wait = min(max_sleep, max(0.2, (upcoming - clock()).total_seconds()))
+        wait = sleep_seconds(upcoming, clock(), max_sleep)
         stop.wait(wait)
     return rounds
