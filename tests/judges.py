@@ -1,0 +1,506 @@
+"""Helpers that run the outside judges of a built newsletter (tools nobody here wrote).
+
+Each helper runs one tool and returns plain data; the tests in ``test_judges.py`` decide.
+Every helper calls ``require()`` first, so a missing tool skips (or fails under
+``MAILER_TEST_REQUIRE_ALL=1``). Node judges are small scripts in ``tests/js/``, each started
+once per call with every document to judge, so a session starts node and Chromium a few
+times, not once per check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from support import CHROMIUM_FLAGS, NODE_MODULES, ROOT, chromium, require
+
+JS = ROOT / "tests" / "js"
+VNU_JAR = NODE_MODULES / "vnu-jar" / "build" / "dist" / "vnu.jar"
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    require(node, "node not installed (apt-get install nodejs)")
+    assert node
+    return node
+
+
+def run_node(script: str, payload: dict[str, Any], *, timeout: float = 120) -> Any:
+    """Run ``tests/js/<script>`` with *payload* as JSON on stdin; its stdout parsed as JSON."""
+    node = _node()
+    proc = subprocess.run(
+        [node, str(JS / script)],
+        input=json.dumps(payload).encode(),
+        capture_output=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{script} failed ({proc.returncode}):\n{proc.stderr.decode()[-3000:]}"
+        )
+    return json.loads(proc.stdout)
+
+
+# --- 1. the MJML reference ---------------------------------------------------------------
+
+
+@dataclass
+class MjmlResult:
+    """What npm mjml@5 made of one document: the HTML (None when rejected) and its errors."""
+
+    html: str | None
+    errors: list[dict[str, Any]]
+
+    def describe(self) -> str:
+        return "\n".join(f"line {e['line']} <{e['tagName']}>: {e['message']}" for e in self.errors)
+
+
+def mjml_reference(docs: dict[str, tuple[str, str]]) -> dict[str, MjmlResult]:
+    """Compile each ``name -> (mjml, validationLevel)`` with npm mjml@5 (one node process)."""
+    require(
+        (NODE_MODULES / "mjml").exists(), "npm mjml not installed: run `cd node && npm install`"
+    )
+    jobs = [{"name": n, "mjml": m, "validationLevel": lvl} for n, (m, lvl) in docs.items()]
+    out = run_node("mjml_compile.js", {"jobs": jobs})
+    return {name: MjmlResult(r["html"], r["errors"]) for name, r in out.items()}
+
+
+# --- 2, 3, 5. Chromium (playwright-core driving Debian's chromium) -----------------------
+
+
+@dataclass
+class PageJob:
+    """One HTML file to open at each width: probes are texts whose card boxes are measured."""
+
+    name: str
+    path: Path
+    widths: tuple[int, ...] = (600, 375)
+    probes: tuple[str, ...] = ()
+    axe: bool = False
+
+
+def browser(pages: list[PageJob], shot_dir: Path, routes: dict[str, Path] | None = None) -> Any:
+    """Open every page at every width in one Chromium; measure, screenshot, optionally run axe.
+
+    Returns ``{name: {str(width): {scrollWidth, clientWidth, probes, shot, axe?}}}``.
+    *routes* maps URL prefixes (e.g. the config's ``assets_url``) to local directories; any
+    other network request is aborted.
+    """
+    exe = chromium()
+    require(
+        (NODE_MODULES / "playwright-core").exists(),
+        "npm playwright-core not installed: run `cd node && npm install`",
+    )
+    payload = {
+        "executablePath": exe,
+        "args": [f for f in CHROMIUM_FLAGS if f != "--headless"],
+        "routes": {prefix: str(d) for prefix, d in (routes or {}).items()},
+        "pages": [
+            {
+                "name": p.name,
+                "path": str(p.path),
+                "widths": list(p.widths),
+                "shotDir": str(shot_dir),
+                "probes": list(p.probes),
+                "axe": p.axe,
+            }
+            for p in pages
+        ],
+    }
+    return run_node("browser.js", payload, timeout=180)
+
+
+def pixel_diff(a: Path, b: Path, *, tolerance: int = 16) -> float:
+    """Fraction of pixels that differ (any channel by more than *tolerance*) between two
+    screenshots; the smaller one is padded with white, so a height difference counts."""
+    from PIL import Image, ImageChops
+
+    with Image.open(a) as ia, Image.open(b) as ib:
+        w, h = max(ia.width, ib.width), max(ia.height, ib.height)
+        ca = Image.new("RGB", (w, h), "white")
+        cb = Image.new("RGB", (w, h), "white")
+        ca.paste(ia.convert("RGB"), (0, 0))
+        cb.paste(ib.convert("RGB"), (0, 0))
+    diff = ImageChops.difference(ca, cb).convert("L").point(lambda v: 255 if v > tolerance else 0)
+    differing = diff.histogram()[255]
+    return differing / float(w * h)
+
+
+# --- 4. the W3C Nu validator ---------------------------------------------------------------
+
+#: Nu validator errors that email HTML carries on purpose, each with why it is accepted.
+#: Everything else the validator calls an error fails the judge.
+VNU_EMAIL_FILTER: tuple[tuple[str, str], ...] = (
+    (
+        r"^Attribute “xmlns:(v|o)” not allowed here",
+        "VML/Office namespaces on <html>: Outlook for Windows needs them for MSO conditionals",
+    ),
+    (
+        r"^Bad value “auto” for attribute “height” on element “img”",
+        'MJML writes height="auto" on images so Outlook keeps the aspect ratio',
+    ),
+    (
+        r"^CSS: “(mso|-ms)-[a-z-]+”: Property “(mso|-ms)-[a-z-]+” doesn't exist",
+        "Outlook/Windows-only CSS properties (mso-table-lspace, -ms-interpolation-mode)",
+    ),
+    (r"^CSS: “-webkit-text-size-adjust”", "vendor property that stops iOS Mail enlarging text"),
+    (
+        r"^Bad value “%%(unsubscribe_url|view_url)%%” for attribute “href” on element “a”",
+        "the unsent build's documented tokens (docs/ARCHITECTURE.md), filled by the sender",
+    ),
+)
+
+#: Errors at the level of the document's tree: these are never filtered.
+VNU_PARSE_LEVEL = re.compile(
+    r"Unclosed element|End tag .* seen|Stray (end|start) tag|Duplicate ID|misnested|"
+    r"not allowed as child of|Saw “<” when expecting|Unclosed children|No “p” element in scope|"
+    r"Element .* not allowed|Premature end of file|Bad character|End of file seen",
+    re.IGNORECASE,
+)
+
+
+def vnu(paths: list[Path]) -> dict[Path, list[dict[str, Any]]]:
+    """Run the Nu validator once over *paths*; its messages (type ``error`` only) per file."""
+    java = shutil.which("java")
+    require(java, "java not installed (apt-get install default-jre-headless)")
+    require(VNU_JAR.exists(), "npm vnu-jar not installed: run `cd node && npm install`")
+    assert java
+    proc = subprocess.run(
+        [
+            java,
+            "-jar",
+            str(VNU_JAR),
+            "--format",
+            "json",
+            "--exit-zero-always",
+            *[str(p) for p in paths],
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    report = json.loads(proc.stderr or proc.stdout)
+    out: dict[Path, list[dict[str, Any]]] = {p: [] for p in paths}
+    for msg in report["messages"]:
+        if msg.get("type") not in ("error", "non-document-error"):
+            continue
+        url = str(msg.get("url", ""))
+        where = Path("/" + url.split("file:", 1)[-1].lstrip("/")).resolve()
+        for p in paths:
+            if where == p.resolve():
+                out[p].append(msg)
+    return out
+
+
+def vnu_split(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(kept, filtered): errors that fail the judge, and those excused by VNU_EMAIL_FILTER."""
+    kept, filtered = [], []
+    for msg in messages:
+        text = msg["message"]
+        if not VNU_PARSE_LEVEL.search(text) and any(
+            re.search(pattern, text) for pattern, _ in VNU_EMAIL_FILTER
+        ):
+            filtered.append(msg)
+        else:
+            kept.append(msg)
+    return kept, filtered
+
+
+def describe_vnu(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(f"line {m.get('lastLine')}: {m['message']}" for m in messages)
+
+
+# --- 6. SpamAssassin -------------------------------------------------------------------------
+
+
+@dataclass
+class SpamReport:
+    """SpamAssassin's verdict: total score and the rules that fired (name, points, description)."""
+
+    score: float
+    rules: list[tuple[str, float, str]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = [f"score {self.score}"]
+        lines += [f"  {pts:+5.1f} {name}: {desc}" for name, pts, desc in self.rules]
+        return "\n".join(lines)
+
+
+_SA_RULE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s+([A-Z0-9_]+)\s+(.*)$")
+
+
+def spamassassin(eml: bytes) -> SpamReport:
+    """``spamassassin -L -t`` (local tests only, Debian's shipped rules) on one message."""
+    sa = shutil.which("spamassassin")
+    require(sa, "spamassassin not installed (apt-get install spamassassin)")
+    assert sa
+    proc = subprocess.run([sa, "-L", "-t"], input=eml, capture_output=True, timeout=120)
+    out = proc.stdout.decode("utf-8", "replace")
+    status = re.search(r"^X-Spam-Status: \w+, score=(-?[\d.]+)", out, re.M)
+    if not status:
+        raise AssertionError(
+            f"no X-Spam-Status in spamassassin output:\n{proc.stderr.decode()[-2000:]}"
+        )
+    report = SpamReport(float(status.group(1)))
+    table = out.split("Content analysis details:", 1)[-1]
+    in_rules = False
+    for line in table.splitlines():
+        if line.startswith("---- "):
+            in_rules = True
+            continue
+        if in_rules:
+            m = _SA_RULE.match(line)
+            if m:
+                report.rules.append((m.group(2), float(m.group(1)), m.group(3).strip()))
+            elif line.strip() and report.rules and line.startswith("   "):
+                name, pts, desc = report.rules[-1]
+                report.rules[-1] = (name, pts, f"{desc} {line.strip()}")
+            elif not line.strip():
+                break
+    return report
+
+
+# --- 7. caniemail ----------------------------------------------------------------------------
+
+#: the clients of DESIGN.md's target: Gmail (web, iOS, Android apps), Apple Mail, Outlook.com
+CANIEMAIL_CLIENTS = (
+    "gmail.desktop-webmail",
+    "gmail.ios",
+    "gmail.android",
+    "apple-mail.macos",
+    "apple-mail.ios",
+    "outlook.outlook-com",
+)
+
+
+def caniemail(html: str, clients: tuple[str, ...] = CANIEMAIL_CLIENTS) -> Any:
+    """Features of *html* that caniemail's data marks unsupported/partial in *clients*."""
+    require(
+        (NODE_MODULES / "caniemail").exists(),
+        "npm caniemail not installed: run `cd node && npm install`",
+    )
+    return run_node("caniemail_check.mjs", {"html": html, "clients": list(clients)})
+
+
+# --- tokens as the sender fills them -----------------------------------------------------------
+
+TOKEN = re.compile(r"%%[a-z_:.0-9]+%%")
+
+
+def fill_tokens(text: str, values: dict[str, str]) -> str:
+    """Replace ``%%name%%`` tokens (one pass), leaving unknown ones in place."""
+    return TOKEN.sub(lambda m: values.get(m.group(0)[2:-2], m.group(0)), text)
+
+
+# --- what is judged ----------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One built issue: the output directory of ``mailer build`` and what the judges need."""
+
+    dir: Path
+    mjml: str
+    html: str
+    text: str
+    eml: bytes
+    highlight_titles: list[str]
+    routes: dict[str, Path]
+
+    @property
+    def html_path(self) -> Path:
+        return self.dir / "index.html"
+
+
+def build_fixture(out: Path) -> Sample:
+    """A stand-in for ``mailer build`` from tests/judges_fixtures/newsletter.mjml (develop the
+    judges without the real pipeline: MAILER_JUDGES_FIXTURE=1)."""
+    import css_inline
+    import mjml
+    from PIL import Image
+
+    from mailer.message import list_unsubscribe_headers, make_message, to_bytes
+
+    source = (ROOT / "tests" / "judges_fixtures" / "newsletter.mjml").read_text(encoding="utf-8")
+    (out / "assets").mkdir(parents=True, exist_ok=True)
+    for name, size, colour in (
+        ("hero.png", (600, 300), "#5B7DB1"),
+        ("card1.png", (276, 160), "#C9A227"),
+        ("card2.png", (276, 160), "#3E8E63"),
+    ):
+        Image.new("RGB", size, colour).save(out / "assets" / name)
+    inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+    html = inliner.inline(mjml.mjml2html(source))
+    text = "IOM Turkey Newsletter\nDecember 2017 – March 2018\n\nWhy Gaziantep Still Matters\n"
+    (out / "index.mjml").write_text(source, encoding="utf-8")
+    (out / "index.html").write_text(html, encoding="utf-8")
+    (out / "index.txt").write_text(text, encoding="utf-8")
+    msg = make_message(
+        from_name="IOM Turkey",
+        from_email="newsletter@turkey.iom.int",
+        to="reader@example.org",
+        subject="IOM Turkey Newsletter: December 2017 – March 2018",
+        text=text,
+        html=html,
+        headers=list_unsubscribe_headers("%%unsubscribe_url%%", "unsubscribe@turkey.iom.int"),
+    )
+    (out / "message.eml").write_bytes(to_bytes(msg))
+    return Sample(
+        out,
+        source,
+        html,
+        text,
+        to_bytes(msg),
+        ["IOM Turkey hosts senior directors", "Bilateral Consultation between IOM"],
+        {},
+    )
+
+
+# --- 8. size, MIME structure, images and links -------------------------------------------------
+
+
+def mime_problems(eml: bytes) -> list[str]:
+    """What DESIGN.md's message contract finds wrong with one serialised message (empty: fine)."""
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
+    problems: list[str] = []
+    head = eml.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in eml else eml.split(b"\n\n", 1)[0]
+    raw_headers: dict[str, str] = {}
+    for line in re.split(rb"\r?\n(?![ \t])", head):
+        name, _, value = line.decode("ascii", "replace").partition(":")
+        raw_headers[name.strip().lower()] = value.strip()
+    msg = message_from_bytes(eml, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    if msg.get_content_type() != "multipart/alternative":
+        problems.append(f"top-level type is {msg.get_content_type()}, not multipart/alternative")
+    parts = [p.get_content_type() for p in msg.iter_parts()] if msg.is_multipart() else []
+    if parts != ["text/plain", "text/html"]:
+        problems.append(f"parts are {parts}, expected text/plain then text/html")
+    for part in msg.iter_parts() if msg.is_multipart() else []:
+        if (part.get_content_charset() or "").lower() != "utf-8":
+            problems.append(
+                f"{part.get_content_type()} charset is {part.get_content_charset()}, not utf-8"
+            )
+    for name in ("message-id", "date", "from", "subject"):
+        if name not in raw_headers:
+            problems.append(f"no {name} header")
+    from_header = msg.get("From")
+    if (
+        from_header is None
+        or not from_header.addresses
+        or not from_header.addresses[0].display_name
+    ):
+        problems.append(f"From has no display name: {raw_headers.get('from')!r}")
+    unsub = raw_headers.get("list-unsubscribe", "")
+    if not re.search(r"<https://[^>]+>", unsub) and "%%unsubscribe_url%%" not in unsub:
+        problems.append(f"List-Unsubscribe has no https URL: {unsub!r}")
+    if not re.search(r"<mailto:[^>]+>", unsub):
+        problems.append(f"List-Unsubscribe has no mailto: {unsub!r}")
+    if raw_headers.get("list-unsubscribe-post") != "List-Unsubscribe=One-Click":
+        problems.append(f"List-Unsubscribe-Post is {raw_headers.get('list-unsubscribe-post')!r}")
+    for name in ("list-unsubscribe", "list-unsubscribe-post"):
+        if "=?" in raw_headers.get(name, ""):
+            problems.append(f"{name} is RFC 2047 encoded: {raw_headers[name]!r}")
+    if re.search(rb"\r?\nList-Unsubscribe:[^\r\n]*\r?\n[ \t]", eml, re.I):
+        problems.append("List-Unsubscribe is folded over several lines")
+    return problems
+
+
+def html_problems(html: str, *, allowed_tokens: frozenset[str] = frozenset()) -> list[str]:
+    """Images without alt or width, links that are not absolute https or mailto.
+
+    ``allowed_tokens`` are whole-href substitution tokens (e.g. ``%%unsubscribe_url%%``) that
+    the unsent build may carry; the sender replaces them with https URLs.
+    """
+    from html.parser import HTMLParser
+
+    problems: list[str] = []
+
+    class Walk(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            line = self.getpos()[0]
+            if tag == "img":
+                if a.get("alt") is None:
+                    problems.append(f"line {line}: <img src={a.get('src')!r}> has no alt")
+                if not (a.get("width") or "").isdigit():
+                    problems.append(f"line {line}: <img src={a.get('src')!r}> has no numeric width")
+            if tag == "a":
+                href = (a.get("href") or "").strip()
+                if href in allowed_tokens:
+                    return
+                if not (href.startswith("https://") or href.startswith("mailto:")):
+                    problems.append(
+                        f"line {line}: <a href={href!r}> is not absolute https or mailto"
+                    )
+
+    Walk(convert_charrefs=True).feed(html)
+    return problems
+
+
+# --- the message as a reader receives it ---------------------------------------------------------
+
+SEND_BASE = "https://news.example.org"
+_HREF = re.compile(r'href="(https://[^"]+)"')
+_TEXT_URL = re.compile(r"https://[^\s<>\"')\]]+")
+
+
+def as_sent(sample: Sample, *, base: str = SEND_BASE) -> tuple[str, bytes]:
+    """The sample as one recipient gets it: every https link rewritten through click tracking
+    (``<base>/c/<link token>/<recipient token>``, tokens signed by mailer.tokens), tokens filled,
+    one-click List-Unsubscribe headers. Returns (html, message bytes)."""
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
+    from mailer.message import list_unsubscribe_headers, make_message, to_bytes
+    from mailer.tokens import Signer
+
+    parsed = message_from_bytes(sample.eml, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    signer = Signer(b"judges-signing-key-0123456789")
+    recipient = signer.recipient(7, 4242)
+    links: dict[str, str] = {}
+
+    def tracked(url: str) -> str:
+        if url.startswith(base):
+            return url
+        key = url.replace("&amp;", "&")
+        if key not in links:
+            links[key] = f"{base}/c/{signer.link(7, len(links) + 1)}/{recipient}"
+        return links[key]
+
+    html_part, text_part = parsed.get_body(("html",)), parsed.get_body(("plain",))
+    assert html_part is not None and text_part is not None, "message.eml lacks a text or HTML part"
+    html = _HREF.sub(lambda m: f'href="{tracked(m.group(1))}"', html_part.get_content())
+    text = _TEXT_URL.sub(lambda m: tracked(m.group(0)), text_part.get_content())
+    mailto = re.search(r"<mailto:([^?>]+)", str(parsed.get("List-Unsubscribe", "")))
+    values = {
+        "unsubscribe_url": f"{base}/u/{recipient}",
+        "view_url": f"{base}/v/7",
+        "r": recipient,
+        "first_name": "Ayşe",
+        "name": "Ayşe Yılmaz",
+        "email": "ayse.yilmaz@example.org",
+    }
+    html, text = fill_tokens(html, values), fill_tokens(text, values)
+    sender = parsed["From"].addresses[0]
+    msg = make_message(
+        from_name=sender.display_name,
+        from_email=sender.addr_spec,
+        to="ayse.yilmaz@example.org",
+        to_name="Ayşe Yılmaz",
+        subject=str(parsed["Subject"]),
+        text=text,
+        html=html,
+        reply_to=str(parsed["Reply-To"]) if parsed["Reply-To"] else None,
+        headers=list_unsubscribe_headers(
+            values["unsubscribe_url"], mailto.group(1) if mailto else None
+        ),
+    )
+    return html, to_bytes(msg)

@@ -1,0 +1,429 @@
+"""Outside judges of the sample issue as built by `mailer build` (issue #2, DESIGN.md →
+Deliverability and reading quality).
+
+The sample is built once per session into a tmp dir; every judge is a tool nobody here wrote:
+npm mjml@5, Chromium (via playwright-core), Pillow, the W3C Nu validator, axe-core,
+SpamAssassin, caniemail's data. Each judge also runs on a deliberately bad input, so it is
+shown to be able to fail. Screenshots are left in the session's tmp dir (path in the output
+of ``pytest -s``; look for ``judges-shots``).
+
+``MAILER_JUDGES_FIXTURE=1`` judges tests/judges_fixtures/newsletter.mjml instead of the real
+build (to work on the judges themselves).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from judges import (
+    MjmlResult,
+    PageJob,
+    Sample,
+    as_sent,
+    browser,
+    build_fixture,
+    caniemail,
+    describe_vnu,
+    html_problems,
+    mime_problems,
+    mjml_reference,
+    pixel_diff,
+    spamassassin,
+    vnu,
+    vnu_split,
+)
+from support import ROOT
+
+SAMPLE_ISSUE = ROOT / "issues" / "2018-03-iom-turkey.yaml"
+FIXTURES = ROOT / "tests" / "judges_fixtures"
+WIDTHS = (600, 375)
+#: tokens the unsent build may carry as a whole href (DESIGN.md → tokens; filled by the sender)
+BUILD_TOKENS = frozenset({"%%unsubscribe_url%%", "%%view_url%%"})
+
+
+def highlight_titles(issue_path: Path) -> list[str]:
+    """Titles of the cards of the issue's highlights grid, read from the issue file."""
+    import yaml
+
+    data = yaml.safe_load(issue_path.read_text(encoding="utf-8"))
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            kind = str(node.get("type", ""))
+            items = node.get("items") or node.get("cards")
+            if "highlight" in kind and isinstance(items, list):
+                found.extend(
+                    str(i.get("title") or i.get("headline"))
+                    for i in items
+                    if isinstance(i, dict) and (i.get("title") or i.get("headline"))
+                )
+                return
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(data)
+    return found
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    """The real sample issue, built once by `mailer build` into a tmp dir."""
+    out = tmp_path_factory.mktemp("sample-build")
+    if os.environ.get("MAILER_JUDGES_FIXTURE") == "1":
+        return build_fixture(out)
+    from mailer.config import load_config
+
+    mailer = Path(sys.executable).with_name("mailer")
+    proc = subprocess.run(
+        [str(mailer), "build", str(SAMPLE_ISSUE), "-o", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, (
+        f"mailer build failed:\n{proc.stdout.decode()}\n{proc.stderr.decode()}"
+    )
+    config = load_config(ROOT / "mailer.toml")
+    assets_url = str(config.settings.assets_url or "")
+    titles = highlight_titles(SAMPLE_ISSUE)
+    assert len(titles) >= 2, "the sample issue should have a highlights grid of at least two cards"
+    return Sample(
+        dir=out,
+        mjml=(out / "index.mjml").read_text(encoding="utf-8"),
+        html=(out / "index.html").read_text(encoding="utf-8"),
+        text=(out / "index.txt").read_text(encoding="utf-8"),
+        eml=(out / "message.eml").read_bytes(),
+        highlight_titles=titles,
+        routes={assets_url: out} if assets_url.startswith("http") else {},
+    )
+
+
+@pytest.fixture(scope="session")
+def reference(sample: Sample) -> dict[str, MjmlResult]:
+    """npm mjml@5 on the sample's index.mjml (strict and soft) and on a known-bad document."""
+    return mjml_reference(
+        {
+            "strict": (sample.mjml, "strict"),
+            "soft": (sample.mjml, "soft"),
+            "broken": ((FIXTURES / "broken.mjml").read_text(encoding="utf-8"), "strict"),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go (kept after the run for a person to look at)."""
+    path = tmp_path_factory.mktemp("judges-shots")
+    print(f"\nscreenshots: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pages(sample: Sample, reference: dict[str, MjmlResult], shots: Path) -> Any:
+    """One Chromium session over: the final HTML, mjml-python's and the reference's renderings
+    of the same index.mjml, the final HTML without <style> (as Gmail's mobile web shows it),
+    and a broken control page."""
+    import mjml
+
+    ours = sample.dir / "judge-mjml-python.html"
+    ours.write_text(mjml.mjml2html(sample.mjml), encoding="utf-8")
+    ref = sample.dir / "judge-mjml-reference.html"
+    assert reference["soft"].html, reference["soft"].describe()
+    ref.write_text(reference["soft"].html, encoding="utf-8")
+    bare = sample.dir / "judge-no-style.html"
+    bare.write_text(
+        re.sub(r"<style\b.*?</style>", "", sample.html, flags=re.S | re.I), encoding="utf-8"
+    )
+    jobs = [
+        PageJob("final", sample.html_path, WIDTHS, tuple(sample.highlight_titles), axe=True),
+        PageJob("mjml-python", ours, WIDTHS),
+        PageJob("mjml-reference", ref, WIDTHS),
+        PageJob("no-style", bare, (375,)),
+        PageJob("broken", FIXTURES / "broken.html", (375,), axe=True),
+    ]
+    return browser(jobs, shots, sample.routes)
+
+
+@pytest.fixture(scope="session")
+def sent(sample: Sample) -> tuple[str, bytes]:
+    """The sample as a recipient receives it (click tracking, tokens filled)."""
+    return as_sent(sample)
+
+
+@pytest.fixture(scope="session")
+def nu(sample: Sample, sent: tuple[str, bytes], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The Nu validator over the built HTML, the as-sent HTML and a broken control page."""
+    sent_path = tmp_path_factory.mktemp("sent") / "sent.html"
+    sent_path.write_text(sent[0], encoding="utf-8")
+    paths = {"build": sample.html_path, "sent": sent_path, "broken": FIXTURES / "broken.html"}
+    report = vnu(list(paths.values()))
+    return {name: report[path] for name, path in paths.items()}
+
+
+# --- 1. MJML reference, strict ---------------------------------------------------------------
+
+
+def test_mjml_reference_strict_accepts_the_sample(reference: dict[str, MjmlResult]) -> None:
+    """npm mjml@5 with validationLevel "strict" compiles our index.mjml without one error."""
+    result = reference["strict"]
+    assert result.errors == [], "MJML 5 strict validation:\n" + result.describe()
+    assert result.html and "<html" in result.html
+
+
+def test_mjml_reference_strict_rejects_an_unknown_attribute(
+    reference: dict[str, MjmlResult],
+) -> None:
+    """The strict judge can fail: an unknown attribute (colour=) is rejected with its line."""
+    result = reference["broken"]
+    assert result.html is None
+    assert any("colour" in e["message"] and e["tagName"] == "mj-text" for e in result.errors), (
+        result.errors
+    )
+
+
+# --- 2. Chromium: widths and the highlights grid ---------------------------------------------
+
+
+def test_no_horizontal_overflow_at_375(pages: Any) -> None:
+    """At 375 px the document is exactly 375 px wide: nothing forces sideways scrolling."""
+    at375 = pages["final"]["375"]
+    assert at375["scrollWidth"] == 375, at375
+    assert at375["bodyScrollWidth"] <= 375, at375
+
+
+def test_overflow_judge_catches_a_fixed_width_box(pages: Any) -> None:
+    """The width judge can fail: a page with a 520 px box scrolls sideways at 375 px."""
+    assert pages["broken"]["375"]["scrollWidth"] > 375
+
+
+def test_fits_375_without_style_blocks(pages: Any) -> None:
+    """With every <style> removed (Gmail's mobile web drops them) the HTML still fits 375 px."""
+    assert pages["no-style"]["375"]["scrollWidth"] == 375, pages["no-style"]["375"]
+
+
+def test_highlights_side_by_side_at_600_and_stacked_at_375(pages: Any, sample: Sample) -> None:
+    """At 600 px two highlight cards share a row (same top, different left); at 375 px every
+    card sits below the previous one in one column."""
+    wide = pages["final"]["600"]["probes"]
+    narrow = pages["final"]["375"]["probes"]
+    missing = [t for t in sample.highlight_titles if not wide.get(t) or not narrow.get(t)]
+    assert not missing, f"highlight titles not found on the page: {missing}"
+    boxes = [wide[t] for t in sample.highlight_titles]
+    rows = [
+        (a, b)
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if abs(a["y"] - b["y"]) < 1 and abs(a["x"] - b["x"]) >= 100
+    ]
+    assert rows, f"no two highlight cards side by side at 600 px: {boxes}"
+    assert all(b["width"] <= 320 for b in boxes), (
+        f"cards wider than half the layout at 600 px: {boxes}"
+    )
+    stacked = [narrow[t] for t in sample.highlight_titles]
+    for upper, lower in itertools.pairwise(stacked):
+        assert lower["y"] >= upper["y"] + upper["height"] - 1, f"cards overlap at 375 px: {stacked}"
+        assert abs(lower["x"] - upper["x"]) < 1, f"cards not in one column at 375 px: {stacked}"
+    assert all(b["width"] >= 300 for b in stacked), f"cards not full width at 375 px: {stacked}"
+
+
+def test_screenshots_are_saved(pages: Any) -> None:
+    """Screenshots of the final HTML exist at both widths, as wide as the viewport."""
+    from PIL import Image
+
+    for width in WIDTHS:
+        shot = Path(pages["final"][str(width)]["shot"])
+        with Image.open(shot) as image:
+            assert image.width == width
+            assert image.height > 1000, "the whole issue is a long page"
+
+
+# --- 3. mjml-python against the MJML reference -------------------------------------------------
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_mjml_python_matches_the_reference_pixels(pages: Any, width: int) -> None:
+    """mjml-python and npm mjml@5 render the same index.mjml to screenshots that differ in at
+    most 1% of pixels."""
+    ours = Path(pages["mjml-python"][str(width)]["shot"])
+    ref = Path(pages["mjml-reference"][str(width)]["shot"])
+    fraction = pixel_diff(ours, ref)
+    assert fraction <= 0.01, f"{fraction:.2%} of pixels differ at {width} px ({ours} vs {ref})"
+
+
+def test_pixel_judge_sees_a_difference(tmp_path: Path) -> None:
+    """The pixel judge can fail: a 2% patch of changed colour counts as 2% differing pixels."""
+    from PIL import Image, ImageDraw
+
+    a = Image.new("RGB", (100, 100), "white")
+    b = a.copy()
+    ImageDraw.Draw(b).rectangle((0, 0, 19, 9), fill="black")  # 20 x 10 = 200 px = 2%
+    a.save(tmp_path / "a.png")
+    b.save(tmp_path / "b.png")
+    assert pixel_diff(tmp_path / "a.png", tmp_path / "a.png") == 0.0
+    assert pixel_diff(tmp_path / "a.png", tmp_path / "b.png") == pytest.approx(0.02)
+
+
+# --- 4. the W3C Nu validator -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["build", "sent"])
+def test_nu_validator_finds_no_errors_but_email_attributes(nu: Any, which: str) -> None:
+    """The Nu validator reports no errors in the HTML beyond the documented email-attribute
+    filter (VNU_EMAIL_FILTER in tests/judges.py): no unclosed or misnested tag, no duplicate id."""
+    kept, _filtered = vnu_split(nu[which])
+    assert kept == [], describe_vnu(kept)
+
+
+def test_nu_validator_catches_broken_markup(nu: Any) -> None:
+    """The Nu judge can fail: misnested tags and a duplicate id are reported and not filtered."""
+    kept, _ = vnu_split(nu["broken"])
+    text = describe_vnu(kept)
+    assert "Duplicate ID" in text, text
+    assert re.search(r"End tag .* seen|Stray end tag|Unclosed", text), text
+
+
+# --- 5. axe-core -------------------------------------------------------------------------------
+
+
+def test_axe_finds_no_critical_violations(pages: Any) -> None:
+    """axe-core in Chromium finds no critical (nor serious) violation at either width."""
+    for width in WIDTHS:
+        bad = [
+            v
+            for v in pages["final"][str(width)]["axe"]["violations"]
+            if v["impact"] in ("critical", "serious")
+        ]
+        assert bad == [], f"at {width} px: {bad}"
+
+
+def test_axe_catches_missing_alt_and_lang(pages: Any) -> None:
+    """The axe judge can fail: an image without alt is critical; no lang and no title are found."""
+    ids = {v["id"]: v["impact"] for v in pages["broken"]["375"]["axe"]["violations"]}
+    assert ids.get("image-alt") == "critical", ids
+    assert "html-has-lang" in ids and "document-title" in ids, ids
+
+
+# --- 6. SpamAssassin ---------------------------------------------------------------------------
+
+
+def test_spamassassin_scores_the_sent_sample_low(sent: tuple[str, bytes]) -> None:
+    """SpamAssassin (local rules) scores the sample as sent, tracking links in, at most 0.5."""
+    report = spamassassin(sent[1])
+    print("\nSpamAssassin on the sample as sent:\n" + report.describe())
+    assert report.score <= 0.5, report.describe()
+
+
+def test_spamassassin_penalises_a_text_part_unlike_the_html(sent: tuple[str, bytes]) -> None:
+    """The spam judge can fail: the same message with an unrelated text part scores above 0.5."""
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
+    from mailer.message import to_bytes
+
+    msg = message_from_bytes(sent[1], policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    text_part = msg.get_body(("plain",))
+    assert text_part is not None
+    text_part.set_content("Hello.\n", subtype="plain", charset="utf-8")
+    report = spamassassin(to_bytes(msg))
+    assert report.score > 0.5, report.describe()
+    assert "MPART_ALT_DIFF" in {name for name, _, _ in report.rules}, report.describe()
+
+
+# --- 7. caniemail --------------------------------------------------------------------------------
+
+
+def test_caniemail_nothing_unsupported_in_gmail_apple_outlook_com(sample: Sample) -> None:
+    """No HTML element or attribute, CSS property, value, selector or at-rule of the HTML is
+    marked unsupported by caniemail for Gmail (web, iOS, Android), Apple Mail or Outlook.com."""
+    result = caniemail(sample.html)
+    assert result["gaps"] == [], result["gaps"]
+    assert result["unsupported"] == [], sorted(
+        {(u["client"], u["title"]) for u in result["unsupported"]}
+    )
+
+
+def test_caniemail_catches_an_unsupported_feature() -> None:
+    """The caniemail judge can fail: CSS grid and clip-path are flagged for these clients."""
+    html = (
+        "<html><head><style>.a { display: grid; clip-path: inset(0); }</style></head>"
+        '<body><div class="a">x</div></body></html>'
+    )
+    flagged = {(u["client"], u["title"]) for u in caniemail(html)["unsupported"]}
+    assert any(client.startswith("gmail.") for client, _ in flagged), flagged
+    assert any(client == "outlook.outlook-com" for client, _ in flagged), flagged
+
+
+# --- 8. size, MIME, images and links -------------------------------------------------------------
+
+
+def test_html_under_80_kb_built_and_sent(sample: Sample, sent: tuple[str, bytes]) -> None:
+    """The HTML is under 80 KB as built and with tracking links in (Gmail clips at 102 KB)."""
+    assert len(sample.html.encode()) < 80 * 1024, len(sample.html.encode())
+    assert len(sent[0].encode()) < 80 * 1024, len(sent[0].encode())
+
+
+@pytest.mark.parametrize("which", ["build", "sent"])
+def test_mime_structure(sample: Sample, sent: tuple[str, bytes], which: str) -> None:
+    """message.eml (and the message as sent) is multipart/alternative with text first, UTF-8,
+    Message-ID, Date, a named From and unencoded one-click List-Unsubscribe headers."""
+    eml = sample.eml if which == "build" else sent[1]
+    assert mime_problems(eml) == []
+
+
+def test_mime_judge_catches_encoded_headers() -> None:
+    """The MIME judge can fail: a single-part message with a bare From and headers folded and
+    RFC 2047-encoded by Python's default policy is reported on every count."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = "newsletter@example.org"
+    msg["List-Unsubscribe"] = (
+        "<https://news.example.org/u/" + "x" * 90 + ">, <mailto:u@example.org?subject=ünsubscribe>"
+    )
+    msg.set_content("plain only", charset="utf-8")
+    problems = "\n".join(mime_problems(bytes(msg)))
+    for expected in (
+        "not multipart/alternative",
+        "no message-id",
+        "no date",
+        "display name",
+        "List-Unsubscribe-Post",
+        "encoded",
+    ):
+        assert expected in problems, problems
+
+
+@pytest.mark.parametrize("which", ["build", "sent"])
+def test_every_image_has_alt_and_width_every_link_https_or_mailto(
+    sample: Sample, sent: tuple[str, bytes], which: str
+) -> None:
+    """Every <img> has alt and a numeric width; every <a href> is absolute https or mailto
+    (the unsent build may carry only the documented whole-href tokens)."""
+    if which == "build":
+        assert html_problems(sample.html, allowed_tokens=BUILD_TOKENS) == []
+    else:
+        assert html_problems(sent[0]) == []
+        assert "%%" not in sent[0], "a substitution token was left in the sent HTML"
+
+
+def test_image_and_link_judge_catches_problems() -> None:
+    """The image/link judge can fail: missing alt and width, a relative link and a token link."""
+    problems = html_problems(
+        (FIXTURES / "broken.html").read_text() + '<a href="%%view_url%%">v</a>'
+    )
+    text = "\n".join(problems)
+    assert "has no alt" in text and "no numeric width" in text, text
+    assert "'/relative'" in text and "'%%view_url%%'" in text, text
