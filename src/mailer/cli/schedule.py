@@ -146,17 +146,25 @@ def list_(state: Any, show_all: bool, as_json: bool) -> None:
     if not rows:
         out.print("No scheduled campaigns.")
         return
-    from rich.table import Table
-
-    table = Table(box=None)
-    for name in ("ID", "When (zone)", "UTC", "Status", "List", "Issue", "Backend"):
-        table.add_column(name)
+    header = ("ID", "When (zone)", "UTC", "Status", "List", "Issue", "Backend")
+    cells = []
     for r in rows:
         local, utc = _when(r.scheduled_at, r.local)
         status = r.status + (" (late, held)" if r.late and not r.send_late else "")
-        table.add_row(
-            str(r.id), f"{local} ({r.zone})", utc, status, r.list_name, r.issue, r.backend
+        cells.append(
+            (str(r.id), f"{local} ({r.zone})", utc, status, r.list_name, r.issue, r.backend)
         )
+    if not out.is_terminal:  # plain, one line per campaign, for pipes and logs
+        for line in (header, *cells):
+            click.echo("\t".join(line))
+        return
+    from rich.table import Table
+
+    table = Table()
+    for name in header:
+        table.add_column(name)
+    for row in cells:
+        table.add_row(*row)
     out.print(table)
 
 
