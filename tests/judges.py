@@ -409,6 +409,14 @@ def mime_problems(eml: bytes) -> list[str]:
             problems.append(f"{name} is RFC 2047 encoded: {raw_headers[name]!r}")
     if re.search(rb"\r?\nList-Unsubscribe:[^\r\n]*\r?\n[ \t]", eml, re.I):
         problems.append("List-Unsubscribe is folded over several lines")
+    body = eml[len(head) :]
+    longest = max((len(line) for line in re.split(rb"\r?\n", body)), default=0)
+    if longest > 78:
+        problems.append(
+            f"a body line is {longest} characters long: quoted-printable lines must be at most"
+            " 76 (RFC 2045); SpamAssassin adds MIME_QP_LONG_LINE and, with the hidden preheader,"
+            " LONGLN_LOW_CONTRAST"
+        )
     return problems
 
 

@@ -384,8 +384,9 @@ def test_mime_structure(sample: Sample, sent: tuple[str, bytes], which: str) -> 
 
 
 def test_mime_judge_catches_encoded_headers() -> None:
-    """The MIME judge can fail: a single-part message with a bare From and headers folded and
-    RFC 2047-encoded by Python's default policy is reported on every count."""
+    """The MIME judge can fail: a single-part message with a bare From, headers folded and
+    RFC 2047-encoded by Python's default policy and a 211-character body line is reported on
+    every count."""
     from email.message import EmailMessage
 
     msg = EmailMessage()
@@ -394,7 +395,7 @@ def test_mime_judge_catches_encoded_headers() -> None:
         "<https://news.example.org/u/" + "x" * 90 + ">, <mailto:u@example.org?subject=ünsubscribe>"
     )
     msg.set_content("plain only", charset="utf-8")
-    problems = "\n".join(mime_problems(bytes(msg)))
+    problems = "\n".join(mime_problems(bytes(msg) + b"y" * 211 + b"\n"))
     for expected in (
         "not multipart/alternative",
         "no message-id",
@@ -402,6 +403,7 @@ def test_mime_judge_catches_encoded_headers() -> None:
         "display name",
         "List-Unsubscribe-Post",
         "encoded",
+        "at most 76",
     ):
         assert expected in problems, problems
 
