@@ -267,7 +267,15 @@ def spamassassin(eml: bytes) -> SpamReport:
 
 # --- 7. caniemail ----------------------------------------------------------------------------
 
-#: the clients of DESIGN.md's target: Gmail (web, iOS, Android apps), Apple Mail, Outlook.com
+#: The clients of DESIGN.md's target: Gmail (web, iOS and Android apps), Apple Mail (macOS, iOS),
+#: Outlook.com. Left out on purpose: ``gmail.mobile-webmail`` (Gmail's website in a phone's
+#: browser, not the app), which supports no ``<style>`` element at all, so no responsive email
+#: passes there; what it shows is judged instead by test_fits_375_without_style_blocks (the
+#: inlined HTML with every <style> removed still fits 375 px). What is checked: every HTML
+#: element and attribute, every CSS property, value, unit, function, selector, pseudo-class and
+#: at-rule in <style> blocks and style="" attributes, each at the client's latest tested version
+#: in caniemail's data (see tests/js/caniemail_check.mjs); "n" (unsupported) fails the judge,
+#: partial support is reported but allowed.
 CANIEMAIL_CLIENTS = (
     "gmail.desktop-webmail",
     "gmail.ios",
