@@ -1,0 +1,508 @@
+"""Streaming CSV import of subscribers into a list.
+
+Reads real-world CSV: UTF-8 with or without BOM; comma, semicolon or tab (counted on
+the header line); quoted fields with commas and newlines; header names in any case
+and spelling (see ``EMAIL_HEADERS``...); other columns kept as attributes (JSON).
+
+The file is read line by line and written in batches (``executemany``), so memory
+stays flat in the file size. The whole import is ONE transaction: killed or failing
+half-way, the database is as it was (on SQLite the write lock is held for the import).
+``dry_run`` runs the same code and rolls back, so its report is exact.
+
+Per row: a new address is *added*; a known one is *updated* (new details, or joined the
+list) or *unchanged*; an address that unsubscribed, bounced or complained is *skipped*
+with that reason and never re-subscribed; a second row with the same address is merged
+into the first and skipped as ``duplicate``; a row that cannot be imported is *rejected*
+with its line number in the file (the physical line where the record starts) and why.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import itertools
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select
+from sqlalchemy.engine import Connection, Engine
+
+from . import db
+from .db import SubscriberStatus
+from .errors import SubscriberError
+from .subscribers import (
+    NAME_MAX,
+    SUPPRESSED,
+    check_list_name,
+    normalise_email,
+    normalise_language,
+    normalise_status,
+)
+
+BATCH_SIZE = 2000
+
+EMAIL_HEADERS = ("email", "e-mail", "email address", "mail", "e-posta", "emailaddress")
+NAME_HEADERS = ("name", "full name", "display name", "ad soyad")
+FIRST_HEADERS = ("first_name", "first name", "firstname", "given name", "ad")
+LAST_HEADERS = ("last_name", "last name", "lastname", "surname", "family name", "soyad")
+LANGUAGE_HEADERS = ("language", "lang", "locale", "dil")
+#: written by `mailer subscribers export`; read back (status) or ignored, never attributes
+STATUS_HEADERS = ("status",)
+IGNORED_HEADERS = ("lists", "source", "created_at", "updated_at")
+
+
+def _norm_header(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.strip().lower())
+
+
+_ROLE = {
+    _norm_header(h): role
+    for role, names in (
+        ("email", EMAIL_HEADERS),
+        ("name", NAME_HEADERS),
+        ("first_name", FIRST_HEADERS),
+        ("last_name", LAST_HEADERS),
+        ("language", LANGUAGE_HEADERS),
+        ("status", STATUS_HEADERS),
+        ("ignore", IGNORED_HEADERS),
+    )
+    for h in names
+}
+ACCEPTED_HEADERS = "email (or e-mail, Email Address), name (or first_name + last_name), language"
+
+
+@dataclass
+class Rejected:
+    """A row that was not imported: its line in the file and why."""
+
+    line: int
+    reason: str
+    email: str = ""
+
+
+@dataclass
+class Skipped:
+    """A valid row left as it was: an unsubscribed/bounced/complained address or a duplicate."""
+
+    line: int
+    email: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, with ``dry_run``, would do)."""
+
+    file: str
+    list_name: str
+    dry_run: bool = False
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_rows: list[Skipped] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def imported(self) -> int:
+        return self.added + self.updated + self.unchanged
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "list": self.list_name,
+            "dry_run": self.dry_run,
+            "rows": self.rows,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_rows": [vars(s) for s in self.skipped_rows],
+            "rejected": [vars(r) for r in self.rejected],
+        }
+
+
+@dataclass
+class _Row:
+    line: int
+    email: str
+    key: str
+    name: str
+    language: str | None
+    attributes: dict[str, Any]
+    status: SubscriberStatus | None
+
+    def merge(self, other: _Row) -> None:
+        self.name = other.name or self.name
+        self.language = other.language or self.language
+        self.attributes.update(other.attributes)
+        if other.status is not None and other.status != SubscriberStatus.SUBSCRIBED:
+            self.status = other.status
+
+
+# -- reading ---------------------------------------------------------------
+class _Lines:
+    """Decoded lines of a binary file, tracking line number and bytes read."""
+
+    def __init__(self, fh: BinaryIO, path: Path) -> None:
+        self.fh, self.path = fh, path
+        self.line = 0
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self.fh:
+            self.line += 1
+            start = 0
+            if self.line == 1:
+                if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                    raise SubscriberError(
+                        "the file is UTF-16, not UTF-8",
+                        location=f"{self.path}:1",
+                        hint="save it as 'CSV UTF-8 (comma delimited)'.",
+                    )
+                if raw.startswith(codecs.BOM_UTF8):
+                    start = 3
+            try:
+                text = raw[start:].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                pos = self.bytes + start + exc.start
+                raise SubscriberError(
+                    f"not UTF-8: byte 0x{raw[start + exc.start]:02x} at byte offset {pos} "
+                    f"(column {start + exc.start + 1 - start})",
+                    location=f"{self.path}:{self.line}",
+                    hint="save the file as 'CSV UTF-8' (in a spreadsheet: Save As → CSV UTF-8).",
+                ) from None
+            self.bytes += len(raw)
+            yield text
+
+
+def _delimiter(header: str) -> str:
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _unquote(value: str) -> str:
+    """Undo the spreadsheet-safe prefix that `export` adds (``'=x`` → ``=x``)."""
+    if value.startswith("'") and value[1:2] in ("=", "+", "-", "@", "\t", "\r"):
+        return value[1:]
+    return value
+
+
+class _Parser:
+    """Turns CSV records into validated rows, using the roles of the header's columns."""
+
+    def __init__(self, header: list[str], path: Path, case_sensitive_local: bool) -> None:
+        self.roles: dict[str, int] = {}
+        self.attrs: list[tuple[int, str]] = []
+        for i, title in enumerate(header):
+            norm = _norm_header(title)
+            role = _ROLE.get(norm)
+            if role is None:
+                if norm:
+                    key = re.sub(r"\W+", "_", title.strip().lower()).strip("_") or norm
+                    self.attrs.append((i, key))
+            elif role == "first_name" or role == "last_name":
+                self.roles.setdefault(role, i)
+                self.attrs.append((i, role))
+            elif role != "ignore":
+                self.roles.setdefault(role, i)
+        if "email" not in self.roles:
+            first = header[0].strip() if header else ""
+            looks = "@" in first
+            raise SubscriberError(
+                "no email column"
+                + (
+                    " (the first line looks like data, not a header)"
+                    if looks
+                    else f" among the headers {header!r}"
+                ),
+                location=f"{path}:1",
+                hint=f"the first line must name the columns; accepted headers: {ACCEPTED_HEADERS}; "
+                "other columns are kept as attributes. Example first line: email,name,language",
+            )
+        self.width = len(header)
+        self.case_sensitive_local = case_sensitive_local
+
+    def parse(self, cells: list[str], line: int) -> _Row:
+        if len(cells) > self.width and any(c.strip() for c in cells[self.width :]):
+            raise SubscriberError(
+                f"{len(cells)} fields but the header has {self.width} (a comma or quote missing?)"
+            )
+        get = self._getter(cells)
+        email, key = normalise_email(get("email"), case_sensitive_local=self.case_sensitive_local)
+        name = get("name")
+        if not name:
+            name = " ".join(p for p in (get("first_name"), get("last_name")) if p)
+        if len(name) > NAME_MAX:
+            raise SubscriberError(f"name longer than {NAME_MAX} characters")
+        language = normalise_language(get("language"))
+        status = normalise_status(get("status"))
+        attrs: dict[str, Any] = {}
+        for i, k in self.attrs:
+            if i < len(cells):
+                value = _unquote(cells[i].strip())
+                if value:
+                    attrs[k] = value
+        return _Row(line, email, key, name, language, attrs, status)
+
+    def _getter(self, cells: list[str]) -> Callable[[str], str]:
+        roles = self.roles
+
+        def get(role: str) -> str:
+            i = roles.get(role)
+            if i is None or i >= len(cells):
+                return ""
+            return _unquote(cells[i].strip())
+
+        return get
+
+
+# -- writing ---------------------------------------------------------------
+_seen_meta = MetaData()
+_seen = Table(
+    "mailer_import_seen",
+    _seen_meta,
+    Column("email_key", String(320), primary_key=True),
+    Column("line", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+class _Writer:
+    """Applies batches of rows inside the import's transaction and fills the report."""
+
+    def __init__(self, conn: Connection, list_pk: int, source: str, report: ImportReport) -> None:
+        self.conn, self.list_pk, self.source, self.report = conn, list_pk, source, report
+        self.now = db.utcnow()
+        s = db.subscribers
+        self.update_stmt = (
+            s.update()
+            .where(s.c.id == bindparam("_id"))
+            .values(
+                name=bindparam("name"),
+                language=bindparam("language"),
+                attributes=bindparam("attributes"),
+                status=bindparam("status"),
+                status_changed_at=bindparam("status_changed_at"),
+                updated_at=bindparam("now"),
+            )
+        )
+
+    def skip(self, row: _Row, reason: str) -> None:
+        self.report.skipped[reason.split(" ")[0]] += 1
+        if len(self.report.skipped_rows) < 10000:
+            self.report.skipped_rows.append(Skipped(row.line, row.email, reason))
+
+    def write(self, batch: dict[str, _Row]) -> None:
+        conn, s, m = self.conn, db.subscribers, db.memberships
+        keys = list(batch)
+        earlier = dict(
+            conn.execute(select(_seen.c.email_key, _seen.c.line).where(_seen.c.email_key.in_(keys)))
+            .tuples()
+            .all()
+        )
+        conn.execute(
+            _seen.insert(),
+            [{"email_key": k, "line": batch[k].line} for k in keys if k not in earlier],
+        )
+        existing = {
+            r.email_key: r
+            for r in conn.execute(
+                select(
+                    s.c.id,
+                    s.c.email_key,
+                    s.c.name,
+                    s.c.language,
+                    s.c.attributes,
+                    s.c.status,
+                    m.c.subscriber_id.label("member"),
+                )
+                .select_from(
+                    s.outerjoin(m, (m.c.subscriber_id == s.c.id) & (m.c.list_id == self.list_pk))
+                )
+                .where(s.c.email_key.in_(keys))
+            )
+        }
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        joins: list[dict[str, Any]] = []
+        for key, row in batch.items():
+            dup_of = earlier.get(key)
+            old = existing.get(key)
+            if old is None:
+                inserts.append(
+                    {
+                        "email": row.email,
+                        "email_key": key,
+                        "name": row.name,
+                        "language": row.language,
+                        "attributes": row.attributes,
+                        "status": (row.status or SubscriberStatus.SUBSCRIBED).value,
+                        "source": self.source,
+                        "created_at": self.now,
+                        "updated_at": self.now,
+                        "status_changed_at": self.now if row.status in SUPPRESSED else None,
+                    }
+                )
+                self.report.added += 1
+                continue
+            if old.status != SubscriberStatus.SUBSCRIBED:
+                self.skip(row, f"duplicate of line {dup_of}" if dup_of else old.status)
+                continue
+            status = row.status or SubscriberStatus.SUBSCRIBED
+            attrs = {**(old.attributes or {}), **row.attributes}
+            new = (row.name or old.name, row.language or old.language, attrs, status.value)
+            changed = new != (old.name, old.language, old.attributes or {}, old.status)
+            if changed:
+                updates.append(
+                    {
+                        "_id": old.id,
+                        "name": new[0],
+                        "language": new[1],
+                        "attributes": attrs,
+                        "status": new[3],
+                        "now": self.now,
+                        "status_changed_at": self.now if status != old.status else None,
+                    }
+                )
+            if old.member is None:
+                joins.append({"list_id": self.list_pk, "subscriber_id": old.id})
+            if dup_of:
+                self.skip(row, f"duplicate of line {dup_of}")
+            elif changed or old.member is None:
+                self.report.updated += 1
+            else:
+                self.report.unchanged += 1
+        if inserts:
+            ids = (
+                conn.execute(s.insert().returning(s.c.id, sort_by_parameter_order=True), inserts)
+                .scalars()
+                .all()
+            )
+            joins.extend({"list_id": self.list_pk, "subscriber_id": i} for i in ids)
+        if updates:
+            conn.execute(self.update_stmt, updates)
+        if joins:
+            conn.execute(m.insert(), joins)
+
+
+def import_csv(
+    engine: Engine,
+    path: str | Path,
+    list_name: str,
+    *,
+    dry_run: bool = False,
+    batch_size: int = BATCH_SIZE,
+    case_sensitive_local: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import the CSV file *path* into list *list_name* (created if needed), in one transaction.
+
+    *progress* is called with the number of bytes read so far, once per batch.
+    SubscriberError when the file cannot be read, has no email column, is not UTF-8, or
+    is malformed beyond a row (nothing is written then).
+    """
+    p = Path(path)
+    name = check_list_name(list_name)
+    report = ImportReport(file=str(p), list_name=name, dry_run=dry_run)
+    try:
+        fh = p.open("rb")
+    except OSError as exc:
+        raise SubscriberError(f"cannot read {p}: {exc.strerror}", location=str(p)) from None
+    with fh, engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            _run(conn, fh, p, name, report, batch_size, case_sensitive_local, progress)
+        except BaseException:
+            trans.rollback()
+            raise
+        if dry_run:
+            trans.rollback()
+        else:
+            trans.commit()
+    if report.rows and not report.imported and not report.skipped:
+        raise SubscriberError(
+            f"nothing imported: all {report.rows} rows were rejected "
+            f"(first: line {report.rejected[0].line}: {report.rejected[0].reason})",
+            location=str(p),
+            hint=f"accepted headers: {ACCEPTED_HEADERS}.",
+        )
+    return report
+
+
+def _run(
+    conn: Connection,
+    fh: BinaryIO,
+    path: Path,
+    list_name: str,
+    report: ImportReport,
+    batch_size: int,
+    case_sensitive_local: bool,
+    progress: Callable[[int], None] | None,
+) -> None:
+    lines = _Lines(fh, path)
+    it = iter(lines)
+    first = next(it, None)
+    while first is not None and not first.strip():
+        first = next(it, None)
+    if first is None:
+        raise SubscriberError(
+            "the file is empty",
+            location=str(path),
+            hint=f"the first line must name the columns: {ACCEPTED_HEADERS}.",
+        )
+    reader = csv.reader(itertools.chain([first], it), delimiter=_delimiter(first))
+    start = lines.line
+    try:
+        header = next(reader)
+        parser = _Parser(header, path, case_sensitive_local)
+        _seen.drop(conn, checkfirst=True)
+        _seen.create(conn)
+        writer = _Writer(
+            conn, db.get_or_create_list(conn, list_name), f"import:{path.name}", report
+        )
+        batch: dict[str, _Row] = {}
+        start = lines.line + 1
+        for cells in reader:
+            line, start = start, lines.line + 1
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            report.rows += 1
+            try:
+                row = parser.parse(cells, line)
+            except SubscriberError as exc:
+                email = (
+                    cells[parser.roles["email"]].strip()
+                    if len(cells) > parser.roles["email"]
+                    else ""
+                )
+                report.rejected.append(Rejected(line, exc.message, email))
+                continue
+            prev = batch.get(row.key)
+            if prev is not None:
+                prev.merge(row)
+                writer.skip(row, f"duplicate of line {prev.line}")
+                continue
+            batch[row.key] = row
+            if len(batch) >= batch_size:
+                writer.write(batch)
+                batch = {}
+                if progress:
+                    progress(lines.bytes)
+        if batch:
+            writer.write(batch)
+        _seen.drop(conn)
+    except csv.Error as exc:
+        raise SubscriberError(
+            f"malformed CSV: {exc}",
+            location=f"{path}:{start}",
+            hint="a quote is probably not closed; fix the line, then import again.",
+        ) from None
+    if progress:
+        progress(lines.bytes)
