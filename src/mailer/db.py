@@ -163,6 +163,8 @@ campaign_contents = Table(
     Column("subject", Text, nullable=False),
     Column("html", Text, nullable=False),  # as sent, with per-recipient tokens, no personal data
     Column("text", Text, nullable=False),
+    # [{"token", "field", "fallback"}] of Rendered.merge_fields, so a resumed send needs no render
+    Column("merge_fields", JSON, nullable=False, default=list),
 )
 
 batches = Table(
