@@ -28,7 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    literal,
+    select,
+)
 from sqlalchemy.engine import Connection, Engine
 
 from . import db
@@ -230,37 +240,34 @@ class _Parser:
         self.case_sensitive_local = case_sensitive_local
 
     def parse(self, cells: list[str], line: int) -> _Row:
-        if len(cells) > self.width and any(c.strip() for c in cells[self.width :]):
+        width = self.width
+        if len(cells) < width:
+            cells = cells + [""] * (width - len(cells))
+        elif len(cells) > width and any(c.strip() for c in cells[width:]):
             raise SubscriberError(
-                f"{len(cells)} fields but the header has {self.width} (a comma or quote missing?)"
+                f"{len(cells)} fields but the header has {width} (a comma or quote missing?)"
             )
-        get = self._getter(cells)
-        email, key = normalise_email(get("email"), case_sensitive_local=self.case_sensitive_local)
-        name = get("name")
-        if not name:
-            name = " ".join(p for p in (get("first_name"), get("last_name")) if p)
+        roles = self.roles
+        email, key = normalise_email(
+            _unquote(cells[roles["email"]].strip()), case_sensitive_local=self.case_sensitive_local
+        )
+        i = roles.get("name")
+        name = _unquote(cells[i].strip()) if i is not None else ""
+        if not name and ("first_name" in roles or "last_name" in roles):
+            parts = (cells[roles[r]].strip() for r in ("first_name", "last_name") if r in roles)
+            name = " ".join(_unquote(p) for p in parts if p)
         if len(name) > NAME_MAX:
             raise SubscriberError(f"name longer than {NAME_MAX} characters")
-        language = normalise_language(get("language"))
-        status = normalise_status(get("status"))
+        i = roles.get("language")
+        language = normalise_language(cells[i]) if i is not None and cells[i] else None
+        i = roles.get("status")
+        status = normalise_status(cells[i]) if i is not None and cells[i] else None
         attrs: dict[str, Any] = {}
         for i, k in self.attrs:
-            if i < len(cells):
-                value = _unquote(cells[i].strip())
-                if value:
-                    attrs[k] = value
+            value = cells[i].strip()
+            if value:
+                attrs[k] = _unquote(value)
         return _Row(line, email, key, name, language, attrs, status)
-
-    def _getter(self, cells: list[str]) -> Callable[[str], str]:
-        roles = self.roles
-
-        def get(role: str) -> str:
-            i = roles.get(role)
-            if i is None or i >= len(cells):
-                return ""
-            return _unquote(cells[i].strip())
-
-        return get
 
 
 # -- writing ---------------------------------------------------------------
@@ -280,6 +287,11 @@ class _Writer:
     def __init__(self, conn: Connection, list_pk: int, source: str, report: ImportReport) -> None:
         self.conn, self.list_pk, self.source, self.report = conn, list_pk, source, report
         self.now = db.utcnow()
+        # values in the database's own form, converted once (datetimes) or per row (JSON)
+        created = db.subscribers.c.created_at.type.bind_processor(conn.dialect)
+        self.now_db: Any = created(self.now) if created else self.now
+        to_json = db.subscribers.c.attributes.type.bind_processor(conn.dialect)
+        self.to_json: Callable[[Any], Any] = to_json or (lambda v: v)
         s = db.subscribers
         self.update_stmt = (
             s.update()
@@ -307,10 +319,9 @@ class _Writer:
             .tuples()
             .all()
         )
-        conn.execute(
-            _seen.insert(),
-            [{"email_key": k, "line": batch[k].line} for k in keys if k not in earlier],
-        )
+        fresh = [{"email_key": k, "line": batch[k].line} for k in keys if k not in earlier]
+        if fresh:
+            _executemany(conn, _seen, fresh)
         existing = {
             r.email_key: r
             for r in conn.execute(
@@ -342,12 +353,12 @@ class _Writer:
                         "email_key": key,
                         "name": row.name,
                         "language": row.language,
-                        "attributes": row.attributes,
+                        "attributes": self.to_json(row.attributes),
                         "status": (row.status or SubscriberStatus.SUBSCRIBED).value,
                         "source": self.source,
-                        "created_at": self.now,
-                        "updated_at": self.now,
-                        "status_changed_at": self.now if row.status in SUPPRESSED else None,
+                        "created_at": self.now_db,
+                        "updated_at": self.now_db,
+                        "status_changed_at": self.now_db if row.status in SUPPRESSED else None,
                     }
                 )
                 self.report.added += 1
@@ -380,16 +391,34 @@ class _Writer:
             else:
                 self.report.unchanged += 1
         if inserts:
-            ids = (
-                conn.execute(s.insert().returning(s.c.id, sort_by_parameter_order=True), inserts)
-                .scalars()
-                .all()
+            _executemany(conn, db.subscribers, inserts)
+            s = db.subscribers
+            conn.execute(
+                m.insert().from_select(
+                    ["list_id", "subscriber_id", "created_at"],
+                    select(literal(self.list_pk), s.c.id, literal(self.now, DateTime)).where(
+                        s.c.email_key.in_([r["email_key"] for r in inserts])
+                    ),
+                )
             )
-            joins.extend({"list_id": self.list_pk, "subscriber_id": i} for i in ids)
         if updates:
             conn.execute(self.update_stmt, updates)
         if joins:
-            conn.execute(m.insert(), joins)
+            conn.execute(m.insert(), [{**j, "created_at": self.now} for j in joins])
+
+
+def _executemany(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """A bare DBAPI executemany of *rows* (values already in database form) into *table*.
+
+    Core's executemany runs bind processors and builds parameters per row; for bulk
+    inserts of prepared values that costs more than the database does.
+    """
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    if compiled.positional:
+        order = compiled.positiontup or []
+        conn.exec_driver_sql(compiled.string, [tuple(r[k] for k in order) for r in rows])
+    else:
+        conn.exec_driver_sql(compiled.string, rows)
 
 
 def import_csv(
