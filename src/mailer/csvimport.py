@@ -40,10 +40,11 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import db
 from .db import SubscriberStatus
-from .errors import SubscriberError
+from .errors import DatabaseError, SubscriberError
 from .subscribers import (
     NAME_MAX,
     SUPPRESSED,
@@ -448,6 +449,22 @@ def import_csv(
         trans = conn.begin()
         try:
             _run(conn, fh, p, name, report, batch_size, case_sensitive_local, progress)
+            if not report.rows:
+                raise ImportFailed("no rows to import after the header line", report, p)
+            if not report.imported and not report.skipped:
+                first = report.rejected[0]
+                raise ImportFailed(
+                    f"nothing imported: all {report.rows} rows were rejected "
+                    f"(first: line {first.line}: {first.reason})",
+                    report,
+                    p,
+                )
+        except SQLAlchemyError as exc:
+            trans.rollback()
+            raise DatabaseError(
+                f"the import failed and was rolled back (nothing was written): {exc}",
+                location=str(p),
+            ) from None
         except BaseException:
             trans.rollback()
             raise
@@ -455,14 +472,15 @@ def import_csv(
             trans.rollback()
         else:
             trans.commit()
-    if report.rows and not report.imported and not report.skipped:
-        raise SubscriberError(
-            f"nothing imported: all {report.rows} rows were rejected "
-            f"(first: line {report.rejected[0].line}: {report.rejected[0].reason})",
-            location=str(p),
-            hint=f"accepted headers: {ACCEPTED_HEADERS}.",
-        )
     return report
+
+
+class ImportFailed(SubscriberError):
+    """Nothing in the file could be imported; ``report`` says why, row by row."""
+
+    def __init__(self, message: str, report: ImportReport, path: Path) -> None:
+        super().__init__(message, location=str(path), hint=f"accepted headers: {ACCEPTED_HEADERS}.")
+        self.report = report
 
 
 def _run(
@@ -526,6 +544,7 @@ def _run(
                     progress(lines.bytes)
         if batch:
             writer.write(batch)
+        report.skipped_rows.sort(key=lambda r: r.line)
         _seen.drop(conn)
     except csv.Error as exc:
         raise SubscriberError(

@@ -1,9 +1,268 @@
-"""Commands of this area (placeholder until implemented)."""
+"""`mailer subscribers import|export|add|unsubscribe` and `mailer lists`: thin commands."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
+
+from .. import db
+from ..config import Config
+from ..csvimport import ImportFailed, ImportReport, import_csv
+from ..subscribers import add, export_csv, lists_with_counts, unsubscribe
+from . import State, console, pass_state
+
+_PROGRESS_MIN_BYTES = 1_000_000
+
+
+def _engine(state: State) -> Any:
+    return db.connect(state.config.database_url)
+
+
+def _case_sensitive(config: Config) -> bool:
+    return bool(getattr(config.settings, "email_case_sensitive", False))
+
+
+@click.group("subscribers")
+def subscribers_group() -> None:
+    """Import, export, add and unsubscribe subscribers.
+
+    \b
+    Example:
+        mailer subscribers import subscribers.csv.example --list partners
+    """
+
+
+@subscribers_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--list", "list_name", required=True, help="List to add the subscribers to.")
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_state
+def import_command(state: State, file: Path, list_name: str, dry_run: bool, as_json: bool) -> None:
+    """Import subscribers from a CSV FILE into a list (created if needed).
+
+    UTF-8 (with or without BOM), comma or semicolon separated, with a header line
+    naming the columns: email (or e-mail, Email Address), name (or first_name and
+    last_name), language (or lang, locale); other columns become attributes.
+    Unsubscribed, bounced and complained addresses are never re-subscribed.
+    Rejected rows are listed with their line number and do not stop the import;
+    it fails (exit 1) only if the file is unreadable or no row could be imported.
+    The import is one transaction: interrupted, it leaves the database unchanged.
+
+    \b
+    Example:
+        mailer subscribers import partners.csv --list partners --dry-run
+    """
+    engine = _engine(state)
+    try:
+        report = _run_import(state, engine, file, list_name, dry_run)
+    except ImportFailed as exc:
+        _print_report(exc.report, as_json, state.quiet)
+        raise
+    _print_report(report, as_json, state.quiet)
+
+
+def _run_import(state: State, engine: Any, file: Path, list_name: str, dry_run: bool) -> Any:
+    kwargs: dict[str, Any] = {
+        "dry_run": dry_run,
+        "case_sensitive_local": _case_sensitive(state.config),
+    }
+    size = file.stat().st_size if file.is_file() else 0
+    if not sys.stderr.isatty() or state.quiet or size < _PROGRESS_MIN_BYTES:
+        return import_csv(engine, file, list_name, **kwargs)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"importing {file.name}", total=size)
+        return import_csv(
+            engine,
+            file,
+            list_name,
+            progress=lambda done: bar.update(task, completed=done),
+            **kwargs,
+        )
+
+
+def _print_report(report: ImportReport, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    from rich.table import Table
+
+    out = console()
+    title = f"{report.file} → list {report.list_name}" + (
+        " (dry run: nothing written)" if report.dry_run else ""
+    )
+    summary = Table(title=title, show_header=True)
+    summary.add_column("outcome")
+    summary.add_column("rows", justify="right")
+    summary.add_row("added", str(report.added))
+    summary.add_row("updated", str(report.updated))
+    summary.add_row("unchanged", str(report.unchanged))
+    for reason, count in sorted(report.skipped.items()):
+        summary.add_row(f"skipped: {reason}", str(count))
+    summary.add_row("rejected", str(len(report.rejected)))
+    summary.add_row("rows read", str(report.rows))
+    out.print(summary)
+    if report.rejected:
+        table = Table(title="rejected rows", show_header=True)
+        table.add_column("line", justify="right")
+        table.add_column("value")
+        table.add_column("why")
+        for r in report.rejected:
+            table.add_row(str(r.line), r.email, r.reason)
+        out.print(table)
+    if report.skipped_rows and not quiet and len(report.skipped_rows) <= 100:
+        table = Table(title="skipped rows", show_header=True)
+        table.add_column("line", justify="right")
+        table.add_column("email")
+        table.add_column("why")
+        for s in report.skipped_rows:
+            table.add_row(str(s.line), s.email, s.reason)
+        out.print(table)
+
+
+@subscribers_group.command("export")
+@click.option("--list", "list_name", default=None, help="Only members of this list.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to FILE (UTF-8 with BOM, for spreadsheets) instead of standard output.",
+)
+@pass_state
+def export_command(state: State, list_name: str | None, output: Path | None) -> None:
+    """Export subscribers as CSV: email,name,language,status,lists, attributes, timestamps.
+
+    Cells a spreadsheet would run as a formula (starting with = + - @) get a leading '.
+    The file imports back with `mailer subscribers import`.
+
+    \b
+    Example:
+        mailer subscribers export --list partners -o partners.csv
+    """
+    engine = _engine(state)
+    with db.read(engine) as conn:
+        if output is None:
+            export_csv(conn, sys.stdout, list_name=list_name)
+            return
+        tmp = output.with_name(output.name + ".part")
+        try:
+            with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+                count = export_csv(conn, fh, list_name=list_name)
+            os.replace(tmp, output)
+        finally:
+            tmp.unlink(missing_ok=True)
+    if not state.quiet:
+        click.echo(f"exported {count} subscribers to {output}", err=True)
+
+
+@subscribers_group.command("add")
+@click.argument("email")
+@click.option("--list", "list_name", required=True, help="List to add the subscriber to.")
+@click.option("--name", default=None, help="Full name.")
+@click.option("--language", default=None, help="BCP 47 language code, e.g. en, tr, ar.")
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Subscribe again someone who unsubscribed, bounced or complained (only on their word).",
+)
+@pass_state
+def add_command(
+    state: State,
+    email: str,
+    list_name: str,
+    name: str | None,
+    language: str | None,
+    resubscribe: bool,
+) -> None:
+    """Add EMAIL to a list, or update the subscriber's name and language.
+
+    \b
+    Example:
+        mailer subscribers add ayse@example.org --list partners --name "Ayşe Demir" --language tr
+    """
+    engine = _engine(state)
+    with db.transaction(engine) as conn:
+        result = add(
+            conn,
+            email,
+            list_name,
+            name=name,
+            language=language,
+            resubscribe=resubscribe,
+            case_sensitive_local=_case_sensitive(state.config),
+        )
+    if not state.quiet:
+        click.echo(f"{result.outcome}: {result.email} (list {list_name})")
+
+
+@subscribers_group.command("unsubscribe")
+@click.argument("email")
+@pass_state
+def unsubscribe_command(state: State, email: str) -> None:
+    """Unsubscribe EMAIL: it gets no newsletter again and no import re-subscribes it.
+
+    \b
+    Example:
+        mailer subscribers unsubscribe ayse@example.org
+    """
+    engine = _engine(state)
+    with db.transaction(engine) as conn:
+        previous = unsubscribe(conn, email, case_sensitive_local=_case_sensitive(state.config))
+    if not state.quiet:
+        if previous == db.SubscriberStatus.SUBSCRIBED:
+            click.echo(f"unsubscribed: {email.strip()}")
+        else:
+            click.echo(f"{email.strip()} was already {previous}; nothing changed")
+
+
+@click.command("lists")
+@click.option("--json", "as_json", is_flag=True, help="Print the lists as JSON.")
+@pass_state
+def lists_command(state: State, as_json: bool) -> None:
+    """Show every list with its members counted by status.
+
+    \b
+    Example:
+        mailer lists --json
+    """
+    engine = _engine(state)
+    with db.read(engine) as conn:
+        rows = lists_with_counts(conn)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no lists yet: `mailer subscribers import FILE --list NAME` creates one")
+        return
+    from rich.table import Table
+
+    statuses = [s.value for s in db.SubscriberStatus]
+    table = Table(show_header=True)
+    table.add_column("list")
+    for s in statuses:
+        table.add_column(s, justify="right")
+    table.add_column("total", justify="right")
+    for r in rows:
+        table.add_row(r.name, *(str(r.counts[s]) for s in statuses), str(r.total))
+    console().print(table)
 
 
 def register(group: click.Group) -> None:
     """Add this module's commands to *group*."""
+    group.add_command(subscribers_group)
+    group.add_command(lists_command)
