@@ -68,7 +68,7 @@ def normalise_email(raw: str, *, case_sensitive_local: bool = False) -> tuple[st
     try:
         email = _validate(value)
     except EmailNotValidError as exc:
-        raise SubscriberError(f"invalid email address {value!r}: {exc}") from None
+        raise SubscriberError(f"invalid email address: {exc}") from None
     if case_sensitive_local:
         local, _, domain = email.rpartition("@")
         return email, f"{local}@{domain.lower()}"
