@@ -1,0 +1,188 @@
+"""The SMTP backend: stdlib smtplib, one connection reused, reconnect on drop, a rate.
+
+Settings come from ``[smtp]`` in mailer.toml (host, port, security ``starttls`` |
+``tls`` | ``none``, timeout, rate in messages per second) or, overriding them,
+``MAILER_SMTP_URL`` (``smtp://user:pass@host:587?starttls=1``, ``smtps://`` for TLS).
+Credentials come only from that environment variable and are never logged.
+
+Outcomes per message: the server's 250 after DATA → accepted; a 5xx for the
+recipient → failed (permanent); the connection lost or timed out *during* DATA →
+unknown (the server may have queued it). A drop before DATA is retried once on a
+fresh connection; if the server cannot be reached the rest of the batch is a
+:class:`TransientFailure` (safe to send later).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..config import Config
+from ..errors import ConfigError
+from .base import Batch, Recipient, Report, TransientFailure, build_bytes
+
+log = logging.getLogger(__name__)
+SMTP_URL_ENV = "MAILER_SMTP_URL"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to connect (secrets included: never print this object)."""
+
+    host: str
+    port: int
+    security: str  # starttls | tls | none
+    timeout: float
+    rate: float
+    username: str | None = None
+    password: str | None = None
+
+    def __repr__(self) -> str:  # keep the password out of logs and tracebacks
+        return f"SmtpSettings({self.host}:{self.port}, {self.security})"
+
+
+def smtp_settings(config: Config) -> SmtpSettings:
+    """``[smtp]`` overridden by ``MAILER_SMTP_URL``."""
+    s = config.settings.smtp
+    url = config.secret(SMTP_URL_ENV)
+    if not url:
+        return SmtpSettings(s.host, s.port, s.security, s.timeout, s.rate)
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(
+            f"{SMTP_URL_ENV} must look like smtp://user:pass@host:587?starttls=1",
+            hint="use smtps:// for TLS from the start; ?starttls=0 for a plain connection.",
+        )
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if parts.scheme == "smtps":
+        security = "tls"
+    elif query.get("starttls", "1") in ("0", "false", "no"):
+        security = "none"
+    else:
+        security = "starttls"
+    return SmtpSettings(
+        host=parts.hostname,
+        port=parts.port or (465 if security == "tls" else 587),
+        security=security,
+        timeout=float(query.get("timeout", s.timeout)),
+        rate=float(query.get("rate", s.rate)),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+class SmtpBackend:
+    """Sends each message over one reused SMTP connection."""
+
+    name = "smtp"
+    per_message = True
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._conn: smtplib.SMTP | None = None
+        self._last = 0.0
+
+    # -- connection ------------------------------------------------------
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        try:
+            conn: smtplib.SMTP
+            if s.security == "tls":
+                conn = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+                )
+            else:
+                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                if s.security == "starttls":
+                    conn.starttls(context=ssl.create_default_context())
+            if s.username:
+                conn.login(s.username, s.password or "")
+        except smtplib.SMTPAuthenticationError:
+            raise ConfigError(
+                f"the SMTP server {s.host}:{s.port} refused the login",
+                hint=f"check the user and password in {SMTP_URL_ENV}.",
+            ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransientFailure(
+                f"cannot connect to the SMTP server {s.host}:{s.port}: {exc}",
+                hint=f"check [smtp] in mailer.toml or {SMTP_URL_ENV}; the send resumes later.",
+            ) from None
+        return conn
+
+    def open(self) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._conn.quit()
+            self._conn = None
+
+    def _pace(self) -> None:
+        if self.settings.rate > 0:
+            wait = self._last + 1.0 / self.settings.rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        self._last = time.monotonic()
+
+    # -- sending ---------------------------------------------------------
+    def _envelope(self, conn: smtplib.SMTP, sender: str, rcpt: str) -> tuple[int, str]:
+        """MAIL FROM + RCPT TO; (code, message) of the first refusal, or (250, "")."""
+        code, msg = conn.mail(sender)
+        if code != 250:
+            conn.rset()
+            return code, msg.decode("utf-8", "replace")
+        code, msg = conn.rcpt(rcpt)
+        if code not in (250, 251):
+            conn.rset()
+            return code, msg.decode("utf-8", "replace")
+        return 250, ""
+
+    def _one(self, batch: Batch, r: Recipient, report: Report) -> None:
+        data = build_bytes(batch, r)
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = self._connect()
+            conn = self._conn
+            try:
+                code, msg = self._envelope(conn, batch.sender.email, r.email)
+            except (OSError, smtplib.SMTPServerDisconnected):
+                self._conn = None  # dropped before DATA: nothing left, reconnect
+                if attempt == 2:
+                    raise TransientFailure(
+                        "the SMTP server keeps dropping the connection"
+                    ) from None
+                continue
+            if code >= 500:
+                report(r, "failed", None, f"{code} {msg}")
+                return
+            if code != 250:
+                raise TransientFailure(f"the SMTP server answered {code} {msg}; retry later")
+            try:
+                code, reply = conn.data(data)
+            except (OSError, smtplib.SMTPServerDisconnected) as exc:
+                self._conn = None
+                report(r, "unknown", None, f"connection lost during DATA: {exc}")
+                return
+            text = reply.decode("utf-8", "replace")
+            if code == 250:
+                report(r, "accepted", text[:200], None)
+            elif code >= 500:
+                report(r, "failed", None, f"{code} {text}")
+            else:
+                raise TransientFailure(f"the SMTP server answered {code} {text}; retry later")
+            return
+
+    def send(self, batch: Batch, report: Report) -> None:
+        for r in batch.recipients:
+            self._pace()
+            self._one(batch, r, report)
+
+    def probe(self, batch: Batch, recipient: Recipient) -> bool | None:
+        return None  # an SMTP server cannot be asked

@@ -1,0 +1,105 @@
+"""Per-recipient substitution values: the only per-recipient work of a send.
+
+The issue is rendered once per language; each recipient then gets values for the
+tokens that content contains (see docs/ARCHITECTURE.md → Substitution tokens):
+
+* ``%%r%%``: the signed recipient token (``tokens.Signer.recipient``) when
+  ``tracking.base_url`` is set;
+* ``%%unsubscribe_url%%``: ``<base>/u/<recipient token>``, or without a base URL
+  ``mailto:<sender.unsubscribe_mailto>?subject=unsubscribe``;
+* merge fields (``Rendered.merge_fields``): ``name``, ``first_name``, ``email`` or a
+  subscriber attribute, else the field's fallback.
+
+HTML gets HTML-escaped values; the subject and text part get them as they are. SendGrid
+applies one value to every part, so it is given the HTML-escaped one (a name with
+``&`` shows as ``&amp;`` in that provider's text part rather than opening a hole in the HTML).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .backends.base import Content, Recipient
+from .config import Config
+from .message import list_unsubscribe_headers
+from .rendered import UNSUBSCRIBE_URL, MergeField
+from .tokens import SECRET_ENV, Signer, load_key
+
+RECIPIENT_TOKEN = "%%r%%"
+VIEW_URL_FALLBACK = "%%view_url%%"
+
+
+def first_name(name: str) -> str:
+    """The first word of a full name ("" for none)."""
+    parts = name.split()
+    return parts[0] if parts else ""
+
+
+def field_value(field: str, email: str, name: str, attributes: Mapping[str, Any] | None) -> str:
+    """The subscriber's value for merge field *field* ("" when they have none)."""
+    if field == "name":
+        return name or ""
+    if field == "first_name":
+        attr = (attributes or {}).get("first_name")
+        return str(attr) if attr else first_name(name or "")
+    if field == "email":
+        return email
+    value = (attributes or {}).get(field)
+    return "" if value is None else str(value)
+
+
+class Personalizer:
+    """Makes :class:`Recipient` s for one campaign and one language's content."""
+
+    def __init__(
+        self,
+        config: Config,
+        campaign_id: int,
+        content: Content,
+        merge_fields: Iterable[MergeField] = (),
+        *,
+        test: bool = False,
+    ) -> None:
+        settings = config.settings
+        self.campaign_id = campaign_id
+        self.tokens = content.tokens
+        self.base = (settings.tracking.base_url or "").rstrip("/")
+        self.mailto = settings.sender.unsubscribe_mailto or settings.sender.from_email
+        self.signer: Signer | None = None
+        if self.base and not test:
+            self.signer = Signer(load_key(config.secret(SECRET_ENV)))
+        self.fields = [f for f in merge_fields if f.token in self.tokens]
+        self.mailto_url = f"mailto:{self.mailto}?subject=unsubscribe"
+        self.static_headers = list_unsubscribe_headers(None, self.mailto) if not self.base else None
+
+    def recipient(
+        self,
+        subscriber_id: int,
+        email: str,
+        name: str,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Recipient:
+        """Values and headers for one subscriber."""
+        text: dict[str, str] = {}
+        if self.signer is not None:
+            token = self.signer.recipient(self.campaign_id, subscriber_id)
+            unsubscribe = f"{self.base}/u/{token}"
+            headers = list_unsubscribe_headers(unsubscribe, self.mailto)
+            if RECIPIENT_TOKEN in self.tokens:
+                text[RECIPIENT_TOKEN] = token
+        elif self.base:  # a test send: no campaign, so no valid token
+            unsubscribe = self.mailto_url
+            headers = list_unsubscribe_headers(None, self.mailto)
+            if RECIPIENT_TOKEN in self.tokens:
+                text[RECIPIENT_TOKEN] = "test"
+        else:
+            unsubscribe = self.mailto_url
+            headers = dict(self.static_headers or {})
+        if UNSUBSCRIBE_URL in self.tokens:
+            text[UNSUBSCRIBE_URL] = unsubscribe
+        for f in self.fields:
+            text[f.token] = field_value(f.field, email, name, attributes) or f.fallback
+        escaped = {k: html.escape(v, quote=True) for k, v in text.items()}
+        return Recipient(subscriber_id, email, name or "", escaped, text, headers)

@@ -1,0 +1,904 @@
+"""Sending on a ledger that never sends twice.
+
+A campaign is one send of one issue to one list. At its start the issue is rendered
+once per language (``build_issue(..., for_send=True)`` then ``tracking.prepare``) and
+stored in ``campaign_contents``; a resumed campaign reuses what was stored.
+
+The ledger (tables ``batches`` and ``deliveries``):
+
+* a batch row and its delivery rows are written ``pending`` in one transaction,
+  *before* anything leaves; deliveries are unique per (campaign, subscriber), so a
+  recipient is queued at most once per campaign;
+* just before the request the batch becomes ``sending`` (in flight);
+* deliveries become ``accepted`` only after the provider accepted them (SMTP and
+  outbox: message by message, each committed on its own; SendGrid: the whole
+  request), ``failed`` when the provider refused that address, ``unknown`` when the
+  request left and no answer came.
+
+Resuming after a crash (kill -9 at any instant):
+
+* ``pending`` batches never left: they are sent as they are;
+* a ``sending`` batch was in flight. Batch backends (SendGrid): its pending
+  deliveries become ``unknown``. Per-message backends: messages go in delivery
+  order and each acceptance is committed, so only the *first* pending delivery
+  can have been in flight: the backend is asked (the outbox checks whether the file
+  exists), else it becomes ``unknown``; the rest of the batch is sent.
+* ``unknown`` deliveries are held and reported; ``retry_unknown=True``
+  (``--retry-unknown``) sends them again on the operator's word.
+
+Recipients are streamed from the database a batch at a time (keyset pagination by
+subscriber id, per language), and their status is re-checked when a batch is built
+or re-sent, so someone who unsubscribes during a send is skipped from then on.
+After ``sending.max_consecutive_failures`` failed batches in a row the campaign
+pauses with the last error instead of burning through the list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, and_, exists, func, not_, or_, select, true
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from . import db
+from .backends import NAMES, Backend, get_backend
+from .backends.base import (
+    Batch,
+    Content,
+    Outcome,
+    Recipient,
+    Sender,
+    TransientFailure,
+    UnknownOutcome,
+)
+from .config import Config
+from .errors import ConfigError, DeliveryError, MailerError, ProviderRejected, SubscriberError
+from .personalize import Personalizer
+from .rendered import MergeField, Rendered
+
+log = logging.getLogger(__name__)
+
+CS, DS = db.CampaignStatus, db.DeliveryStatus
+#: batch states besides the delivery states: in flight
+BATCH_SENDING = "sending"
+FINISHED = (CS.SENT.value, CS.CANCELLED.value, CS.FAILED.value)
+RUNNABLE = (CS.DRAFT.value, CS.SCHEDULED.value, CS.PAUSED.value, CS.SENDING.value)
+PER_MESSAGE = {"outbox": True, "smtp": True, "sendgrid": False}
+SKIPPED = "skipped: "
+
+Progress = Callable[[int, int], None]
+#: (subscriber id, outcome, provider message id, error)
+Reported = tuple[int, Outcome, str | None, str | None]
+
+
+@dataclass
+class CampaignResult:
+    """Where a campaign stands after a run (or, for a dry run, what it would send)."""
+
+    campaign_id: int | None
+    status: str
+    total: int = 0
+    accepted: int = 0
+    failed: int = 0
+    unknown: int = 0
+    pending: int = 0
+    skipped: int = 0
+    error: str | None = None
+    dry_run: bool = False
+    by_language: dict[str, int] = field(default_factory=dict)
+    already_sent: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.dry_run or (self.status == CS.SENT and self.unknown == 0)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.campaign_id,
+            "status": self.status,
+            "total": self.total,
+            "accepted": self.accepted,
+            "failed": self.failed,
+            "unknown": self.unknown,
+            "pending": self.pending,
+            "skipped": self.skipped,
+            "error": self.error,
+            "dry_run": self.dry_run,
+            "by_language": self.by_language,
+        }
+
+
+# -- issue and list lookups ---------------------------------------------------
+def issue_slug(issue_path: str | Path) -> str:
+    """The issue's slug (from the issue file when it can be loaded, else the file name)."""
+    path = Path(issue_path)
+    try:
+        from . import issue as issue_module
+
+        load = getattr(issue_module, "load_issue", None)
+        if load is not None:
+            slug = getattr(load(path), "slug", None)
+            if slug:
+                return str(slug)
+    except ImportError:
+        pass
+    return path.stem
+
+
+def issue_languages(issue_path: str | Path, config: Config) -> list[str]:
+    """The issue's languages, default first."""
+    try:
+        from .build import issue_languages as languages
+
+        return list(languages(Path(issue_path), config))
+    except ImportError:
+        from .i18n import issue_languages as fallback
+
+        return fallback(Path(issue_path), config.settings.default_language)
+
+
+def _list_id(conn: Connection, name: str) -> int:
+    found = conn.execute(select(db.lists.c.id).where(db.lists.c.name == name)).scalar()
+    if found is None:
+        raise SubscriberError(
+            f"there is no list named '{name}'",
+            hint="see `mailer lists`, or import subscribers with "
+            f"`mailer subscribers import FILE --list {name}`.",
+        )
+    return int(found)
+
+
+def _language_cond(language: str, default: str, languages: Sequence[str]) -> Any:
+    """SQL condition: subscribers routed to *language* (their own if the issue has it)."""
+    lang = func.lower(db.subscribers.c.language)
+
+    def speaks(code: str) -> Any:
+        return or_(lang == code.lower(), lang.like(code.lower() + "-%"))
+
+    if language != default:
+        return speaks(language)
+    others = [speaks(code) for code in languages if code != default]
+    if not others:
+        return true()
+    return or_(db.subscribers.c.language.is_(None), not_(or_(*others)))
+
+
+def _eligible(campaign_id: int, list_id: int) -> Any:
+    """Subscribed members of the list not yet queued in the campaign."""
+    s, m, d = db.subscribers, db.memberships, db.deliveries
+    queued = exists().where(d.c.campaign_id == campaign_id, d.c.subscriber_id == m.c.subscriber_id)
+    return (
+        select(s.c.id, s.c.email, s.c.name, s.c.attributes)
+        .select_from(m.join(s, s.c.id == m.c.subscriber_id))
+        .where(
+            m.c.list_id == list_id,
+            s.c.status == db.SubscriberStatus.SUBSCRIBED.value,
+            not_(queued),
+        )
+    )
+
+
+# -- creating a campaign and its contents --------------------------------------
+def create_campaign(
+    engine: Engine,
+    config: Config,
+    issue_path: str | Path,
+    list_name: str,
+    *,
+    backend: str | None = None,
+    status: str = "draft",
+    scheduled_at: Any = None,
+    schedule_tz: str | None = None,
+) -> int:
+    """Record a campaign (one issue to one list); nothing is rendered or sent yet."""
+    path = Path(issue_path)
+    name = backend or config.settings.backend
+    if name not in NAMES:
+        raise ConfigError(f"unknown backend '{name}'", hint=f"use one of: {', '.join(NAMES)}.")
+    with db.transaction(engine) as conn:
+        list_id = _list_id(conn, list_name)
+        result = conn.execute(
+            db.campaigns.insert().values(
+                issue_slug=issue_slug(path),
+                issue_path=str(path.resolve()),
+                list_id=list_id,
+                status=status,
+                backend=name,
+                scheduled_at=scheduled_at,
+                schedule_tz=schedule_tz,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def store_contents(
+    engine: Engine, config: Config, campaign_id: int, rendered: Sequence[Rendered]
+) -> bool:
+    """Register links (``tracking.prepare``) and store what each language will send.
+
+    Does nothing (returns False) when the campaign's contents are already stored."""
+    from . import tracking
+
+    c, cc = db.campaigns, db.campaign_contents
+    with db.transaction(engine) as conn:
+        conn.execute(select(c.c.id).where(c.c.id == campaign_id).with_for_update()).first()
+        if conn.execute(select(cc.c.language).where(cc.c.campaign_id == campaign_id)).first():
+            return False
+        for r in rendered:
+            prepared = tracking.prepare(conn, campaign_id, r, config)
+            conn.execute(
+                cc.insert().values(
+                    campaign_id=campaign_id,
+                    language=prepared.language,
+                    subject=prepared.subject,
+                    html=prepared.html,
+                    text=prepared.text,
+                    merge_fields=[
+                        {"token": f.token, "field": f.field, "fallback": f.fallback}
+                        for f in prepared.merge_fields
+                    ],
+                )
+            )
+        if rendered:
+            conn.execute(
+                c.update().where(c.c.id == campaign_id).values(subject=rendered[0].subject)
+            )
+    return True
+
+
+@dataclass(frozen=True)
+class _Language:
+    content: Content
+    merge_fields: tuple[MergeField, ...]
+
+
+def _load_contents(engine: Engine, campaign_id: int) -> dict[str, _Language]:
+    cc = db.campaign_contents
+    with db.read(engine) as conn:
+        rows = conn.execute(select(cc).where(cc.c.campaign_id == campaign_id)).mappings().all()
+    return {
+        r["language"]: _Language(
+            Content.of(r["language"], r["subject"], r["html"], r["text"]),
+            tuple(MergeField(**f) for f in (r["merge_fields"] or [])),
+        )
+        for r in rows
+    }
+
+
+def _ensure_contents(
+    engine: Engine, config: Config, campaign_id: int, issue_path: str
+) -> dict[str, _Language]:
+    found = _load_contents(engine, campaign_id)
+    if found:
+        return found
+    from .build import build_issue
+
+    langs = issue_languages(issue_path, config)
+    rendered = [build_issue(Path(issue_path), config, lang=lang, for_send=True) for lang in langs]
+    store_contents(engine, config, campaign_id, rendered)
+    return _load_contents(engine, campaign_id)
+
+
+# -- the run -----------------------------------------------------------------
+class Ledger:
+    """The send loop of one campaign (see the module docstring for the states)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: Config,
+        campaign: Any,
+        backend: Backend,
+        contents: dict[str, _Language],
+    ) -> None:
+        if not contents:
+            raise DeliveryError(f"campaign {campaign['id']} has nothing to send (no contents)")
+        s = config.settings
+        self.engine, self.backend = engine, backend
+        self.cid = int(campaign["id"])
+        self.list_id = int(campaign["list_id"])
+        self.slug = str(campaign["issue_slug"])
+        recorded = str(campaign["backend"])
+        same = backend.name == recorded
+        self.per_message_before = backend.per_message if same else PER_MESSAGE.get(recorded, False)
+        self.can_probe = same
+        default = s.default_language if s.default_language in contents else sorted(contents)[0]
+        self.languages = [default, *sorted(k for k in contents if k != default)]
+        self.contents = contents
+        self.personalizers = {
+            lang: Personalizer(config, self.cid, c.content, c.merge_fields)
+            for lang, c in contents.items()
+        }
+        self.sender = Sender(s.sender.from_name, s.sender.from_email, s.sender.reply_to)
+        self.batch_size = s.sending.batch_size
+        self.max_failures = max(1, s.sending.max_consecutive_failures)
+        self._lang = 0
+        self._cursor = 0
+
+    # -- helpers ---------------------------------------------------------------
+    def _batch(self, batch_id: int, language: str, rows: Sequence[Any]) -> Batch:
+        p = self.personalizers[language]
+        recipients = [p.recipient(r[0], r[1], r[2], r[3]) for r in rows]
+        return Batch(
+            self.cid, batch_id, self.slug, self.sender, self.contents[language].content, recipients
+        )
+
+    def _set_campaign(self, conn: Connection, **values: Any) -> None:
+        c = db.campaigns
+        conn.execute(
+            c.update().where(c.c.id == self.cid, c.c.status == CS.SENDING.value).values(**values)
+        )
+
+    # -- before the loop ---------------------------------------------------------
+    def release_unknown(self) -> int:
+        """``--retry-unknown``: put held deliveries back in line; returns how many."""
+        b, d = db.batches, db.deliveries
+        held = and_(d.c.campaign_id == self.cid, d.c.status == DS.UNKNOWN.value)
+        with db.transaction(self.engine) as conn:
+            ids = [r[0] for r in conn.execute(select(d.c.batch_id).where(held).distinct())]
+            n = conn.execute(d.update().where(held).values(status=DS.PENDING.value, error=None))
+            if ids:
+                conn.execute(b.update().where(b.c.id.in_(ids)).values(status=DS.PENDING.value))
+        return int(n.rowcount or 0)
+
+    def recover(self) -> None:
+        """Settle batches left in flight by a sender that stopped (crash, kill -9)."""
+        b, d, s = db.batches, db.deliveries, db.subscribers
+        now = db.utcnow()
+        with db.transaction(self.engine) as conn:
+            inflight = conn.execute(
+                select(b.c.id).where(b.c.campaign_id == self.cid, b.c.status == BATCH_SENDING)
+            ).all()
+            for (bid,) in inflight:
+                if not self.per_message_before:
+                    conn.execute(
+                        d.update()
+                        .where(d.c.batch_id == bid, d.c.status == DS.PENDING.value)
+                        .values(
+                            status=DS.UNKNOWN.value,
+                            error="in flight when the sender stopped",
+                            updated_at=now,
+                        )
+                    )
+                    conn.execute(b.update().where(b.c.id == bid).values(status=DS.UNKNOWN.value))
+                    log.warning("campaign %s: batch %s was in flight: held unknown", self.cid, bid)
+                    continue
+                first = conn.execute(
+                    select(d.c.subscriber_id, s.c.email, s.c.name, d.c.language)
+                    .join(s, s.c.id == d.c.subscriber_id)
+                    .where(d.c.batch_id == bid, d.c.status == DS.PENDING.value)
+                    .order_by(d.c.id)
+                    .limit(1)
+                ).first()
+                if first is not None:
+                    verdict: bool | None = None
+                    lang = first[3] if first[3] in self.contents else self.languages[0]
+                    if self.can_probe:
+                        probe_batch = self._batch(bid, lang, [])
+                        who = Recipient(first[0], first[1], first[2] or "", {}, {})
+                        verdict = self.backend.probe(probe_batch, who)
+                    if verdict is not False:
+                        conn.execute(
+                            d.update()
+                            .where(d.c.campaign_id == self.cid, d.c.subscriber_id == first[0])
+                            .values(
+                                status=DS.ACCEPTED.value if verdict else DS.UNKNOWN.value,
+                                error=None if verdict else "in flight when the sender stopped",
+                                accepted_at=now if verdict else None,
+                                updated_at=now,
+                            )
+                        )
+                conn.execute(b.update().where(b.c.id == bid).values(status=DS.PENDING.value))
+
+    def count_total(self) -> tuple[int, int]:
+        """(recipients in all, recipients already settled) — and store the total."""
+        d = db.deliveries
+        with db.transaction(self.engine) as conn:
+            queued: dict[str, int] = dict(
+                conn.execute(
+                    select(d.c.status, func.count())
+                    .where(d.c.campaign_id == self.cid)
+                    .group_by(d.c.status)
+                ).all()
+            )
+            fresh = conn.execute(
+                select(func.count()).select_from(_eligible(self.cid, self.list_id).subquery())
+            ).scalar_one()
+            total = int(sum(queued.values()) + fresh)
+            self._set_campaign(conn, recipients=total)
+        return total, int(sum(v for k, v in queued.items() if k != DS.PENDING.value))
+
+    # -- batches -------------------------------------------------------------------
+    def next_pending(self) -> Batch | None:
+        """A batch written before but not sent (resume, retry): its still-pending part."""
+        b, d, s = db.batches, db.deliveries, db.subscribers
+        while True:
+            with db.transaction(self.engine) as conn:
+                row = conn.execute(
+                    select(b.c.id)
+                    .where(b.c.campaign_id == self.cid, b.c.status == DS.PENDING.value)
+                    .order_by(b.c.id)
+                    .limit(1)
+                ).first()
+                if row is None:
+                    return None
+                bid = int(row[0])
+                rows = conn.execute(
+                    select(
+                        d.c.subscriber_id,
+                        s.c.email,
+                        s.c.name,
+                        s.c.attributes,
+                        s.c.status,
+                        d.c.language,
+                    )
+                    .join(s, s.c.id == d.c.subscriber_id)
+                    .where(d.c.batch_id == bid, d.c.status == DS.PENDING.value)
+                    .order_by(d.c.id)
+                ).all()
+                gone = [r for r in rows if r[4] != db.SubscriberStatus.SUBSCRIBED.value]
+                for r in gone:
+                    conn.execute(
+                        d.update()
+                        .where(d.c.campaign_id == self.cid, d.c.subscriber_id == r[0])
+                        .values(status=DS.FAILED.value, error=f"{SKIPPED}{r[4]} during the send")
+                    )
+                keep = [r for r in rows if r[4] == db.SubscriberStatus.SUBSCRIBED.value]
+                if not keep:
+                    conn.execute(
+                        b.update()
+                        .where(b.c.id == bid)
+                        .values(status=DS.ACCEPTED.value, finished_at=db.utcnow())
+                    )
+                    continue
+            lang = keep[0][5] if keep[0][5] in self.contents else self.languages[0]
+            return self._batch(bid, lang, keep)
+
+    def next_new(self) -> Batch | None:
+        """The next page of not-yet-queued subscribers, written as a pending batch."""
+        b, d, m = db.batches, db.deliveries, db.memberships
+        while self._lang < len(self.languages):
+            lang = self.languages[self._lang]
+            with db.transaction(self.engine) as conn:
+                rows = conn.execute(
+                    _eligible(self.cid, self.list_id)
+                    .where(
+                        _language_cond(lang, self.languages[0], self.languages),
+                        m.c.subscriber_id > self._cursor,
+                    )
+                    .order_by(m.c.subscriber_id)
+                    .limit(self.batch_size)
+                ).all()
+                if not rows:
+                    self._lang += 1
+                    self._cursor = 0
+                    continue
+                bid = int(
+                    conn.execute(
+                        b.insert().values(
+                            campaign_id=self.cid, status=DS.PENDING.value, size=len(rows)
+                        )
+                    ).inserted_primary_key[0]  # type: ignore[index]
+                )
+                now = db.utcnow()
+                try:
+                    conn.execute(
+                        d.insert(),
+                        [
+                            {
+                                "campaign_id": self.cid,
+                                "subscriber_id": r[0],
+                                "batch_id": bid,
+                                "language": lang,
+                                "status": DS.PENDING.value,
+                                "updated_at": now,
+                            }
+                            for r in rows
+                        ],
+                    )
+                except IntegrityError:
+                    raise DeliveryError(
+                        f"campaign {self.cid} is being sent by another process at the same time",
+                        hint="let that one finish; `mailer campaigns` shows its progress.",
+                    ) from None
+            self._cursor = int(rows[-1][0])
+            return self._batch(bid, lang, rows)
+        return None
+
+    # -- outcomes ------------------------------------------------------------------
+    def record(
+        self, batch: Batch, items: list[tuple[int, Outcome, str | None, str | None]]
+    ) -> None:
+        """Write what the provider said about these recipients (one transaction)."""
+        if not items:
+            return
+        d = db.deliveries
+        now = db.utcnow()
+        groups: dict[tuple[Outcome, str | None, str | None], list[int]] = {}
+        for sid, outcome, pid, err in items:
+            groups.setdefault((outcome, pid, err), []).append(sid)
+        with db.transaction(self.engine) as conn:
+            for (outcome, pid, err), sids in groups.items():
+                values: dict[str, Any] = {
+                    "status": outcome,
+                    "provider_message_id": pid,
+                    "error": err,
+                    "updated_at": now,
+                }
+                if outcome == DS.ACCEPTED.value:
+                    values["accepted_at"] = now
+                base = d.update().where(d.c.batch_id == batch.batch_id, d.c.status == "pending")
+                if len(sids) == len(batch.recipients):
+                    conn.execute(base.values(**values))
+                    continue
+                for i in range(0, len(sids), 500):
+                    conn.execute(
+                        base.where(d.c.subscriber_id.in_(sids[i : i + 500])).values(**values)
+                    )
+
+    def _close_batch(self, batch: Batch, status: str, error: str | None = None) -> None:
+        b, d = db.batches, db.deliveries
+        with db.transaction(self.engine) as conn:
+            if status in (DS.UNKNOWN.value, DS.FAILED.value):
+                conn.execute(
+                    d.update()
+                    .where(d.c.batch_id == batch.batch_id, d.c.status == DS.PENDING.value)
+                    .values(status=status, error=error, updated_at=db.utcnow())
+                )
+            conn.execute(
+                b.update()
+                .where(b.c.id == batch.batch_id)
+                .values(status=status, error=error, finished_at=db.utcnow())
+            )
+
+    def send(self, batch: Batch) -> str | None:
+        """Send one batch; None when it went through, else the error (batch failed)."""
+        b = db.batches
+        with db.transaction(self.engine) as conn:
+            conn.execute(
+                b.update()
+                .where(b.c.id == batch.batch_id)
+                .values(status=BATCH_SENDING, attempts=b.c.attempts + 1)
+            )
+        reported: list[Reported] = []
+        per_message = self.backend.per_message
+
+        def report(r: Recipient, outcome: Outcome, pid: str | None, err: str | None) -> None:
+            if per_message:
+                self.record(batch, [(r.subscriber_id, outcome, pid, err)])
+            else:
+                reported.append((r.subscriber_id, outcome, pid, err))
+
+        try:
+            self.backend.send(batch, report)
+        except TransientFailure as exc:
+            self.record(batch, reported)
+            self._close_batch(batch, DS.PENDING.value, exc.message)
+            return exc.message
+        except UnknownOutcome as exc:
+            self.record(batch, reported)
+            self._close_batch(batch, DS.UNKNOWN.value, exc.message)
+            return exc.message
+        except ProviderRejected as exc:
+            self.record(batch, reported)
+            self._close_batch(batch, DS.FAILED.value, str(exc)[:2000])
+            with db.transaction(self.engine) as conn:
+                self._set_campaign(conn, status=CS.FAILED.value, error=str(exc)[:4000])
+            raise
+        except MailerError as exc:  # configuration, credentials: pause, fix, resume
+            self.record(batch, reported)
+            self._close_batch(batch, DS.PENDING.value, exc.message)
+            with db.transaction(self.engine) as conn:
+                self._set_campaign(conn, status=CS.PAUSED.value, error=str(exc)[:4000])
+            raise
+        except BaseException:
+            self.record(batch, reported)  # the batch stays in flight: resume settles it
+            raise
+        self.record(batch, reported)
+        self._close_batch(batch, DS.ACCEPTED.value)
+        return None
+
+    # -- the loop ------------------------------------------------------------------
+    def _status(self) -> str:
+        c = db.campaigns
+        with db.read(self.engine) as conn:
+            return str(conn.execute(select(c.c.status).where(c.c.id == self.cid)).scalar())
+
+    def run(
+        self,
+        *,
+        retry_unknown: bool = False,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        if retry_unknown:
+            self.release_unknown()
+        self.recover()
+        total, done = self.count_total()
+        if progress:
+            progress(done, total)
+        failures, last = 0, ""
+        try:
+            self.backend.open()
+        except TransientFailure as exc:
+            with db.transaction(self.engine) as conn:
+                self._set_campaign(conn, status=CS.PAUSED.value, error=str(exc))
+            return
+        try:
+            while True:
+                if should_stop is not None and should_stop():
+                    return
+                if self._status() != CS.SENDING.value:  # cancelled or paused elsewhere
+                    return
+                batch = self.next_pending() or self.next_new()
+                if batch is None:
+                    break
+                error = self.send(batch)
+                done += len(batch.recipients)
+                if progress:
+                    progress(min(done, total), total)
+                if error is None:
+                    failures = 0
+                    continue
+                failures, last = failures + 1, error
+                log.warning("campaign %s: batch %s failed: %s", self.cid, batch.batch_id, error)
+                if failures >= self.max_failures:
+                    with db.transaction(self.engine) as conn:
+                        self._set_campaign(
+                            conn,
+                            status=CS.PAUSED.value,
+                            error=f"paused after {failures} failed batches in a row; "
+                            f"last: {last}. Fix the cause, then run `mailer send` again "
+                            "to resume.",
+                        )
+                    return
+        finally:
+            self.backend.close()
+        self.finish()
+
+    def finish(self) -> None:
+        """Mark the campaign sent, or paused while recipients are held unknown."""
+        d = db.deliveries
+        with db.transaction(self.engine) as conn:
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    select(d.c.status, func.count())
+                    .where(d.c.campaign_id == self.cid)
+                    .group_by(d.c.status)
+                ).all()
+            )
+            unknown = int(counts.get(DS.UNKNOWN.value, 0))
+            if unknown:
+                self._set_campaign(
+                    conn,
+                    status=CS.PAUSED.value,
+                    error=f"{unknown} recipient(s) held as unknown: the request left but no "
+                    "answer came, so the provider may have accepted it. Check the provider's "
+                    "activity log; run `mailer send ISSUE --list LIST --retry-unknown` to send "
+                    "them again.",
+                )
+            else:
+                self._set_campaign(conn, status=CS.SENT.value, finished_at=db.utcnow(), error=None)
+
+
+def run_campaign(
+    engine: Engine,
+    config: Config,
+    campaign_id: int,
+    *,
+    backend: str | Backend | None = None,
+    retry_unknown: bool = False,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> CampaignResult:
+    """Send or resume campaign *campaign_id* (status sending → sent | paused | failed).
+
+    A campaign already finished (sent, cancelled, failed) is left alone."""
+    c = db.campaigns
+    with db.transaction(engine) as conn:
+        row = conn.execute(select(c).where(c.c.id == campaign_id)).mappings().first()
+        if row is None:
+            raise DeliveryError(
+                f"there is no campaign {campaign_id}", hint="see `mailer campaigns`."
+            )
+        if row["status"] in FINISHED:
+            return campaign_result(engine, campaign_id)
+        conn.execute(
+            c.update()
+            .where(c.c.id == campaign_id, c.c.status.in_(RUNNABLE))
+            .values(
+                status=CS.SENDING.value,
+                error=None,
+                started_at=func.coalesce(c.c.started_at, db.utcnow()),
+            )
+        )
+    if isinstance(backend, str) or backend is None:
+        be: Backend = get_backend(backend or row["backend"], config)
+    else:
+        be = backend
+    contents = _ensure_contents(engine, config, campaign_id, row["issue_path"])
+    ledger = Ledger(engine, config, row, be, contents)
+    ledger.run(retry_unknown=retry_unknown, progress=progress, should_stop=should_stop)
+    return campaign_result(engine, campaign_id)
+
+
+def campaign_result(engine: Engine, campaign_id: int) -> CampaignResult:
+    """The campaign's status and delivery counts as stored."""
+    c, d = db.campaigns, db.deliveries
+    with db.read(engine) as conn:
+        row = conn.execute(select(c).where(c.c.id == campaign_id)).mappings().one()
+        counts: dict[str, int] = dict(
+            conn.execute(
+                select(d.c.status, func.count())
+                .where(d.c.campaign_id == campaign_id)
+                .group_by(d.c.status)
+            ).all()
+        )
+        skipped = conn.execute(
+            select(func.count()).where(
+                d.c.campaign_id == campaign_id,
+                d.c.status == DS.FAILED.value,
+                d.c.error.like(SKIPPED + "%"),
+            )
+        ).scalar_one()
+        langs: dict[str, int] = dict(
+            conn.execute(
+                select(d.c.language, func.count())
+                .where(d.c.campaign_id == campaign_id)
+                .group_by(d.c.language)
+            ).all()
+        )
+    return CampaignResult(
+        campaign_id=campaign_id,
+        status=row["status"],
+        total=int(row["recipients"] or 0),
+        accepted=int(counts.get(DS.ACCEPTED.value, 0)),
+        failed=int(counts.get(DS.FAILED.value, 0)) - int(skipped),
+        unknown=int(counts.get(DS.UNKNOWN.value, 0)),
+        pending=int(counts.get(DS.PENDING.value, 0)),
+        skipped=int(skipped),
+        error=row["error"],
+        by_language={str(k): int(v) for k, v in langs.items()},
+    )
+
+
+# -- send an issue (resume or create) ------------------------------------------
+def find_campaign(engine: Engine, slug: str, list_id: int) -> dict[str, Any] | None:
+    """The latest campaign of issue *slug* to list *list_id* that is not cancelled."""
+    c = db.campaigns
+    with db.read(engine) as conn:
+        row = (
+            conn.execute(
+                select(c)
+                .where(
+                    c.c.issue_slug == slug,
+                    c.c.list_id == list_id,
+                    c.c.status != CS.CANCELLED.value,
+                )
+                .order_by(c.c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def _reopen_failed(engine: Engine, campaign_id: int) -> None:
+    """Let a campaign stopped by a rejected request be resumed after the fix."""
+    b, d, c = db.batches, db.deliveries, db.campaigns
+    with db.transaction(engine) as conn:
+        failed = select(b.c.id).where(b.c.campaign_id == campaign_id, b.c.status == DS.FAILED.value)
+        conn.execute(
+            d.update()
+            .where(d.c.batch_id.in_(failed), d.c.status == DS.FAILED.value)
+            .values(status=DS.PENDING.value, error=None)
+        )
+        conn.execute(
+            b.update()
+            .where(b.c.campaign_id == campaign_id, b.c.status == DS.FAILED.value)
+            .values(status=DS.PENDING.value, error=None)
+        )
+        accepted = conn.execute(
+            select(func.count()).where(
+                d.c.campaign_id == campaign_id, d.c.status == DS.ACCEPTED.value
+            )
+        ).scalar_one()
+        if not accepted:  # nobody got it yet: render the (fixed) issue again
+            conn.execute(
+                db.campaign_contents.delete().where(
+                    db.campaign_contents.c.campaign_id == campaign_id
+                )
+            )
+        conn.execute(
+            c.update().where(c.c.id == campaign_id).values(status=CS.PAUSED.value, error=None)
+        )
+
+
+def plan(engine: Engine, config: Config, issue_path: str | Path, list_name: str) -> CampaignResult:
+    """A dry run: how many recipients each language would get. Writes nothing."""
+    langs = issue_languages(issue_path, config)
+    default = langs[0] if langs else config.settings.default_language
+    slug = issue_slug(issue_path)
+    with db.read(engine) as conn:
+        list_id = _list_id(conn, list_name)
+    existing = find_campaign(engine, slug, list_id)
+    cid = int(existing["id"]) if existing else 0
+    by_language: dict[str, int] = {}
+    with db.read(engine) as conn:
+        for lang in langs or [default]:
+            q = _eligible(cid, list_id).where(_language_cond(lang, default, langs))
+            by_language[lang] = int(
+                conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+            )
+    return CampaignResult(
+        campaign_id=cid or None,
+        status=str(existing["status"]) if existing else "new",
+        total=sum(by_language.values()),
+        dry_run=True,
+        by_language=by_language,
+    )
+
+
+def send_issue(
+    engine: Engine,
+    config: Config,
+    issue_path: str | Path,
+    list_name: str,
+    *,
+    backend: str | Backend | None = None,
+    dry_run: bool = False,
+    retry_unknown: bool = False,
+    progress: Progress | None = None,
+) -> CampaignResult:
+    """Send *issue_path* to *list_name*: resume its unfinished campaign, or start one."""
+    if dry_run:
+        return plan(engine, config, issue_path, list_name)
+    slug = issue_slug(issue_path)
+    with db.read(engine) as conn:
+        list_id = _list_id(conn, list_name)
+    existing = find_campaign(engine, slug, list_id)
+    if existing and existing["status"] == CS.SCHEDULED.value:
+        raise DeliveryError(
+            f"campaign {existing['id']} already sends {slug} to '{list_name}' at "
+            f"{existing['scheduled_at']} UTC",
+            hint=f"cancel it first with `mailer schedule cancel {existing['id']}`, or let it run.",
+        )
+    if existing and existing["status"] == CS.SENT.value:
+        result = campaign_result(engine, int(existing["id"]))
+        result.already_sent = True
+        return result
+    if existing and existing["status"] == CS.FAILED.value:
+        _reopen_failed(engine, int(existing["id"]))
+    if existing:
+        cid = int(existing["id"])
+        log.info("resuming campaign %s", cid)
+    else:
+        name = backend if isinstance(backend, str) else getattr(backend, "name", None)
+        cid = create_campaign(engine, config, issue_path, list_name, backend=name)
+    return run_campaign(
+        engine, config, cid, backend=backend, retry_unknown=retry_unknown, progress=progress
+    )
+
+
+__all__ = [
+    "Batch",
+    "CampaignResult",
+    "Outcome",
+    "ProviderRejected",
+    "Recipient",
+    "Sender",
+    "TransientFailure",
+    "UnknownOutcome",
+    "campaign_result",
+    "create_campaign",
+    "plan",
+    "run_campaign",
+    "send_issue",
+    "store_contents",
+]
