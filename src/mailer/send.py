@@ -902,3 +902,110 @@ __all__ = [
     "send_issue",
     "store_contents",
 ]
+
+
+# -- test sends and reporting -------------------------------------------------------
+@dataclass(frozen=True)
+class TrialDelivery:
+    """What happened to one address of a test send."""
+
+    email: str
+    outcome: str
+    error: str | None = None
+
+
+def send_test(
+    config: Config,
+    issue_path: str | Path,
+    to: Sequence[str],
+    *,
+    backend: str | Backend | None = None,
+    lang: str | None = None,
+) -> list[TrialDelivery]:
+    """Send the issue to *to* with the subject prefixed "[TEST]". Nothing is recorded:
+    no campaign, no ledger, no tracking links (links go straight to their targets)."""
+    from .build import build_issue
+
+    r = build_issue(Path(issue_path), config, lang=lang, for_send=True)
+    view = config.settings.website or f"mailto:{config.settings.sender.from_email}"
+    html = r.html.replace("%%view_url%%", view)
+    text = r.text.replace("%%view_url%%", view)
+    content = Content.of(r.language, f"[TEST] {r.subject}", html, text)
+    p = Personalizer(config, 0, content, r.merge_fields, test=True)
+    s = config.settings
+    recipients = [p.recipient(i + 1, email.strip(), "") for i, email in enumerate(to)]
+    batch = Batch(
+        0,
+        0,
+        r.slug,
+        Sender(s.sender.from_name, s.sender.from_email, s.sender.reply_to),
+        content,
+        recipients,
+    )
+    be = (
+        backend
+        if not isinstance(backend, str | None)
+        else get_backend(backend or s.backend, config)
+    )
+    results: dict[str, TrialDelivery] = {}
+
+    def report(rc: Recipient, outcome: Outcome, pid: str | None, err: str | None) -> None:
+        results[rc.email] = TrialDelivery(rc.email, outcome, err)
+
+    be.open()
+    try:
+        be.send(batch, report)
+    finally:
+        be.close()
+    return [results.get(rc.email, TrialDelivery(rc.email, "unknown")) for rc in recipients]
+
+
+def list_campaigns(engine: Engine, campaign_id: int | None = None) -> list[dict[str, Any]]:
+    """Campaigns (newest first) with their list, status and counts by delivery state."""
+    c, lst, d = db.campaigns, db.lists, db.deliveries
+    q = select(c, lst.c.name.label("list_name")).join(lst, lst.c.id == c.c.list_id)
+    if campaign_id is not None:
+        q = q.where(c.c.id == campaign_id)
+    out: list[dict[str, Any]] = []
+    with db.read(engine) as conn:
+        rows = conn.execute(q.order_by(c.c.id.desc())).mappings().all()
+        if campaign_id is not None and not rows:
+            raise DeliveryError(
+                f"there is no campaign {campaign_id}", hint="see `mailer campaigns`."
+            )
+        for row in rows:
+            counts = {
+                str(k): int(v)
+                for k, v in conn.execute(
+                    select(d.c.status, func.count())
+                    .where(d.c.campaign_id == row["id"])
+                    .group_by(d.c.status)
+                ).all()
+            }
+            total = int(row["recipients"] or 0)
+            settled = sum(v for k, v in counts.items() if k != DS.PENDING.value)
+            out.append(
+                {
+                    "id": int(row["id"]),
+                    "issue": row["issue_slug"],
+                    "list": row["list_name"],
+                    "status": row["status"],
+                    "backend": row["backend"],
+                    "subject": row["subject"],
+                    "recipients": total,
+                    "pending": counts.get(DS.PENDING.value, 0),
+                    "accepted": counts.get(DS.ACCEPTED.value, 0),
+                    "failed": counts.get(DS.FAILED.value, 0),
+                    "unknown": counts.get(DS.UNKNOWN.value, 0),
+                    "progress": round(100.0 * settled / total, 1) if total else 0.0,
+                    "error": row["error"],
+                    "scheduled_at": _iso(row["scheduled_at"]),
+                    "started_at": _iso(row["started_at"]),
+                    "finished_at": _iso(row["finished_at"]),
+                }
+            )
+    return out
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() + "Z" if value is not None else None

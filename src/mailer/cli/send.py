@@ -1,9 +1,239 @@
-"""Commands of this area (placeholder until implemented)."""
+"""`mailer send`, `mailer send-test` and `mailer campaigns`: thin commands over mailer.send."""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import click
+
+from .. import db
+from ..send import CampaignResult, issue_slug, list_campaigns, plan, send_issue, send_test
+from . import State, console, pass_state
+
+BACKENDS = click.Choice(["outbox", "smtp", "sendgrid"])
+
+
+@contextmanager
+def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on a terminal; nothing otherwise."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _summary(result: CampaignResult, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+        return
+    out = console()
+    if result.dry_run:
+        out.print(f"dry run: {result.total} recipient(s) would get it; nothing was written.")
+        for lang, n in result.by_language.items():
+            out.print(f"  {lang}: {n}")
+        return
+    if result.already_sent:
+        out.print(f"campaign {result.campaign_id} was already sent; nothing to do.")
+    if quiet and result.ok:
+        return
+    out.print(
+        f"campaign {result.campaign_id}: {result.status}: {result.accepted} accepted, "
+        f"{result.failed} failed, {result.unknown} unknown, {result.pending} pending, "
+        f"{result.skipped} skipped (of {result.total})"
+    )
+    if result.error:
+        click.echo(f"\n{result.error}", err=True)
+
+
+@click.command("send")
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--list", "list_name", required=True, help="The list to send to.")
+@click.option("--backend", type=BACKENDS, default=None, help="Override `backend` in mailer.toml.")
+@click.option("--dry-run", is_flag=True, help="Show the recipients per language; send nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--retry-unknown", is_flag=True, help="Send again to recipients held as unknown (see docs)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_state
+def send_command(
+    state: State,
+    issue: Path,
+    list_name: str,
+    backend: str | None,
+    dry_run: bool,
+    yes: bool,
+    retry_unknown: bool,
+    as_json: bool,
+) -> None:
+    """Send ISSUE to a list, or resume its unfinished send.
+
+    Every recipient is recorded before the request leaves and marked accepted only
+    when the provider accepts it, so running the same command again after a crash
+    resumes without sending anyone the issue twice. Recipients whose request got no
+    answer are held as "unknown" and re-sent only with --retry-unknown. Exits 1 when
+    the send did not finish (paused, failed, or recipients held unknown).
+
+    \b
+    Example:
+        mailer send issues/2018-03-iom-turkey.yaml --list partners --backend outbox --yes
+    """
+    config = state.config
+    engine = db.connect(config.database_url)
+    if dry_run:
+        _summary(send_issue(engine, config, issue, list_name, dry_run=True), as_json, False)
+        return
+    if not yes and sys.stdin.isatty() and not as_json:
+        p = plan(engine, config, issue, list_name)
+        name = backend or config.settings.backend
+        click.confirm(
+            f"Send {issue_slug(issue)} to {p.total} recipient(s) of list '{list_name}' "
+            f"with the {name} backend?",
+            abort=True,
+        )
+    show = sys.stderr.isatty() and not state.quiet and not as_json
+    with _progress(show, f"sending to {list_name}") as progress:
+        result = send_issue(
+            engine,
+            config,
+            issue,
+            list_name,
+            backend=backend,
+            retry_unknown=retry_unknown,
+            progress=progress,
+        )
+    _summary(result, as_json, state.quiet)
+    if not result.ok:
+        sys.exit(1)
+
+
+@click.command("send-test")
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--to", "to", required=True, help="Comma-separated addresses.")
+@click.option("--backend", type=BACKENDS, default=None, help="Override `backend` in mailer.toml.")
+@click.option("--lang", default=None, help="Language variant to send (default: the default).")
+@pass_state
+def send_test_command(
+    state: State, issue: Path, to: str, backend: str | None, lang: str | None
+) -> None:
+    """Send ISSUE to a few addresses with the subject prefixed "[TEST]".
+
+    Nothing is recorded: no campaign, no ledger, no tracking.
+
+    \b
+    Example:
+        mailer send-test issues/2018-03-iom-turkey.yaml --to editor@example.org,me@example.org
+    """
+    addresses = [a.strip() for a in to.split(",") if a.strip()]
+    if not addresses:
+        raise click.BadParameter("give at least one address", param_hint="--to")
+    results = send_test(state.config, issue, addresses, backend=backend, lang=lang)
+    bad = False
+    for r in results:
+        line = f"{r.email}: {r.outcome}" + (f" ({r.error})" if r.error else "")
+        bad = bad or r.outcome != "accepted"
+        if not state.quiet or r.outcome != "accepted":
+            click.echo(line, err=r.outcome != "accepted")
+    if bad:
+        sys.exit(1)
+
+
+@click.command("campaigns")
+@click.argument("campaign_id", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_state
+def campaigns_command(state: State, campaign_id: int | None, as_json: bool) -> None:
+    """Show sends: status, counts by delivery state, progress and errors.
+
+    \b
+    Example:
+        mailer campaigns 3 --json
+    """
+    engine = db.connect(state.config.database_url)
+    rows = list_campaigns(engine, campaign_id)
+    if as_json:
+        click.echo(json.dumps(rows[0] if campaign_id is not None else rows, indent=2))
+        return
+    out = console()
+    if not sys.stdout.isatty():
+        for r in rows:
+            out.print(_plain(r))
+        return
+    from rich.table import Table
+
+    table = Table(title="campaigns")
+    for col in (
+        "id",
+        "issue",
+        "list",
+        "status",
+        "backend",
+        "recipients",
+        "accepted",
+        "pending",
+        "failed",
+        "unknown",
+        "progress",
+    ):
+        table.add_column(col, justify="right" if col not in ("issue", "list", "status") else "left")
+    for r in rows:
+        table.add_row(
+            *(
+                str(r[k])
+                for k in (
+                    "id",
+                    "issue",
+                    "list",
+                    "status",
+                    "backend",
+                    "recipients",
+                    "accepted",
+                    "pending",
+                    "failed",
+                    "unknown",
+                )
+            ),
+            f"{r['progress']}%",
+        )
+    out.print(table)
+    for r in rows:
+        if r["error"]:
+            out.print(f"campaign {r['id']}: {r['error']}")
+
+
+def _plain(r: dict[str, Any]) -> str:
+    text = (
+        f"{r['id']}\t{r['issue']}\t{r['list']}\t{r['status']}\t{r['backend']}\t"
+        f"recipients={r['recipients']} accepted={r['accepted']} pending={r['pending']} "
+        f"failed={r['failed']} unknown={r['unknown']} progress={r['progress']}%"
+    )
+    if r["error"]:
+        text += f"\n\terror: {r['error']}"
+    return text
 
 
 def register(group: click.Group) -> None:
     """Add this module's commands to *group*."""
+    group.add_command(send_command)
+    group.add_command(send_test_command)
+    group.add_command(campaigns_command)
