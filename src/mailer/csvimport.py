@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import csv
 import itertools
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -184,7 +185,7 @@ class _Lines:
                 pos = self.bytes + start + exc.start
                 raise SubscriberError(
                     f"not UTF-8: byte 0x{raw[start + exc.start]:02x} at byte offset {pos} "
-                    f"(column {start + exc.start + 1 - start})",
+                    f"(column {exc.start + 1})",
                     location=f"{self.path}:{self.line}",
                     hint="save the file as 'CSV UTF-8' (in a spreadsheet: Save As → CSV UTF-8).",
                 ) from None
@@ -246,7 +247,8 @@ class _Parser:
             cells = cells + [""] * (width - len(cells))
         elif len(cells) > width and any(c.strip() for c in cells[width:]):
             raise SubscriberError(
-                f"{len(cells)} fields but the header has {width} (a comma or quote missing?)"
+                f"{len(cells)} fields but the header has {width} "
+                "(a quote missing, or a separator too many?)"
             )
         roles = self.roles
         email, key = normalise_email(
@@ -257,6 +259,8 @@ class _Parser:
         if not name and ("first_name" in roles or "last_name" in roles):
             parts = (cells[roles[r]].strip() for r in ("first_name", "last_name") if r in roles)
             name = " ".join(_unquote(p) for p in parts if p)
+        if "\n" in name or "\r" in name:
+            raise SubscriberError("the name runs over several lines: is a quote not closed?")
         if len(name) > NAME_MAX:
             raise SubscriberError(f"name longer than {NAME_MAX} characters")
         i = roles.get("language")
@@ -292,7 +296,7 @@ class _Writer:
         created = db.subscribers.c.created_at.type.bind_processor(conn.dialect)
         self.now_db: Any = created(self.now) if created else self.now
         to_json = db.subscribers.c.attributes.type.bind_processor(conn.dialect)
-        self.to_json: Callable[[Any], Any] = to_json or (lambda v: v)
+        self.to_json: Callable[[Any], Any] = to_json or json.dumps
         s = db.subscribers
         self.update_stmt = (
             s.update()
@@ -315,11 +319,12 @@ class _Writer:
     def write(self, batch: dict[str, _Row]) -> None:
         conn, s, m = self.conn, db.subscribers, db.memberships
         keys = list(batch)
-        earlier = dict(
-            conn.execute(select(_seen.c.email_key, _seen.c.line).where(_seen.c.email_key.in_(keys)))
-            .tuples()
-            .all()
-        )
+        earlier: dict[str, int] = {
+            k: line
+            for k, line in conn.execute(
+                select(_seen.c.email_key, _seen.c.line).where(_seen.c.email_key.in_(keys))
+            )
+        }
         fresh = [{"email_key": k, "line": batch[k].line} for k in keys if k not in earlier]
         if fresh:
             _executemany(conn, _seen, fresh)

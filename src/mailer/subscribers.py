@@ -347,7 +347,7 @@ def export_csv(
     for attrs in conn.execute(base.with_only_columns(s.c.attributes)).scalars():
         keys.update(attrs or {})
     attr_keys = sorted(keys - set(FIXED_COLUMNS) - set(TRAILING_COLUMNS))
-    names = dict(conn.execute(select(db.lists.c.id, db.lists.c.name)).tuples().all())
+    names: dict[int, str] = {i: n for i, n in conn.execute(select(db.lists.c.id, db.lists.c.name))}
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([*FIXED_COLUMNS, *attr_keys, *TRAILING_COLUMNS])
     count = 0
