@@ -238,6 +238,12 @@ def test_highlights_side_by_side_at_600_and_stacked_at_375(pages: Any, sample: S
     assert all(b["width"] >= 300 for b in stacked), f"cards not full width at 375 px: {stacked}"
 
 
+def test_every_image_loads_from_the_build(pages: Any) -> None:
+    """Every image of the final HTML loads from the build output (via assets_url): none missing."""
+    assert pages["final"]["600"]["brokenImages"] == []
+    assert pages["broken"]["375"]["brokenImages"] == ["missing.png"], "the judge can fail"
+
+
 def test_screenshots_are_saved(pages: Any) -> None:
     """Screenshots of the final HTML exist at both widths, as wide as the viewport."""
     from PIL import Image

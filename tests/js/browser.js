@@ -7,6 +7,7 @@
 //         "pages": [{"name": "sample", "path": "/abs/index.html", "widths": [600, 375],
 //                    "shotDir": "/abs/dir", "probes": ["card title", ...], "axe": true}]}
 // stdout: {"<name>": {"<width>": {"scrollWidth", "clientWidth", "shot", "probes": {text: box|null},
+//                                 "brokenImages": [src of images that did not load],
 //                                 "axe": {"violations": [...]} | undefined}}}
 //
 // Network: file: URLs load; URLs under a "routes" prefix are answered from the local directory;
@@ -32,9 +33,12 @@ async function route(routes, r) {
   for (const [prefix, dir] of Object.entries(routes || {})) {
     if (url.startsWith(prefix)) {
       const rel = decodeURIComponent(url.slice(prefix.length).split(/[?#]/)[0]);
-      const file = path.join(dir, rel);
-      if (file.startsWith(path.resolve(dir)) && fs.existsSync(file) && fs.statSync(file).isFile()) {
-        return r.fulfill({ path: file });
+      // the build copies assets beside index.html, maybe under assets/: try those places
+      for (const file of [path.join(dir, rel), path.join(dir, 'assets', rel),
+                          path.join(dir, 'assets', path.basename(rel))]) {
+        if (file.startsWith(path.resolve(dir)) && fs.existsSync(file) && fs.statSync(file).isFile()) {
+          return r.fulfill({ path: file });
+        }
       }
     }
   }
@@ -59,7 +63,11 @@ function measure(probes) {
     }
     found[probe] = box;
   }
+  const brokenImages = [...document.images]
+    .filter((img) => !img.complete || img.naturalWidth === 0)
+    .map((img) => img.getAttribute('src'));
   return {
+    brokenImages,
     scrollWidth: document.documentElement.scrollWidth,
     bodyScrollWidth: document.body ? document.body.scrollWidth : null,
     clientWidth: document.documentElement.clientWidth,
@@ -81,7 +89,7 @@ function measure(probes) {
         await tab.goto('file://' + page.path, { waitUntil: 'load' });
         await tab.evaluate(() => document.fonts && document.fonts.ready);
         const m = await tab.evaluate(measure, page.probes || []);
-        const result = { scrollWidth: m.scrollWidth, bodyScrollWidth: m.bodyScrollWidth,
+        const result = { brokenImages: m.brokenImages, scrollWidth: m.scrollWidth, bodyScrollWidth: m.bodyScrollWidth,
                          clientWidth: m.clientWidth, probes: m.found };
         if (page.shotDir) {
           fs.mkdirSync(page.shotDir, { recursive: true });
