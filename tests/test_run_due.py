@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 from datetime import datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
@@ -12,27 +15,104 @@ from sqlalchemy import Engine, select
 from mailer import db
 from mailer.config import Config, Settings
 from mailer.errors import ScheduleError
-from mailer.schedule import cancel_schedule, list_schedules
+from mailer.rendered import MergeField, Rendered
+from mailer.schedule import cancel_schedule, list_schedules, parse_when
+from mailer.send import create_campaign, store_contents
 from mailer.worker import claim_next, next_due, run_due
 
 T0 = datetime(2026, 12, 1, 6, 0)  # naive UTC
 
 
-class Recorder:
-    """A stand-in sender that marks the campaign sent and records what it was asked."""
+def rendered(lang: str = "en") -> Rendered:
+    """A small issue as build_issue hands it over (so these tests need no theme)."""
+    return Rendered(
+        slug="2018-03-iom-turkey",
+        language=lang,
+        direction="ltr",
+        subject="News from the field",
+        preheader="",
+        mjml="",
+        html='<html lang="en"><body><p>Hello %%first_name%%</p>'
+        '<a href="%%unsubscribe_url%%">Unsubscribe</a></body></html>',
+        text="Hello %%first_name%%\n\nUnsubscribe: %%unsubscribe_url%%\n",
+        merge_fields=(MergeField("%%first_name%%", "first_name", "friend"),),
+    )
 
-    def __init__(self) -> None:
-        self.calls: list[int] = []
 
-    def __call__(self, engine: Engine, config: Config, campaign_id: int, **kw: Any) -> None:
-        self.calls.append(campaign_id)
+def make_config(root: Path, **schedule: str) -> Config:
+    """Test settings: outbox under *root*, small batches, optional [schedule] values."""
+    return Config(
+        settings=Settings.model_validate(
+            {
+                "sender": {"from_name": "IOM Turkey", "from_email": "newsletter@example.org"},
+                "sending": {"batch_size": 5},
+                "outbox_dir": str(root / "outbox"),
+                "schedule": {"timezone": "Europe/Berlin", **schedule},
+            }
+        ),
+        path=None,
+        root=root,
+    )
+
+
+def subscribe(engine: Engine, list_name: str, count: int) -> list[str]:
+    """Add *count* subscribed members to *list_name*; return their addresses."""
+    emails = [f"reader{i}.{list_name}@example.org" for i in range(count)]
+    with db.transaction(engine) as conn:
+        list_id = db.get_or_create_list(conn, list_name)
+        for email in emails:
+            sid = conn.execute(
+                db.subscribers.insert().values(
+                    email=email, email_key=email, name="Ayşe Reader", language="en", attributes={}
+                )
+            ).inserted_primary_key[0]
+            conn.execute(db.memberships.insert().values(list_id=list_id, subscriber_id=sid))
+    return emails
+
+
+def scheduled(
+    engine: Engine, config: Config, at: datetime, list_name: str = "partners", **values: Any
+) -> int:
+    """A campaign scheduled at *at* (naive UTC) through the sender's create_campaign."""
+    cid = create_campaign(
+        engine,
+        config,
+        "issues/2018-03-iom-turkey.yaml",
+        list_name,
+        backend="outbox",
+        status="scheduled",
+        scheduled_at=at,
+        schedule_tz="Europe/Berlin",
+    )
+    store_contents(engine, config, cid, [rendered()])
+    if values:
         with db.transaction(engine) as conn:
-            conn.execute(
-                db.campaigns.update().where(db.campaigns.c.id == campaign_id).values(status="sent")
-            )
+            conn.execute(db.campaigns.update().where(db.campaigns.c.id == cid).values(**values))
+    return cid
+
+
+def outbox_counts(config: Config) -> collections.Counter[str]:
+    """Messages in the outbox per recipient address."""
+    counts: collections.Counter[str] = collections.Counter()
+    for path in config.outbox_dir.rglob("*.eml"):
+        headers = BytesHeaderParser().parsebytes(path.read_bytes())
+        for _name, addr in getaddresses(headers.get_all("To", [])):
+            counts[addr.lower()] += 1
+    return counts
+
+
+def sent_to(config: Config, campaign_id: int) -> set[str]:
+    """Addresses that have a message of *campaign_id* in the outbox."""
+    folder = config.outbox_dir / str(campaign_id)
+    found = set()
+    for path in folder.glob("*.eml"):
+        headers = BytesHeaderParser().parsebytes(path.read_bytes())
+        found.update(a.lower() for _n, a in getaddresses(headers.get_all("To", [])))
+    return found
 
 
 def _campaign(engine: Engine, at: datetime, *, status: str = "scheduled", **values: Any) -> int:
+    """A bare campaign row (for claim tests that never send)."""
     with db.transaction(engine) as conn:
         list_id = db.get_or_create_list(conn, "partners")
         return int(
@@ -65,57 +145,81 @@ def engine(db_url: str) -> Engine:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config(settings=Settings(), path=None, root=tmp_path)
+    return make_config(tmp_path)
 
 
-def test_not_due_before_and_due_at_the_time(engine: Engine, config: Config) -> None:
-    """A campaign is left alone a minute before its time and sent at its time."""
-    cid = _campaign(engine, T0)
-    rec = Recorder()
-    early = run_due(engine, config, clock=lambda: T0 - timedelta(minutes=1), runner=rec)
-    assert rec.calls == [] and early.outcomes == [] and early.exit_code == 0
-    assert _status(engine, cid) == "scheduled"
-    report = run_due(engine, config, clock=lambda: T0, runner=rec)
-    assert rec.calls == [cid]
+@pytest.fixture
+def readers(engine: Engine) -> set[str]:
+    return set(subscribe(engine, "partners", 7))
+
+
+def test_not_due_before_and_due_at_the_time(
+    engine: Engine, config: Config, readers: set[str]
+) -> None:
+    """A campaign is left alone a minute before its time and sent (outbox) at its time."""
+    cid = scheduled(engine, config, T0)
+    early = run_due(engine, config, clock=lambda: T0 - timedelta(minutes=1))
+    assert early.outcomes == [] and early.exit_code == 0
+    assert _status(engine, cid) == "scheduled" and outbox_counts(config) == {}
+    report = run_due(engine, config, clock=lambda: T0)
     assert [o.campaign_id for o in report.outcomes] == [cid] and report.exit_code == 0
     assert _status(engine, cid) == "sent"
-    again = run_due(engine, config, clock=lambda: T0 + timedelta(minutes=1), runner=rec)
-    assert rec.calls == [cid] and again.outcomes == []
+    counts = outbox_counts(config)
+    assert set(counts) == readers and set(counts.values()) == {1}
+    again = run_due(engine, config, clock=lambda: T0 + timedelta(minutes=1))
+    assert again.outcomes == [] and outbox_counts(config) == counts
 
 
 def test_due_campaigns_run_oldest_first_and_future_ones_wait(
-    engine: Engine, config: Config
+    engine: Engine, config: Config, readers: set[str]
 ) -> None:
     """Two due campaigns run in schedule order; a later one waits and is the next due time."""
-    second = _campaign(engine, T0 - timedelta(minutes=5))
-    first = _campaign(engine, T0 - timedelta(minutes=30))
-    later = _campaign(engine, T0 + timedelta(hours=2))
-    rec = Recorder()
-    run_due(engine, config, clock=lambda: T0, runner=rec)
-    assert rec.calls == [first, second]
-    assert _status(engine, later) == "scheduled"
+    second = scheduled(engine, config, T0 - timedelta(minutes=5))
+    first = scheduled(engine, config, T0 - timedelta(minutes=30))
+    later = scheduled(engine, config, T0 + timedelta(hours=2))
+    report = run_due(engine, config, clock=lambda: T0)
+    assert [o.campaign_id for o in report.outcomes] == [first, second]
+    assert sent_to(config, first) == readers and sent_to(config, second) == readers
+    assert _status(engine, later) == "scheduled" and sent_to(config, later) == set()
     assert next_due(engine) == T0 + timedelta(hours=2)
 
 
-def test_cancel_before_the_due_time_means_never_sent(engine: Engine, config: Config) -> None:
+def test_dst_change_between_scheduling_and_sending(
+    engine: Engine, config: Config, readers: set[str]
+) -> None:
+    """09:00 Berlin after the autumn change is 08:00 UTC: not due at 07:30 UTC, due at 08:00."""
+    when = parse_when("2027-11-01 09:00", tz="Europe/Berlin", now=T0)
+    cid = scheduled(engine, config, when.utc)
+    summer_nine = datetime(2027, 11, 1, 7, 0)  # 09:00 had the clocks not gone back
+    assert run_due(engine, config, clock=lambda: summer_nine).outcomes == []
+    assert _status(engine, cid) == "scheduled"
+    report = run_due(engine, config, clock=lambda: datetime(2027, 11, 1, 8, 0))
+    assert [o.campaign_id for o in report.outcomes] == [cid]
+    assert sent_to(config, cid) == readers
+    assert list_schedules(engine, statuses=None)[0].local.strftime("%H:%M %Z") == "09:00 CET"
+
+
+def test_cancel_before_the_due_time_means_never_sent(
+    engine: Engine, config: Config, readers: set[str]
+) -> None:
     """A campaign cancelled before its time is not sent when the time comes."""
-    cid = _campaign(engine, T0)
+    cid = scheduled(engine, config, T0)
     row = cancel_schedule(engine, cid)
     assert row.status == "cancelled"
-    rec = Recorder()
-    run_due(engine, config, clock=lambda: T0 + timedelta(minutes=1), runner=rec)
-    assert rec.calls == [] and _status(engine, cid) == "cancelled"
+    report = run_due(engine, config, clock=lambda: T0 + timedelta(minutes=1))
+    assert report.outcomes == [] and _status(engine, cid) == "cancelled"
+    assert outbox_counts(config) == {}
     assert cancel_schedule(engine, cid).status == "cancelled"  # twice is harmless
 
 
-def test_cancel_after_the_due_time(engine: Engine, config: Config) -> None:
+def test_cancel_after_the_due_time(engine: Engine, config: Config, readers: set[str]) -> None:
     """Past its time but not yet picked up, cancel still works; once sent it is refused."""
-    missed = _campaign(engine, T0)
+    missed = scheduled(engine, config, T0)
     cancel_schedule(engine, missed)
-    sent = _campaign(engine, T0)
-    rec = Recorder()
-    run_due(engine, config, clock=lambda: T0 + timedelta(minutes=2), runner=rec)
-    assert rec.calls == [sent]
+    sent = scheduled(engine, config, T0)
+    report = run_due(engine, config, clock=lambda: T0 + timedelta(minutes=2))
+    assert [o.campaign_id for o in report.outcomes] == [sent]
+    assert sent_to(config, missed) == set() and sent_to(config, sent) == readers
     with pytest.raises(ScheduleError, match=f"campaign {sent} is sent"):
         cancel_schedule(engine, sent)
     with pytest.raises(ScheduleError, match="no campaign 999"):
@@ -123,45 +227,48 @@ def test_cancel_after_the_due_time(engine: Engine, config: Config) -> None:
 
 
 def test_more_than_max_delay_late_is_held_then_sent_with_send_late(
-    engine: Engine, config: Config
+    engine: Engine, config: Config, readers: set[str]
 ) -> None:
     """7 h late with max_delay 6h: held, marked late, exit 1; --send-late sends it."""
-    cid = _campaign(engine, T0)
-    rec = Recorder()
+    cid = scheduled(engine, config, T0)
     now = T0 + timedelta(hours=7)
-    report = run_due(engine, config, clock=lambda: now, runner=rec)
-    assert rec.calls == [] and report.exit_code == 1
+    report = run_due(engine, config, clock=lambda: now)
+    assert report.outcomes == [] and report.exit_code == 1
     assert [r.id for r in report.held_late] == [cid]
     row = list_schedules(engine)[0]
     assert (row.status, row.late) == ("scheduled", True)
     assert next_due(engine) is None  # held campaigns do not wake the worker
-    report = run_due(engine, config, clock=lambda: now, runner=rec, send_late=True)
-    assert rec.calls == [cid] and report.exit_code == 0
-    assert report.outcomes[0].late is True
+    assert outbox_counts(config) == {}
+    report = run_due(engine, config, clock=lambda: now, send_late=True)
+    assert [o.campaign_id for o in report.outcomes] == [cid] and report.exit_code == 0
+    assert report.outcomes[0].late is True and sent_to(config, cid) == readers
 
 
-def test_within_max_delay_is_sent(engine: Engine, config: Config) -> None:
-    """5 h late with max_delay 6h is sent normally; a 90m setting holds it."""
-    on_time = _campaign(engine, T0)
-    rec = Recorder()
-    run_due(engine, config, clock=lambda: T0 + timedelta(hours=5), runner=rec)
-    assert rec.calls == [on_time]
-    strict = Config(
-        settings=Settings.model_validate({"schedule": {"max_delay": "90m"}}),
-        path=None,
-        root=config.root,
-    )
-    held = _campaign(engine, T0)
-    report = run_due(engine, strict, clock=lambda: T0 + timedelta(minutes=91), runner=rec)
-    assert rec.calls == [on_time] and [r.id for r in report.held_late] == [held]
+def test_within_max_delay_is_sent(engine: Engine, tmp_path: Path, readers: set[str]) -> None:
+    """5 h late with max_delay 6h is sent normally; with 90m, 91 minutes late is held."""
+    config = make_config(tmp_path)
+    on_time = scheduled(engine, config, T0)
+    report = run_due(engine, config, clock=lambda: T0 + timedelta(hours=5))
+    assert [o.campaign_id for o in report.outcomes] == [on_time]
+    strict = make_config(tmp_path, max_delay="90m")
+    held = scheduled(engine, strict, T0)
+    report = run_due(engine, strict, clock=lambda: T0 + timedelta(minutes=91))
+    assert report.outcomes == [] and [r.id for r in report.held_late] == [held]
+    # once marked late it stays held, even for a runner whose clock is behind
+    report = run_due(engine, strict, clock=lambda: T0 + timedelta(minutes=89))
+    assert report.outcomes == [] and [r.id for r in report.held_late] == [held]
+    assert sent_to(config, held) == set()
 
 
-def test_send_late_stored_at_scheduling_time(engine: Engine, config: Config) -> None:
+def test_send_late_stored_at_scheduling_time(
+    engine: Engine, config: Config, readers: set[str]
+) -> None:
     """A campaign scheduled with send_late goes out however late it is."""
-    cid = _campaign(engine, T0, send_late=True)
-    rec = Recorder()
-    report = run_due(engine, config, clock=lambda: T0 + timedelta(days=2), runner=rec)
-    assert rec.calls == [cid] and report.held_late == [] and report.exit_code == 0
+    cid = scheduled(engine, config, T0, send_late=True)
+    report = run_due(engine, config, clock=lambda: T0 + timedelta(days=2))
+    assert [o.campaign_id for o in report.outcomes] == [cid]
+    assert report.held_late == [] and report.exit_code == 0
+    assert sent_to(config, cid) == readers
 
 
 def test_claim_is_atomic_second_claimer_gets_nothing(engine: Engine) -> None:
@@ -207,16 +314,33 @@ def test_claim_of_a_dead_local_pid_is_taken_over_at_once(engine: Engine) -> None
 def test_hand_started_send_is_left_alone(engine: Engine, config: Config) -> None:
     """A campaign `mailer send` left in sending (no claim) is not picked up by run-due."""
     _campaign(engine, T0, status="sending")
-    rec = Recorder()
-    run_due(engine, config, clock=lambda: T0 + timedelta(hours=1), runner=rec)
-    assert rec.calls == []
+    report = run_due(engine, config, clock=lambda: T0 + timedelta(hours=1))
+    assert report.outcomes == []
 
 
-def test_failed_run_is_reported_and_released(engine: Engine, config: Config) -> None:
-    """A sender error is reported (exit 1) and the claim released so the next run resumes."""
+def test_unreachable_server_is_reported_with_exit_1(
+    engine: Engine, config: Config, readers: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SMTP server that is down: the campaign pauses, run-due reports it and exits 1."""
+    from support import free_port
+
+    monkeypatch.setenv("MAILER_SMTP_URL", f"smtp://127.0.0.1:{free_port()}?starttls=0&timeout=2")
+    cid = scheduled(engine, config, T0, backend="smtp")
+    report = run_due(engine, config, clock=lambda: T0)
+    assert report.exit_code == 1
+    outcome = report.outcomes[0]
+    assert (outcome.campaign_id, outcome.status) == (cid, "paused")
+    assert outcome.error and "paused" in outcome.error
+
+
+def test_sender_error_releases_the_claim_for_the_next_run(
+    engine: Engine, config: Config, readers: set[str]
+) -> None:
+    """A sender that raises leaves the campaign sending with its claim released; the next
+    run resumes it with the real sender and every reader gets one message."""
     from mailer.errors import DeliveryError
 
-    cid = _campaign(engine, T0)
+    cid = scheduled(engine, config, T0)
 
     def boom(engine: Engine, config: Config, campaign_id: int, **kw: Any) -> None:
         raise DeliveryError("smtp server went away")
@@ -227,9 +351,9 @@ def test_failed_run_is_reported_and_released(engine: Engine, config: Config) -> 
     with db.read(engine) as conn:
         row = conn.execute(select(db.campaigns.c.status, db.campaigns.c.claimed_at)).one()
     assert tuple(row) == ("sending", None)
-    rec = Recorder()
-    again = run_due(engine, config, clock=lambda: T0 + timedelta(minutes=1), runner=rec)
-    assert rec.calls == [cid] and again.outcomes[0].resumed and again.exit_code == 0
+    again = run_due(engine, config, clock=lambda: T0 + timedelta(minutes=1))
+    assert again.outcomes[0].resumed and again.exit_code == 0
+    assert sent_to(config, cid) == readers
 
 
 def test_concurrent_claimers_take_each_campaign_exactly_once(engine: Engine) -> None:

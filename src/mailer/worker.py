@@ -148,7 +148,8 @@ def claim_next(
             c.c.id.not_in(exclude),
         )
         if not send_late:
-            due = and_(due, or_(c.c.scheduled_at >= now - max_delay, c.c.send_late.is_(True)))
+            on_time = and_(c.c.late.is_(False), c.c.scheduled_at >= now - max_delay)
+            due = and_(due, or_(on_time, c.c.send_late.is_(True)))
         row = conn.execute(
             select(c.c.id, c.c.scheduled_at)
             .where(due)
