@@ -143,7 +143,8 @@ def _install_failing_trigger(engine: Engine, email_key: str) -> None:
             conn.execute(
                 text(
                     "CREATE TRIGGER boom BEFORE INSERT ON subscribers "
-                    f"WHEN NEW.email_key = '{email_key}' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+                    f"WHEN NEW.email_key = '{email_key}' "
+                    "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
                 )
             )
         else:
