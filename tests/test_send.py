@@ -145,7 +145,9 @@ def test_every_recipient_gets_one_personalised_message(engine: Engine, tmp_path:
     assert "Hello friend, from Türkiye" in by_to["user00000@example.com"].text
     for m in backend.sent:
         assert "%%" not in m.html + m.text + m.subject
-        assert m.headers["List-Unsubscribe"] == "<mailto:unsubscribe@example.org?subject=unsubscribe>"
+        assert (
+            m.headers["List-Unsubscribe"] == "<mailto:unsubscribe@example.org?subject=unsubscribe>"
+        )
         assert "mailto:unsubscribe@example.org?subject=unsubscribe" in m.html
 
 
