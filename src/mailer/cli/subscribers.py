@@ -99,6 +99,9 @@ def _print_report(report: ImportReport, as_json: bool, quiet: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
+    if not sys.stdout.isatty():
+        _print_report_plain(report, quiet)
+        return
     from rich.table import Table
 
     out = console()
@@ -132,6 +135,23 @@ def _print_report(report: ImportReport, as_json: bool, quiet: bool) -> None:
         for s in report.skipped_rows:
             table.add_row(str(s.line), s.email, s.reason)
         out.print(table)
+
+
+def _print_report_plain(report: ImportReport, quiet: bool) -> None:
+    """The report as plain lines (not a terminal: logs, pipes, cron mail)."""
+    dry = " (dry run: nothing written)" if report.dry_run else ""
+    click.echo(f"{report.file} -> list {report.list_name}{dry}")
+    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items()))
+    click.echo(
+        f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"skipped {sum(report.skipped.values())}{f' ({skipped})' if skipped else ''}, "
+        f"rejected {len(report.rejected)}, rows read {report.rows}"
+    )
+    for r in report.rejected:
+        click.echo(f"rejected: line {r.line}: {r.email}: {r.reason}")
+    if not quiet:
+        for s in report.skipped_rows[:100]:
+            click.echo(f"skipped: line {s.line}: {s.email}: {s.reason}")
 
 
 @subscribers_group.command("export")
@@ -249,9 +269,14 @@ def lists_command(state: State, as_json: bool) -> None:
     if not rows:
         click.echo("no lists yet: `mailer subscribers import FILE --list NAME` creates one")
         return
+    statuses = [s.value for s in db.SubscriberStatus]
+    if not sys.stdout.isatty():
+        click.echo("\t".join(["list", *statuses, "total"]))
+        for r in rows:
+            click.echo("\t".join([r.name, *(str(r.counts[s]) for s in statuses), str(r.total)]))
+        return
     from rich.table import Table
 
-    statuses = [s.value for s in db.SubscriberStatus]
     table = Table(show_header=True)
     table.add_column("list")
     for s in statuses:
