@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..config import Config
-from ..errors import ConfigError
+from ..errors import ConfigError, DeliveryError
 from .base import Batch, Recipient, Report, TransientFailure, build_bytes
 
 log = logging.getLogger(__name__)
@@ -134,10 +134,17 @@ class SmtpBackend:
     # -- sending ---------------------------------------------------------
     def _envelope(self, conn: smtplib.SMTP, sender: str, rcpt: str) -> tuple[int, str]:
         """MAIL FROM + RCPT TO; (code, message) of the first refusal, or (250, "")."""
+        conn.ehlo_or_helo_if_needed()
         code, msg = conn.mail(sender)
         if code != 250:
             conn.rset()
-            return code, msg.decode("utf-8", "replace")
+            text = msg.decode("utf-8", "replace")
+            if code >= 500:  # the sender is refused: no use trying other recipients
+                raise DeliveryError(
+                    f"the SMTP server refused the sender {sender}: {code} {text}",
+                    hint="check [sender] from_email and the server's relay rules.",
+                )
+            raise TransientFailure(f"the SMTP server answered {code} {text} to MAIL FROM")
         code, msg = conn.rcpt(rcpt)
         if code not in (250, 251):
             conn.rset()
@@ -171,6 +178,9 @@ class SmtpBackend:
                 report(r, "unknown", None, f"connection lost during DATA: {exc}")
                 return
             text = reply.decode("utf-8", "replace")
+            if code != 250:
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    conn.rset()
             if code == 250:
                 report(r, "accepted", text[:200], None)
             elif code >= 500:
