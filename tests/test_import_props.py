@@ -1,4 +1,4 @@
-"""Property tests (hypothesis, bounded) for the address and language normalisers and the CSV reader."""
+"""Property tests (hypothesis, bounded): address and language normalisers, the CSV reader."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from mailer.subscribers import export_csv, normalise_email, normalise_language
 
 # characters that exercise both the fast path and email-validator's own path
 _EMAILISH = st.lists(
-    st.sampled_from(list("aZ09._-+@!#'\"() ,;:[]\\ÇşıİğüöÄé例") + ["xn--", ".."]),
+    st.sampled_from([*"aZ09._-+@!#'\"() ,;:[]\\ÇşıİğüöÄé例", "xn--", ".."]),
     max_size=20,
 ).map("".join)
 _DOMAINS = st.sampled_from(
