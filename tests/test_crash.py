@@ -63,7 +63,7 @@ def _run(cmd: list[str], env: dict[str, str], log_size: Callable[[], int], at: i
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     if at is None:
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err.decode()
         return 0
     while proc.poll() is None and time.monotonic() < deadline:
