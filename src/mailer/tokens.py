@@ -73,9 +73,27 @@ class Signer:
         payload = f"{_b36(campaign_id)}.{_b36(link_id)}"
         return f"{payload}.{_sig(self.key, b'l:', payload, 10)}"
 
+    def view(self, campaign_id: int) -> str:
+        """The token of a campaign's "view in browser" page (``/v/<token>``): campaign
+        ids are guessable, so the page of a campaign is reachable only from its issue."""
+        payload = _b36(campaign_id)
+        return f"{payload}.{_sig(self.key, b'v:', payload, 10)}"
+
+    def verify_view(self, token: str) -> int:
+        """The campaign id of a valid view token, else TrackingError."""
+        parts = token.split(".")
+        if len(parts) != 2 or not all(parts) or not token.isascii():
+            raise TrackingError("malformed token")
+        if not hmac.compare_digest(parts[1], _sig(self.key, b"v:", parts[0], 10)):
+            raise TrackingError("bad token signature")
+        try:
+            return int(parts[0], 36)
+        except ValueError:
+            raise TrackingError("malformed token") from None
+
     def _verify(self, token: str, kind: bytes, length: int) -> tuple[int, int]:
         parts = token.split(".")
-        if len(parts) != 3 or not all(parts):
+        if len(parts) != 3 or not all(parts) or not token.isascii():
             raise TrackingError("malformed token")
         payload = f"{parts[0]}.{parts[1]}"
         if not hmac.compare_digest(parts[2], _sig(self.key, kind, payload, length)):

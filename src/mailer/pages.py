@@ -1,0 +1,92 @@
+"""The small HTML pages of ``mailer serve``: unsubscribe form and answers.
+
+Plain, accessible pages: ``lang`` and a title, one heading, a real ``<form>`` with one
+button (no JavaScript needed), readable at any width, no outside resources.
+"""
+
+from __future__ import annotations
+
+import html
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{title}</title>
+<style>
+body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0;
+background:#f2f4f7;color:#1f2933;line-height:1.5}}
+main{{max-width:32rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px}}
+h1{{font-size:1.4rem;margin-top:0}}
+button{{font:inherit;font-size:1.05rem;padding:.7rem 1.4rem;border:0;border-radius:6px;
+background:#0033a0;color:#fff;cursor:pointer}}
+button:focus{{outline:3px solid #f5a623;outline-offset:2px}}
+</style>
+</head>
+<body>
+<main>
+{body}
+</main>
+</body>
+</html>
+"""
+
+
+def escape(value: str) -> str:
+    """HTML-escape *value* (quotes too)."""
+    return html.escape(value, quote=True)
+
+
+def page(title: str, body: str) -> str:
+    """A whole page around *body* (already HTML)."""
+    return _PAGE.format(title=escape(title), body=body)
+
+
+def unsubscribe_form(org: str) -> str:
+    """GET /u/: one button that POSTs the RFC 8058 body to the same address."""
+    o = escape(org)
+    return page(
+        f"Unsubscribe from {org}",
+        f"<h1>Unsubscribe from {o}</h1>\n"
+        f"<p>Press the button to stop receiving the newsletter of {o}.</p>\n"
+        '<form method="post">\n'
+        '<input type="hidden" name="List-Unsubscribe" value="One-Click">\n'
+        '<button type="submit">Unsubscribe</button>\n'
+        "</form>",
+    )
+
+
+def unsubscribed(org: str) -> str:
+    """POST /u/: done (also when it was already done)."""
+    o = escape(org)
+    return page(
+        "You are unsubscribed",
+        f"<h1>You are unsubscribed</h1>\n<p>{o} will not send you the newsletter again.</p>",
+    )
+
+
+def invalid_link(org: str, mailto: str) -> str:
+    """/u/ with a token that does not verify."""
+    m = escape(mailto)
+    return page(
+        "This link is not valid",
+        "<h1>This unsubscribe link is not valid</h1>\n"
+        "<p>It may have been cut short when it was copied. Use the link in the email "
+        f'again, or write to <a href="mailto:{m}?subject=unsubscribe">{m}</a> and '
+        f"{escape(org)} will remove you.</p>",
+    )
+
+
+def how_to_leave(org: str, mailto: str) -> str:
+    """/leave: what the unsubscribe link of the public "view in browser" page shows."""
+    m = escape(mailto)
+    return page(
+        "How to unsubscribe",
+        "<h1>How to unsubscribe</h1>\n"
+        "<p>Every newsletter email has its own unsubscribe link at the bottom: use the one "
+        "in the email you received. Or write to "
+        f'<a href="mailto:{m}?subject=unsubscribe">{m}</a> and {escape(org)} will remove '
+        "you.</p>",
+    )
