@@ -237,6 +237,10 @@ def _v1(conn: Connection) -> None:
 
 
 #: (version, what it does, function). Append only; never edit a released step.
+#: A new database is created by ``_v1`` from the table definitions above, which always
+#: describe the LATEST schema, and stamped with ``SCHEMA_VERSION``; a step N > 1 only
+#: upgrades a database made at N-1 (ALTER TABLE ..., data moves) to match those definitions.
+#: All missing steps run in one transaction: a failing step leaves the database as it was.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1),
 ]
@@ -266,8 +270,10 @@ def migrate(engine: Engine) -> int:
                 f"({SCHEMA_VERSION})",
                 hint="upgrade mailer; an older version will not touch a newer database.",
             )
+        if found == 0:
+            _v1(conn)  # a new database: the table definitions are the latest shape
         for version, _what, step in MIGRATIONS:
-            if version > found:
+            if found and version > found:
                 step(conn)
         if found == 0:
             conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
