@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import select
 
 from mailer import db
 from mailer.config import Config, Settings
-from mailer.worker import RunDueReport, run_worker, sleep_seconds
+from mailer.worker import RunDueReport, run_due, run_worker, sleep_seconds
+from test_run_due import make_config, scheduled, sent_to, subscribe
 
 T0 = datetime(2026, 12, 1, 6, 0)
-
-
-def _campaign(engine: Engine, at: datetime) -> int:
-    with db.transaction(engine) as conn:
-        list_id = db.get_or_create_list(conn, "partners")
-        return int(
-            conn.execute(
-                db.campaigns.insert().values(
-                    issue_slug="s",
-                    issue_path="s.yaml",
-                    list_id=list_id,
-                    status="scheduled",
-                    backend="outbox",
-                    scheduled_at=at,
-                    schedule_tz="UTC",
-                )
-            ).inserted_primary_key[0]
-        )
 
 
 def test_sleep_until_next_due_capped() -> None:
@@ -43,33 +26,42 @@ def test_sleep_until_next_due_capped() -> None:
 
 
 def test_worker_sends_due_campaign_then_stops_when_asked(tmp_path: Path) -> None:
-    """One round sends the due campaign; setting the stop event ends the loop without waiting."""
+    """One round sends the due campaign (real sender, outbox), leaves the future one, and
+    setting the stop event ends the loop without waiting out the sleep."""
     engine = db.connect(f"sqlite:///{tmp_path / 'w.db'}")
-    config = Config(settings=Settings(), path=None, root=tmp_path)
-    due = _campaign(engine, T0)
-    later = _campaign(engine, T0 + timedelta(days=1))
+    config = make_config(tmp_path)
+    readers = set(subscribe(engine, "partners", 6))
+    due = scheduled(engine, config, T0)
+    later = scheduled(engine, config, T0 + timedelta(days=1))
     stop = threading.Event()
-    sent: list[int] = []
     reports: list[RunDueReport] = []
-
-    def runner(engine: Engine, config: Config, campaign_id: int, **kw: Any) -> None:
-        assert kw["should_stop"]() is False
-        sent.append(campaign_id)
-        with db.transaction(engine) as conn:
-            conn.execute(
-                db.campaigns.update().where(db.campaigns.c.id == campaign_id).values(status="sent")
-            )
 
     def on_report(report: RunDueReport) -> None:
         reports.append(report)
         stop.set()
 
-    rounds = run_worker(
-        engine, config, stop, clock=lambda: T0, runner=runner, on_report=on_report, max_sleep=30
-    )
-    assert rounds == 1 and sent == [due]
-    assert reports[0].outcomes[0].campaign_id == due
-    assert later not in sent
+    started = time.monotonic()
+    rounds = run_worker(engine, config, stop, clock=lambda: T0, on_report=on_report, max_sleep=30)
+    assert time.monotonic() - started < 20
+    assert rounds == 1
+    assert [o.campaign_id for o in reports[0].outcomes] == [due]
+    assert sent_to(config, due) == readers and sent_to(config, later) == set()
+    db.dispose_all()
+
+
+def test_should_stop_reaches_the_sender(tmp_path: Path) -> None:
+    """A stop requested before the first batch leaves the campaign unsent, claim released."""
+    engine = db.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    config = make_config(tmp_path)
+    subscribe(engine, "partners", 6)
+    cid = scheduled(engine, config, T0)
+    calls = iter([False, True])  # the claim loop sees False, the send loop True
+    report = run_due(engine, config, clock=lambda: T0, should_stop=lambda: next(calls, True))
+    assert report.outcomes[0].campaign_id == cid and report.outcomes[0].status == "sending"
+    assert sent_to(config, cid) == set()
+    with db.read(engine) as conn:
+        claimed_at = conn.execute(select(db.campaigns.c.claimed_at)).scalar()
+    assert claimed_at is None
     db.dispose_all()
 
 
