@@ -105,7 +105,7 @@ class Recorder:
                 conn.execute(db.events.insert(), list(rows))
             self.written += len(rows)
             return
-        except Exception as exc:  # noqa: BLE001 - recording must never stop the server
+        except Exception as exc:  # recording must never stop the server
             if len(rows) == 1:
                 self.failed += 1
                 log.error("could not record a %s event: %s", rows[0].get("type"), exc)
@@ -132,9 +132,9 @@ class Recorder:
                 query = select(d.c.campaign_id, d.c.subscriber_id, d.c.accepted_at).where(
                     tuple_(d.c.campaign_id, d.c.subscriber_id).in_(chunk)
                 )
-                for r in conn.execute(query):
-                    accepted[(r.campaign_id, r.subscriber_id)] = r.accepted_at
-        for r in rows:
-            key = (r["campaign_id"], r.get("subscriber_id"))
-            if key in accepted and too_soon(r["created_at"], accepted[key], self.scanner_window):
-                r["is_scanner"] = True
+                for found in conn.execute(query):
+                    accepted[(found.campaign_id, found.subscriber_id)] = found.accepted_at
+        for row in rows:
+            key = (row["campaign_id"], row.get("subscriber_id"))
+            if key in accepted and too_soon(row["created_at"], accepted[key], self.scanner_window):
+                row["is_scanner"] = True

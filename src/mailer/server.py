@@ -147,7 +147,9 @@ def create_app(config: Config) -> Starlette:
         url, block, kind = link
         ua = request.headers.get("user-agent", "")
         recorder.add(
-            event_row("click", campaign_id, subscriber_id, ua, link_id=link_id, block=block, kind=kind)
+            event_row(
+                "click", campaign_id, subscriber_id, ua, link_id=link_id, block=block, kind=kind
+            )
         )
         return Response(status_code=302, headers={"location": url, **NO_STORE})
 
@@ -202,7 +204,8 @@ def create_app(config: Config) -> Starlette:
             }
         if not rows:
             return None
-        row = rows.get(lang or "") or rows.get(settings.default_language) or next(iter(rows.values()))
+        row = rows.get(lang or "") or rows.get(settings.default_language)
+        row = row or next(iter(rows.values()))
         return str(row.html), list(row.merge_fields or [])
 
     async def view(request: Request) -> Response:

@@ -54,7 +54,8 @@ def load_key(value: str | None) -> bytes:
         raise ConfigError(
             f"{SECRET_ENV} must be set to a random string of at least 16 characters "
             "to sign tracking and unsubscribe links.",
-            hint=f'export {SECRET_ENV}="$(python3 -c "import secrets; print(secrets.token_urlsafe(32))")"',
+            hint=f'export {SECRET_ENV}="$(python3 -c '
+            '"import secrets; print(secrets.token_urlsafe(32))")"',
         )
     return value.encode("utf-8")
 

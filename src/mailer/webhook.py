@@ -102,9 +102,9 @@ def attribution(url: str) -> tuple[str | None, str | None]:
         query = parse_qs(urlsplit(url).query)
     except ValueError:
         return None, None
-    block = (query.get("utm_content") or [None])[0]
-    source = (query.get("utm_source") or [None])[0]
-    medium = (query.get("utm_medium") or [None])[0]
+    block = next(iter(query.get("utm_content", [])), None)
+    source = next(iter(query.get("utm_source", [])), None)
+    medium = next(iter(query.get("utm_medium", [])), None)
     kind = f"share:{source}" if source and medium == "social" else None
     return block, kind
 
@@ -131,9 +131,7 @@ def record(conn: Connection, events: list[Any]) -> tuple[int, int]:
     """Record verified *events*; (inserted, ignored: duplicates and unknown types)."""
     campaign_ids = {_int(e.get("campaign_id")) for e in events if isinstance(e, dict)}
     c = db.campaigns
-    known = {
-        int(i) for i in conn.execute(select(c.c.id).where(c.c.id.in_(campaign_ids - {None})))
-    }
+    known = {int(i) for i in conn.execute(select(c.c.id).where(c.c.id.in_(campaign_ids - {None})))}
     links: dict[tuple[int, str], tuple[int, str, str]] = {}
     inserted = ignored = 0
     for ev in events:
@@ -145,9 +143,10 @@ def record(conn: Connection, events: list[Any]) -> tuple[int, int]:
         campaign_id = campaign_id if campaign_id in known else None
         subscriber_id = _int(ev.get("subscriber_id"))
         s = db.subscribers
-        if subscriber_id is not None and not conn.execute(
-            select(s.c.id).where(s.c.id == subscriber_id)
-        ).first():
+        if (
+            subscriber_id is not None
+            and not conn.execute(select(s.c.id).where(s.c.id == subscriber_id)).first()
+        ):
             subscriber_id = None
         if subscriber_id is None and isinstance(ev.get("email"), str):
             found = find(conn, ev["email"])
