@@ -131,7 +131,7 @@ def record(conn: Connection, events: list[Any]) -> tuple[int, int]:
     """Record verified *events*; (inserted, ignored: duplicates and unknown types)."""
     campaign_ids = {_int(e.get("campaign_id")) for e in events if isinstance(e, dict)}
     c = db.campaigns
-    known = {int(i) for i in conn.execute(select(c.c.id).where(c.c.id.in_(campaign_ids - {None})))}
+    known = set(conn.execute(select(c.c.id).where(c.c.id.in_(campaign_ids - {None}))).scalars())
     links: dict[tuple[int, str], tuple[int, str, str]] = {}
     inserted = ignored = 0
     for ev in events:
