@@ -206,3 +206,13 @@ def test_missing_translations_lists_untranslated_fields_per_language(issue: Path
         "blocks[highlights].items[consultation].title",
     ]
     assert "en" not in missing
+
+
+def test_isolate_latin_wraps_latin_runs_only_in_arabic_text() -> None:
+    """Latin names inside Arabic are isolated; Latin-only and Turkish texts are untouched."""
+    assert i18n.isolate_latin("تصوير: IOM / Lanna Walsh", "ar") == (
+        "تصوير: \u2068IOM / Lanna Walsh\u2069"
+    )
+    assert i18n.isolate_latin("منظمة IOM في 2018", "ar") == "منظمة \u2068IOM\u2069 في 2018"
+    assert i18n.isolate_latin("Lanna Walsh", "ar") == "Lanna Walsh"
+    assert i18n.isolate_latin("IOM Türkiye", "tr") == "IOM Türkiye"

@@ -282,6 +282,26 @@ def bidi_text(text: str, lang: str) -> str:
     return "\n".join(out)
 
 
+FSI, PDI = "\u2068", "\u2069"
+_LATIN_RUN = re.compile(
+    r"[A-Za-z\u00c0-\u024f][A-Za-z0-9\u00c0-\u024f'’.&/\- ]*[A-Za-z0-9\u00c0-\u024f.]|[A-Za-z]"
+)
+
+
+def isolate_latin(text: str, lang: str) -> str:
+    """In right-to-left text, wrap runs of Latin script in Unicode isolates (FSI … PDI).
+
+    "تصوير: IOM / Lanna Walsh" keeps its colon and slash where an Arabic reader
+    expects them. Unchanged for left-to-right languages and for text without
+    Arabic. For plain-text fields (titles, captions, credits), before escaping.
+    """
+    if direction(lang) != "rtl" or not any(
+        unicodedata.bidirectional(c) in _STRONG_RTL for c in text
+    ):
+        return text
+    return _LATIN_RUN.sub(lambda m: f"{FSI}{m.group(0)}{PDI}", text)
+
+
 # -- translations of an issue --------------------------------------------------------------
 def translation_path(issue_path: Path, lang: str) -> Path:
     """Where the *lang* translation of *issue_path* lives: ``<stem>.<lang>.yaml`` beside it."""
