@@ -259,8 +259,11 @@ class ScheduleRow:
 ACTIVE = (db.CampaignStatus.SCHEDULED, db.CampaignStatus.SENDING, db.CampaignStatus.PAUSED)
 
 
-def list_schedules(engine: Engine, *, statuses: Sequence[str] | None = ACTIVE) -> list[ScheduleRow]:
-    """Campaigns that have a schedule time, soonest first (*statuses* None: all of them)."""
+def list_schedules(
+    engine: Engine, *, statuses: Sequence[str] | None = ACTIVE, held_late: bool = False
+) -> list[ScheduleRow]:
+    """Campaigns that have a schedule time, soonest first (*statuses* None: all of them;
+    *held_late*: only scheduled ones marked late and not allowed to send late)."""
     c, lst = db.campaigns, db.lists
     query = (
         select(
@@ -280,6 +283,12 @@ def list_schedules(engine: Engine, *, statuses: Sequence[str] | None = ACTIVE) -
     )
     if statuses is not None:
         query = query.where(c.c.status.in_([str(s) for s in statuses]))
+    if held_late:
+        query = query.where(
+            c.c.status == db.CampaignStatus.SCHEDULED.value,
+            c.c.late.is_(True),
+            c.c.send_late.is_(False),
+        )
     with db.read(engine) as conn:
         return [
             ScheduleRow(

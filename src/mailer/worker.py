@@ -336,11 +336,7 @@ def run_due(
             error = f"campaign ended {status}"
         report.outcomes.append(Outcome(claim.campaign_id, status, claim.resumed, claim.late, error))
     if not send_late:
-        report.held_late = [
-            r
-            for r in list_schedules(engine, statuses=[db.CampaignStatus.SCHEDULED])
-            if r.late and not r.send_late
-        ]
+        report.held_late = list_schedules(engine, held_late=True)
     return report
 
 
