@@ -288,14 +288,15 @@ def run_due(
     send_late: bool = False,
     runner: Runner | None = None,
     should_stop: Callable[[], bool] | None = None,
-    progress: Any = None,
+    progress: Callable[[int], Callable[[int, int], None] | None] | None = None,
     lease: timedelta = LEASE,
     me: str | None = None,
     heartbeat: float = HEARTBEAT_SECONDS,
 ) -> RunDueReport:
     """Send every campaign due at ``clock()``; resume those a dead runner left half-sent.
 
-    *runner* defaults to :func:`mailer.send.run_campaign`; *clock* returns naive UTC."""
+    *runner* defaults to :func:`mailer.send.run_campaign`; *clock* returns naive UTC;
+    *progress*, given a campaign id, returns that campaign's ``(done, total)`` callback."""
     run = runner or _default_runner
     stop = should_stop or (lambda: False)
     me = me or runner_id()
@@ -323,7 +324,8 @@ def run_due(
         error: str | None = None
         with _Heartbeat(engine, claim.campaign_id, me, clock, heartbeat):
             try:
-                run(engine, config, claim.campaign_id, should_stop=stop, progress=progress)
+                bar = progress(claim.campaign_id) if progress else None
+                run(engine, config, claim.campaign_id, should_stop=stop, progress=bar)
             except MailerError as exc:
                 error = str(exc)
                 log.error("campaign %s: %s", claim.campaign_id, exc)

@@ -206,6 +206,30 @@ def _stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
+@contextmanager
+def _bars(show: bool) -> Iterator[Any]:
+    """Per campaign, a rich progress bar on stderr when it is a terminal; else nothing."""
+    if not show:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as bar:
+
+        def for_campaign(campaign_id: int) -> Any:
+            task = bar.add_task(f"campaign {campaign_id}", total=None)
+            return lambda done, total: bar.update(task, completed=done, total=total)
+
+        yield for_campaign
+
+
 def _print_report(report: Any, as_json: bool, quiet: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
@@ -248,8 +272,15 @@ def run_due_cmd(ctx: click.Context, state: Any, send_late: bool, as_json: bool) 
     """
     from ..worker import run_due
 
-    with _stop_on_signals() as stop:
-        report = run_due(_engine(state), state.config, send_late=send_late, should_stop=stop.is_set)
+    show = console(stderr=True).is_terminal and not (as_json or state.quiet)
+    with _stop_on_signals() as stop, _bars(show) as bars:
+        report = run_due(
+            _engine(state),
+            state.config,
+            send_late=send_late,
+            should_stop=stop.is_set,
+            progress=bars,
+        )
     _print_report(report, as_json, state.quiet)
     ctx.exit(report.exit_code)
 
