@@ -252,6 +252,7 @@ def create_app(config: Config) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # the only redirects are to registered links
     app.state.recorder = recorder
     app.state.base_url = base_url(config)
     return app

@@ -37,8 +37,9 @@ from .tokens import SECRET_ENV, Signer, load_key
 
 RECIPIENT_TOKEN = "%%r%%"
 _HREF_RE = re.compile(r'(\bhref\s*=\s*)(["\'])(.*?)\2', re.IGNORECASE | re.DOTALL)
-#: a URL in the text part ends before whitespace or a closing bracket/quote
-_URL_END = r"(?![^\s<>()\[\]\"'])"
+#: a URL in the text part ends at whitespace, a bracket or quote, or sentence punctuation
+_STOP = r"$|[\s<>()\[\]\"']"
+_URL_END = rf"(?={_STOP}|[.,;:!?](?:{_STOP}))"
 
 
 def signer(config: Config) -> Signer:
