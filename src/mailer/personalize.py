@@ -18,6 +18,7 @@ applies one value to every part, so it is given the HTML-escaped one (a name wit
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,7 +29,6 @@ from .rendered import UNSUBSCRIBE_URL, MergeField
 from .tokens import SECRET_ENV, Signer, load_key
 
 RECIPIENT_TOKEN = "%%r%%"
-VIEW_URL_FALLBACK = "%%view_url%%"
 
 
 def first_name(name: str) -> str:
@@ -37,17 +37,30 @@ def first_name(name: str) -> str:
     return parts[0] if parts else ""
 
 
-def field_value(field: str, email: str, name: str, attributes: Mapping[str, Any] | None) -> str:
-    """The subscriber's value for merge field *field* ("" when they have none)."""
+def field_value(
+    field: str, email: str, name: str, attributes: Mapping[str, Any] | str | None
+) -> str:
+    """The subscriber's value for merge field *field* ("" when they have none).
+
+    *attributes* may be the raw JSON text from the database: it is parsed only when
+    it can hold *field*."""
+    if field == "email":
+        return email
+    attrs: Mapping[str, Any] | None
+    if isinstance(attributes, str):
+        attrs = json.loads(attributes) if f'"{field}"' in attributes else None
+    else:
+        attrs = attributes
     if field == "name":
         return name or ""
     if field == "first_name":
-        attr = (attributes or {}).get("first_name")
+        attr = (attrs or {}).get("first_name")
         return str(attr) if attr else first_name(name or "")
-    if field == "email":
-        return email
-    value = (attributes or {}).get(field)
+    value = (attrs or {}).get(field)
     return "" if value is None else str(value)
+
+
+_SPECIAL = frozenset("&<>\"'")
 
 
 class Personalizer:
@@ -72,34 +85,47 @@ class Personalizer:
             self.signer = Signer(load_key(config.secret(SECRET_ENV)))
         self.fields = [f for f in merge_fields if f.token in self.tokens]
         self.mailto_url = f"mailto:{self.mailto}?subject=unsubscribe"
-        self.static_headers = list_unsubscribe_headers(None, self.mailto) if not self.base else None
+        self.mailto_header = f"<mailto:{self.mailto}?subject=unsubscribe>"
+        #: without a signed token there is no https unsubscribe URL: mailto only
+        self.static_headers = list_unsubscribe_headers(None, self.mailto)
 
     def recipient(
         self,
         subscriber_id: int,
         email: str,
         name: str,
-        attributes: Mapping[str, Any] | None = None,
+        attributes: Mapping[str, Any] | str | None = None,
     ) -> Recipient:
-        """Values and headers for one subscriber."""
+        """Values and headers for one subscriber (the hot path of a send: keep it lean)."""
         text: dict[str, str] = {}
+        tokens = self.tokens
         if self.signer is not None:
             token = self.signer.recipient(self.campaign_id, subscriber_id)
             unsubscribe = f"{self.base}/u/{token}"
-            headers = list_unsubscribe_headers(unsubscribe, self.mailto)
-            if RECIPIENT_TOKEN in self.tokens:
+            headers: Mapping[str, str] = {
+                "List-Unsubscribe": f"<{unsubscribe}>, {self.mailto_header}",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+            if RECIPIENT_TOKEN in tokens:
                 text[RECIPIENT_TOKEN] = token
-        elif self.base:  # a test send: no campaign, so no valid token
-            unsubscribe = self.mailto_url
-            headers = list_unsubscribe_headers(None, self.mailto)
-            if RECIPIENT_TOKEN in self.tokens:
-                text[RECIPIENT_TOKEN] = "test"
         else:
             unsubscribe = self.mailto_url
-            headers = dict(self.static_headers or {})
-        if UNSUBSCRIBE_URL in self.tokens:
+            headers = self.static_headers
+            if self.base and RECIPIENT_TOKEN in tokens:  # a test send: no campaign, no token
+                text[RECIPIENT_TOKEN] = "test"
+        if UNSUBSCRIBE_URL in tokens:
             text[UNSUBSCRIBE_URL] = unsubscribe
+        values = text
         for f in self.fields:
-            text[f.token] = field_value(f.field, email, name, attributes) or f.fallback
-        escaped = {k: html.escape(v, quote=True) for k, v in text.items()}
-        return Recipient(subscriber_id, email, name or "", escaped, text, headers)
+            value = field_value(f.field, email, name, attributes) or f.fallback
+            text[f.token] = value
+            if not _SPECIAL.isdisjoint(value):
+                if values is text:
+                    values = dict(text)
+                values[f.token] = html.escape(value, quote=True)
+        if values is not text:  # later fields went into text only
+            for f in self.fields:
+                values.setdefault(f.token, text[f.token])
+                if values[f.token] == text[f.token] and not _SPECIAL.isdisjoint(text[f.token]):
+                    values[f.token] = html.escape(text[f.token], quote=True)
+        return Recipient(subscriber_id, email, name or "", values, text, headers)

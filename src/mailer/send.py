@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, not_, or_, select, true
+from sqlalchemy import Engine, Text, and_, exists, func, not_, or_, select, true, type_coerce
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -115,8 +115,12 @@ class CampaignResult:
 
 # -- issue and list lookups ---------------------------------------------------
 def issue_slug(issue_path: str | Path) -> str:
-    """The issue's slug (from the issue file when it can be loaded, else the file name)."""
+    """The issue's slug: the file's ``slug`` (default: the file name without extension).
+
+    A missing file gives the file name (rendering it reports the missing file)."""
     path = Path(issue_path)
+    if not path.exists():
+        return path.stem
     try:
         from . import issue as issue_module
 
@@ -168,12 +172,18 @@ def _language_cond(language: str, default: str, languages: Sequence[str]) -> Any
     return or_(db.subscribers.c.language.is_(None), not_(or_(*others)))
 
 
+def _raw_attributes() -> Any:
+    """The attributes column as the driver gives it (JSON text on SQLite: parsed only when
+    a merge field needs it, see ``personalize.field_value``)."""
+    return type_coerce(db.subscribers.c.attributes, Text)
+
+
 def _eligible(campaign_id: int, list_id: int) -> Any:
     """Subscribed members of the list not yet queued in the campaign."""
     s, m, d = db.subscribers, db.memberships, db.deliveries
     queued = exists().where(d.c.campaign_id == campaign_id, d.c.subscriber_id == m.c.subscriber_id)
     return (
-        select(s.c.id, s.c.email, s.c.name, s.c.attributes)
+        select(s.c.id, s.c.email, s.c.name, _raw_attributes())
         .select_from(m.join(s, s.c.id == m.c.subscriber_id))
         .where(
             m.c.list_id == list_id,
@@ -194,8 +204,11 @@ def create_campaign(
     status: str = "draft",
     scheduled_at: Any = None,
     schedule_tz: str | None = None,
+    slug: str | None = None,
 ) -> int:
-    """Record a campaign (one issue to one list); nothing is rendered or sent yet."""
+    """Record a campaign (one issue to one list); nothing is rendered or sent yet.
+
+    *slug* defaults to the issue file's slug."""
     path = Path(issue_path)
     name = backend or config.settings.backend
     if name not in NAMES:
@@ -204,7 +217,7 @@ def create_campaign(
         list_id = _list_id(conn, list_name)
         result = conn.execute(
             db.campaigns.insert().values(
-                issue_slug=issue_slug(path),
+                issue_slug=slug or issue_slug(path),
                 issue_path=str(path.resolve()),
                 list_id=list_id,
                 status=status,
@@ -433,7 +446,7 @@ class Ledger:
                         d.c.subscriber_id,
                         s.c.email,
                         s.c.name,
-                        s.c.attributes,
+                        _raw_attributes(),
                         s.c.status,
                         d.c.language,
                     )
@@ -461,7 +474,7 @@ class Ledger:
 
     def next_new(self) -> Batch | None:
         """The next page of not-yet-queued subscribers, written as a pending batch."""
-        b, d, m = db.batches, db.deliveries, db.memberships
+        b, m = db.batches, db.memberships
         while self._lang < len(self.languages):
             lang = self.languages[self._lang]
             with db.transaction(self.engine) as conn:
@@ -485,22 +498,8 @@ class Ledger:
                         )
                     ).inserted_primary_key[0]  # type: ignore[index]
                 )
-                now = db.utcnow()
                 try:
-                    conn.execute(
-                        d.insert(),
-                        [
-                            {
-                                "campaign_id": self.cid,
-                                "subscriber_id": r[0],
-                                "batch_id": bid,
-                                "language": lang,
-                                "status": DS.PENDING.value,
-                                "updated_at": now,
-                            }
-                            for r in rows
-                        ],
-                    )
+                    self._insert_deliveries(conn, bid, lang, rows)
                 except IntegrityError:
                     raise DeliveryError(
                         f"campaign {self.cid} is being sent by another process at the same time",
@@ -509,6 +508,37 @@ class Ledger:
             self._cursor = int(rows[-1][0])
             return self._batch(bid, lang, rows)
         return None
+
+    def _insert_deliveries(
+        self, conn: Connection, batch_id: int, language: str, rows: Sequence[Any]
+    ) -> None:
+        """The batch's delivery rows with a bare DBAPI executemany (the hot insert of a
+        send: Core would run bind processors per row for values that are all alike)."""
+        d = db.deliveries
+        keys = ["campaign_id", "subscriber_id", "batch_id", "language", "status", "updated_at"]
+        compiled = d.insert().compile(dialect=conn.dialect, column_keys=keys)
+        to_db = d.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        now: Any = db.utcnow()
+        if to_db is not None:
+            now = to_db(now)
+        common = {
+            "campaign_id": self.cid,
+            "batch_id": batch_id,
+            "language": language,
+            "status": DS.PENDING.value,
+            "updated_at": now,
+        }
+        if compiled.positional:
+            order = list(compiled.positiontup or [])
+            i = order.index("subscriber_id")
+            template = [common.get(k) for k in order]
+            params: list[Any] = []
+            for r in rows:
+                template[i] = r[0]
+                params.append(tuple(template))
+        else:
+            params = [{**common, "subscriber_id": r[0]} for r in rows]
+        conn.exec_driver_sql(compiled.string, params)
 
     # -- outcomes ------------------------------------------------------------------
     def record(

@@ -64,7 +64,7 @@ class Content:
         return cls(language, subject, html, text, frozenset(found))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Recipient:
     """One addressee with their substitution values (``%%token%%`` → text)."""
 

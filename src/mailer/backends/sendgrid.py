@@ -162,9 +162,9 @@ class SendGridBackend:
                 "custom_args": {"campaign_id": cid, "subscriber_id": str(r.subscriber_id)},
             }
             if r.values:
-                p["substitutions"] = dict(r.values)
+                p["substitutions"] = r.values
             if r.headers:
-                p["headers"] = dict(r.headers)
+                p["headers"] = r.headers
             personalizations.append(p)
         sender: dict[str, str] = {"email": batch.sender.email}
         if batch.sender.name:

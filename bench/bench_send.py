@@ -1,0 +1,289 @@
+"""Send throughput and memory through the SendGrid backend (figures printed, not asserted).
+
+* A minimal HTTP server in a separate process answers every request 202.
+* floor: the same payloads (1000 personalizations each, recipient tokens signed)
+  built with bare dicts from an in-memory list and posted with the same client;
+* mailer: ``run_campaign`` over subscribers in SQLite with the sendgrid backend:
+  the ledger writes, keyset pagination, personalisation, payloads, posting;
+* 1M: peak RSS of ``run_campaign`` over 1,000,000 subscribers streamed from SQLite.
+
+Each measured run is its own process, so its peak RSS (``ru_maxrss``) is its own.
+Run: ``python -m bench send`` (``BENCH_SEND_N`` / ``BENCH_SEND_BIG`` change the sizes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SECRET = "bench-secret-key-0123456789abcdef"
+HTML = (
+    "<html><body>"
+    + "<p>Story text that is long enough to look like a newsletter paragraph.</p>" * 150
+    + '<a href="https://news.example.org/c/1.1.abc/%%r%%">Read more</a>'
+    '<p>Hello %%first_name%%</p><a href="%%unsubscribe_url%%">Unsubscribe</a></body></html>'
+)
+TEXT = "Hello %%first_name%%\n" + "Story text.\n" * 150 + "Unsubscribe: %%unsubscribe_url%%\n"
+
+
+# -- the 202 server (separate process) ------------------------------------------------
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nX-Message-Id: b\r\n\r\n")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+def serve(port: int) -> None:
+    async def main() -> None:
+        server = await asyncio.start_server(_handle, "127.0.0.1", port, limit=1 << 24)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- children ------------------------------------------------------------------------
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_floor(n: int, host: str) -> dict[str, float]:
+    """Bare dicts from an in-memory list, same client, same payload shape."""
+    from sendgrid import SendGridAPIClient
+
+    from mailer.tokens import Signer
+
+    signer = Signer(SECRET.encode())
+    client = SendGridAPIClient("SG.bench", host=host)
+    people = [(i + 1, f"user{i:07d}@example.com", f"Reader{i} Example") for i in range(n)]
+    started = time.perf_counter()
+    for start in range(0, n, 1000):
+        ps = []
+        for sid, email, name in people[start : start + 1000]:
+            token = signer.recipient(1, sid)
+            url = f"https://news.example.org/u/{token}"
+            ps.append(
+                {
+                    "to": [{"email": email, "name": name}],
+                    "custom_args": {"campaign_id": "1", "subscriber_id": str(sid)},
+                    "substitutions": {
+                        "%%r%%": token,
+                        "%%unsubscribe_url%%": url,
+                        "%%first_name%%": name.split()[0],
+                    },
+                    "headers": {
+                        "List-Unsubscribe": f"<{url}>, <mailto:u@example.org?subject=unsubscribe>",
+                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                    },
+                }
+            )
+        body = {
+            "personalizations": ps,
+            "from": {"email": "newsletter@example.org", "name": "IOM Turkey"},
+            "subject": "News",
+            "content": [
+                {"type": "text/plain", "value": TEXT},
+                {"type": "text/html", "value": HTML},
+            ],
+            "categories": ["bench"],
+        }
+        client.client.mail.send.post(request_body=body, timeout=30)
+    elapsed = time.perf_counter() - started
+    return {"seconds": elapsed, "per_second": n / elapsed, "peak_mb": _peak_mb()}
+
+
+def _config(root: Path, db_path: Path) -> object:
+    from mailer.config import Config, Settings
+
+    settings = Settings.model_validate(
+        {
+            "database_url": f"sqlite:///{db_path}",
+            "backend": "sendgrid",
+            "sender": {
+                "from_name": "IOM Turkey",
+                "from_email": "newsletter@example.org",
+                "unsubscribe_mailto": "u@example.org",
+            },
+            "tracking": {"base_url": "https://news.example.org"},
+            "sending": {"batch_size": 1000, "timeout": 30},
+        }
+    )
+    return Config(settings=settings, path=None, root=root)
+
+
+def child_seed(db_path: Path, n: int) -> dict[str, float]:
+    """Subscribers, list and campaign with stored contents (not measured)."""
+    import sqlite3
+
+    from mailer import db
+    from mailer.rendered import MergeField, Rendered
+    from mailer.send import create_campaign, store_contents
+
+    config = _config(db_path.parent, db_path)
+    engine = db.connect(f"sqlite:///{db_path}")
+    with db.transaction(engine) as conn:
+        db.get_or_create_list(conn, "all")
+    engine.dispose()
+    raw = sqlite3.connect(db_path)
+    now = "2026-01-01 00:00:00"
+    batch = 100_000
+    for start in range(0, n, batch):
+        rows = [
+            (
+                i + 1,
+                f"user{i:07d}@example.com",
+                f"user{i:07d}@example.com",
+                f"Reader{i} Example",
+                "{}",
+                "subscribed",
+                now,
+                now,
+            )
+            for i in range(start, min(n, start + batch))
+        ]
+        raw.executemany(
+            "INSERT INTO subscribers (id, email, email_key, name, attributes, status, created_at,"
+            " updated_at) VALUES (?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        raw.executemany(
+            "INSERT INTO memberships (list_id, subscriber_id, created_at) VALUES (1, ?, ?)",
+            [(r[0], now) for r in rows],
+        )
+        raw.commit()
+    raw.close()
+    os.environ["MAILER_SECRET_KEY"] = SECRET
+    engine = db.connect(f"sqlite:///{db_path}")
+    cid = create_campaign(
+        engine, config, "issues/bench.yaml", "all", backend="sendgrid", slug="bench"
+    )  # type: ignore[arg-type]
+    r = Rendered(
+        "bench",
+        "en",
+        "ltr",
+        "News",
+        "",
+        "",
+        HTML,
+        TEXT,
+        merge_fields=(MergeField("%%first_name%%", "first_name", "friend"),),
+    )
+    store_contents(engine, config, cid, [r])  # type: ignore[arg-type]
+    return {"campaign": cid}
+
+
+def child_send(db_path: Path, host: str, cid: int) -> dict[str, float]:
+    from mailer import db
+    from mailer.backends.sendgrid import SendGridBackend
+    from mailer.send import run_campaign
+
+    os.environ["MAILER_SECRET_KEY"] = SECRET
+    config = _config(db_path.parent, db_path)
+    engine = db.connect(f"sqlite:///{db_path}")
+    backend = SendGridBackend("SG.bench", host, timeout=30)
+    started = time.perf_counter()
+    result = run_campaign(engine, config, cid, backend=backend)  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - started
+    assert result.status == "sent", result
+    return {
+        "seconds": elapsed,
+        "per_second": result.accepted / elapsed,
+        "accepted": result.accepted,
+        "requests": backend.requests,
+        "peak_mb": _peak_mb(),
+    }
+
+
+def _child(*args: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_send", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# -- main ----------------------------------------------------------------------------------
+def main() -> None:
+    n = int(os.environ.get("BENCH_SEND_N", "100000"))
+    big = int(os.environ.get("BENCH_SEND_BIG", "1000000"))
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "bench.bench_send", "serve", str(port)])
+    host = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        with tempfile.TemporaryDirectory(prefix="bench-send-") as tmp:
+            floor = _child("floor", str(n), host)
+            print(
+                f"floor  {n:>9,} recipients: {floor['per_second']:>9,.0f}/s "
+                f"({floor['seconds']:.2f} s), peak RSS {floor['peak_mb']:.0f} MB"
+            )
+            small = Path(tmp) / "small.db"
+            cid = int(_child("seed", str(small), str(n))["campaign"])
+            sent = _child("send", str(small), host, str(cid))
+            print(
+                f"mailer {n:>9,} recipients: {sent['per_second']:>9,.0f}/s "
+                f"({sent['seconds']:.2f} s, {sent['requests']:.0f} requests), "
+                f"peak RSS {sent['peak_mb']:.0f} MB; "
+                f"{floor['per_second'] / sent['per_second']:.2f}x the floor's time"
+            )
+            if big:
+                large = Path(tmp) / "large.db"
+                started = time.perf_counter()
+                cid = int(_child("seed", str(large), str(big))["campaign"])
+                seeded = time.perf_counter() - started
+                sent = _child("send", str(large), host, str(cid))
+                print(
+                    f"mailer {big:>9,} recipients: {sent['per_second']:>9,.0f}/s "
+                    f"({sent['seconds']:.1f} s), peak RSS {sent['peak_mb']:.0f} MB "
+                    f"(streamed from SQLite; seeding took {seeded:.0f} s)"
+                )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    what = sys.argv[1]
+    if what == "serve":
+        serve(int(sys.argv[2]))
+    elif what == "floor":
+        print(json.dumps(child_floor(int(sys.argv[2]), sys.argv[3])))
+    elif what == "seed":
+        print(json.dumps(child_seed(Path(sys.argv[2]), int(sys.argv[3]))))
+    elif what == "send":
+        print(json.dumps(child_send(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))))
+    else:
+        main()
