@@ -18,7 +18,7 @@ Times (see :func:`parse_when`):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -153,6 +153,11 @@ def _local_to_utc(wall: datetime, zone_name: str) -> datetime:
 
 
 # -- validation ---------------------------------------------------------------
+def _severity(finding: Any) -> str:
+    value = getattr(finding, "severity", "error")
+    return str(getattr(value, "value", value)).lower()
+
+
 def validate_issue(issue_path: Path, config: Config) -> list[Any]:
     """Build every language of the issue for sending and run the checks.
 
@@ -162,8 +167,13 @@ def validate_issue(issue_path: Path, config: Config) -> list[Any]:
 
     for lang in issue_languages(issue_path, config):
         build_issue(issue_path, config, lang=lang, for_send=True)
-    findings = list(check_issue(issue_path, config))
-    errors = [f for f in findings if str(getattr(f, "severity", "error")) == "error"]
+    return errors_abort(issue_path, check_issue(issue_path, config))
+
+
+def errors_abort(issue_path: Path, findings: Iterable[Any]) -> list[Any]:
+    """Raise :class:`ScheduleError` listing the error findings; return the others."""
+    findings = list(findings)
+    errors = [f for f in findings if _severity(f) == "error"]
     if errors:
         listed = "\n".join(f"  - {f}" for f in errors)
         raise ScheduleError(
@@ -205,6 +215,21 @@ def schedule_issue(
     warnings = validate(path, config)
     from .send import create_campaign
 
+    draft = _existing_campaign(engine, path, list_name)
+    if draft is not None:
+        with db.transaction(engine) as conn:
+            conn.execute(
+                db.campaigns.update()
+                .where(db.campaigns.c.id == draft, db.campaigns.c.status == "draft")
+                .values(
+                    status="scheduled",
+                    scheduled_at=when.utc,
+                    schedule_tz=when.zone,
+                    send_late=send_late,
+                    **({"backend": backend} if backend else {}),
+                )
+            )
+        return Scheduled(campaign_id=draft, when=when, warnings=warnings)
     campaign_id = create_campaign(
         engine,
         config,
@@ -221,6 +246,35 @@ def schedule_issue(
                 db.campaigns.update().where(db.campaigns.c.id == campaign_id).values(send_late=True)
             )
     return Scheduled(campaign_id=campaign_id, when=when, warnings=warnings)
+
+
+def _existing_campaign(engine: Engine, path: Path, list_name: str) -> int | None:
+    """A draft campaign of this issue to this list (reused), else None; refuses when the
+    issue is already scheduled, being sent or sent to the list (one issue, one send)."""
+    from .send import find_campaign, issue_slug
+
+    with db.read(engine) as conn:
+        list_id = conn.execute(select(db.lists.c.id).where(db.lists.c.name == list_name)).scalar()
+    if list_id is None:
+        return None  # create_campaign says the list does not exist
+    slug = issue_slug(path)
+    found = find_campaign(engine, slug, int(list_id))
+    if found is None:
+        return None
+    cid, status = int(found["id"]), str(found["status"])
+    if status == db.CampaignStatus.DRAFT:
+        return cid
+    if status == db.CampaignStatus.SCHEDULED:
+        when = to_local(found["scheduled_at"], found["schedule_tz"])
+        what = f"is already scheduled as campaign {cid} for {when:%Y-%m-%d %H:%M %Z}"
+        fix = f"cancel it first with `mailer schedule cancel {cid}`, then schedule again."
+    elif status == db.CampaignStatus.SENT:
+        what = f"was already sent (campaign {cid})"
+        fix = "a list gets an issue once; make a new issue file for new content."
+    else:
+        what = f"has campaign {cid} in state {status}"
+        fix = f"see `mailer campaigns {cid}`; `mailer send` resumes it."
+    raise ScheduleError(f"issue {slug} {what} (list '{list_name}')", hint=fix)
 
 
 @dataclass(frozen=True)
