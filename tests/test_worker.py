@@ -7,10 +7,11 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from mailer import db
-from mailer.config import Config, Settings
+from mailer.errors import ConfigError
 from mailer.worker import RunDueReport, run_due, run_worker, sleep_seconds
 from test_run_due import make_config, scheduled, sent_to, subscribe
 
@@ -68,16 +69,23 @@ def test_should_stop_reaches_the_sender(tmp_path: Path) -> None:
 def test_worker_survives_a_failing_round(tmp_path: Path) -> None:
     """A database error in one round is reported and the loop goes on to the next round."""
     engine = db.connect(f"sqlite:///{tmp_path / 'w.db'}")
-    bad = Config(
-        settings=Settings.model_validate({"schedule": {"max_delay": "soon"}}),
-        path=None,
-        root=tmp_path,
-    )
+    config = make_config(tmp_path)
+    with db.transaction(engine) as conn:
+        conn.exec_driver_sql("DROP TABLE campaign_contents")
+        conn.exec_driver_sql("ALTER TABLE campaigns RENAME TO campaigns_gone")
     errors: list[Exception] = []
     stop = threading.Event()
     rounds = run_worker(
-        engine, bad, stop, clock=lambda: T0, max_sleep=0.1, on_error=errors.append, max_rounds=2
+        engine, config, stop, clock=lambda: T0, max_sleep=0.1, on_error=errors.append, max_rounds=2
     )
     assert rounds == 2 and len(errors) == 2
-    assert "max_delay" in str(errors[0])
+    assert "campaigns" in str(errors[0])
+    db.dispose_all()
+
+
+def test_worker_refuses_a_bad_max_delay_at_start(tmp_path: Path) -> None:
+    """A max_delay that is not a duration stops the worker before its first round."""
+    engine = db.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    with pytest.raises(ConfigError, match="max_delay"):
+        run_worker(engine, make_config(tmp_path, max_delay="soon"), threading.Event(), max_rounds=1)
     db.dispose_all()

@@ -375,6 +375,7 @@ def run_worker(
 ) -> int:
     """Run :func:`run_due` until *stop* is set, sleeping until the next due time
     (at most *max_sleep* seconds). Returns the number of rounds run."""
+    parse_duration(config.settings.schedule.max_delay)  # a config error stops us at once
     rounds = 0
     while not stop.is_set() and (max_rounds is None or rounds < max_rounds):
         rounds += 1
