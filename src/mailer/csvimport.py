@@ -26,6 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -42,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import BindParameter
 
 from . import db
 from .db import SubscriberStatus
@@ -293,11 +295,34 @@ class _Writer:
         self.conn, self.list_pk, self.source, self.report = conn, list_pk, source, report
         self.now = db.utcnow()
         # values in the database's own form, converted once (datetimes) or per row (JSON)
-        created = db.subscribers.c.created_at.type.bind_processor(conn.dialect)
+        dialect = conn.dialect
+        s, m = db.subscribers, db.memberships
+        created = s.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         self.now_db: Any = created(self.now) if created else self.now
-        to_json = db.subscribers.c.attributes.type.bind_processor(conn.dialect)
+        to_json = s.c.attributes.type.dialect_impl(dialect).bind_processor(dialect)
         self.to_json: Callable[[Any], Any] = to_json or json.dumps
-        s = db.subscribers
+        keys: BindParameter[list[str]] = bindparam("keys", expanding=True)
+        self.seen_stmt = select(_seen.c.email_key, _seen.c.line).where(_seen.c.email_key.in_(keys))
+        self.existing_stmt = (
+            select(
+                s.c.id,
+                s.c.email_key,
+                s.c.name,
+                s.c.language,
+                s.c.attributes,
+                s.c.status,
+                m.c.subscriber_id.label("member"),
+            )
+            .select_from(s.outerjoin(m, (m.c.subscriber_id == s.c.id) & (m.c.list_id == list_pk)))
+            .where(s.c.email_key.in_(keys))
+        )
+        self.join_new_stmt = m.insert().from_select(
+            ["list_id", "subscriber_id", "created_at"],
+            select(literal(list_pk), s.c.id, literal(self.now, DateTime)).where(
+                s.c.email_key.in_(keys)
+            ),
+        )
+        self.raw_inserts: dict[tuple[str, ...], tuple[str, Any]] = {}
         self.update_stmt = (
             s.update()
             .where(s.c.id == bindparam("_id"))
@@ -311,6 +336,24 @@ class _Writer:
             )
         )
 
+    def executemany(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """A bare DBAPI executemany of *rows* (values already in database form) into *table*.
+
+        Core's executemany runs bind processors and builds parameters per row; for bulk
+        inserts of prepared values that costs more than the database does.
+        """
+        columns = tuple(rows[0])
+        cached = self.raw_inserts.get((table.name, *columns))
+        if cached is None:
+            compiled = table.insert().compile(dialect=self.conn.dialect, column_keys=list(columns))
+            order = list(compiled.positiontup or [])
+            getter = itemgetter(*order, *order[:1]) if compiled.positional else None
+            cached = self.raw_inserts[(table.name, *columns)] = (compiled.string, getter)
+        sql, getter = cached
+        # (the getter repeats the first key so it returns a tuple even for one column)
+        params = [getter(r)[:-1] for r in rows] if getter else rows
+        self.conn.exec_driver_sql(sql, params)
+
     def skip(self, row: _Row, reason: str) -> None:
         self.report.skipped[reason.split(" ")[0]] += 1
         if len(self.report.skipped_rows) < 10000:
@@ -320,32 +363,12 @@ class _Writer:
         conn, s, m = self.conn, db.subscribers, db.memberships
         keys = list(batch)
         earlier: dict[str, int] = {
-            k: line
-            for k, line in conn.execute(
-                select(_seen.c.email_key, _seen.c.line).where(_seen.c.email_key.in_(keys))
-            )
+            k: line for k, line in conn.execute(self.seen_stmt, {"keys": keys})
         }
         fresh = [{"email_key": k, "line": batch[k].line} for k in keys if k not in earlier]
         if fresh:
-            _executemany(conn, _seen, fresh)
-        existing = {
-            r.email_key: r
-            for r in conn.execute(
-                select(
-                    s.c.id,
-                    s.c.email_key,
-                    s.c.name,
-                    s.c.language,
-                    s.c.attributes,
-                    s.c.status,
-                    m.c.subscriber_id.label("member"),
-                )
-                .select_from(
-                    s.outerjoin(m, (m.c.subscriber_id == s.c.id) & (m.c.list_id == self.list_pk))
-                )
-                .where(s.c.email_key.in_(keys))
-            )
-        }
+            self.executemany(_seen, fresh)
+        existing = {r.email_key: r for r in conn.execute(self.existing_stmt, {"keys": keys})}
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         joins: list[dict[str, Any]] = []
@@ -397,34 +420,12 @@ class _Writer:
             else:
                 self.report.unchanged += 1
         if inserts:
-            _executemany(conn, db.subscribers, inserts)
-            s = db.subscribers
-            conn.execute(
-                m.insert().from_select(
-                    ["list_id", "subscriber_id", "created_at"],
-                    select(literal(self.list_pk), s.c.id, literal(self.now, DateTime)).where(
-                        s.c.email_key.in_([r["email_key"] for r in inserts])
-                    ),
-                )
-            )
+            self.executemany(s, inserts)
+            conn.execute(self.join_new_stmt, {"keys": [r["email_key"] for r in inserts]})
         if updates:
             conn.execute(self.update_stmt, updates)
         if joins:
             conn.execute(m.insert(), [{**j, "created_at": self.now} for j in joins])
-
-
-def _executemany(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """A bare DBAPI executemany of *rows* (values already in database form) into *table*.
-
-    Core's executemany runs bind processors and builds parameters per row; for bulk
-    inserts of prepared values that costs more than the database does.
-    """
-    compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(rows[0]))
-    if compiled.positional:
-        order = compiled.positiontup or []
-        conn.exec_driver_sql(compiled.string, [tuple(r[k] for k in order) for r in rows])
-    else:
-        conn.exec_driver_sql(compiled.string, rows)
 
 
 def import_csv(
