@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import threading
 import time
@@ -33,7 +32,8 @@ class Recorder:
         self.drop_every = drop_every
         self.refuse = refuse or set()
         self.lock = threading.Lock()
-        self.connections = 0
+        self.drop_pending = False
+        self.drops = 0
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -48,8 +48,19 @@ class Recorder:
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
             n = len(self.messages)
         if self.drop_every and n % self.drop_every == 0:
-            asyncio.get_running_loop().call_later(0.01, server.transport.close)
+            self.drop_pending = True  # drop at the next MAIL FROM, as an idle timeout would
         return "250 2.0.0 queued"
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.drop_pending:
+            self.drop_pending = False
+            self.drops += 1
+            server.transport.close()
+            return "421 4.4.2 closing: idle too long"
+        envelope.mail_from = address
+        return "250 OK"
 
 
 def start(handler: Recorder, **kwargs: Any) -> Controller:
@@ -131,7 +142,8 @@ def test_reconnects_when_the_server_drops_and_refusals_fail_one(
         result = run_campaign(engine, config, cid, backend="smtp")
     finally:
         controller.stop()
-    assert result.status == "sent" and result.accepted == 11 and result.failed == 1
+    assert result.status == "sent" and result.accepted == 11 and result.failed == 1, result
+    assert handler.drops == 2
     got = sorted(r[0] for _, r, _ in handler.messages)
     assert got == sorted(f"user{i:05d}@example.com" for i in range(12) if i != 5)
 

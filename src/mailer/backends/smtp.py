@@ -139,6 +139,8 @@ class SmtpBackend:
         if code != 250:
             conn.rset()
             text = msg.decode("utf-8", "replace")
+            if code == 421:  # the server is closing the connection: reconnect
+                raise smtplib.SMTPServerDisconnected(f"{code} {text}")
             if code >= 500:  # the sender is refused: no use trying other recipients
                 raise DeliveryError(
                     f"the SMTP server refused the sender {sender}: {code} {text}",
