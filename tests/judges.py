@@ -520,3 +520,53 @@ def as_sent(sample: Sample, *, base: str = SEND_BASE) -> tuple[str, bytes]:
         ),
     )
     return html, to_bytes(msg)
+
+
+def send_sample(issue: Path, work: Path, *, base: str = "https://news.turkey.iom.int") -> bytes:
+    """The sample as a reader receives it, made by mailer itself: a copy of the project with
+    ``tracking.base_url`` set, one subscriber, ``mailer send --backend outbox``; returns the one
+    .eml the outbox holds (links rewritten by ``tracking.prepare``, tokens filled by the sender)."""
+    import os
+    import sys
+
+    project = work / "project"
+    project.mkdir(parents=True)
+    for name in ("templates", "issues"):
+        if (ROOT / name).exists():
+            shutil.copytree(ROOT / name, project / name)
+    toml = (ROOT / "mailer.toml").read_text(encoding="utf-8")
+    toml, n = re.subn(r"(?m)^#\s*base_url\s*=.*$", f'base_url = "{base}"', toml, count=1)
+    assert n == 1, "mailer.toml has no commented `# base_url = ...` line under [tracking] to set"
+    (project / "mailer.toml").write_text(toml, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "SENDGRID_"))}
+    env |= {
+        "MAILER_DATABASE_URL": f"sqlite:///{work / 'mailer.db'}",
+        "MAILER_OUTBOX_DIR": str(work / "outbox"),
+        "MAILER_SECRET_KEY": "judges-signing-key-0123456789abcdef",
+        "NO_COLOR": "1",
+    }
+    mailer = str(Path(sys.executable).with_name("mailer"))
+    issue_arg = str(issue.relative_to(ROOT))
+    for args in (
+        [
+            "subscribers",
+            "add",
+            "ayse.yilmaz@example.org",
+            "--list",
+            "partners",
+            "--name",
+            "Ayşe Yılmaz",
+            "--language",
+            "en",
+        ],
+        ["send", issue_arg, "--list", "partners", "--backend", "outbox", "--yes"],
+    ):
+        proc = subprocess.run(
+            [mailer, *args], cwd=project, env=env, capture_output=True, timeout=120
+        )
+        assert proc.returncode == 0, (
+            f"mailer {' '.join(args)} failed:\n{proc.stdout.decode()}\n{proc.stderr.decode()}"
+        )
+    sent = sorted((work / "outbox").rglob("*.eml"))
+    assert len(sent) == 1, f"expected one .eml in the outbox, found {sent}"
+    return sent[0].read_bytes()

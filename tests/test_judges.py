@@ -36,6 +36,7 @@ from judges import (
     mime_problems,
     mjml_reference,
     pixel_diff,
+    send_sample,
     spamassassin,
     vnu,
     vnu_split,
@@ -157,9 +158,20 @@ def pages(sample: Sample, reference: dict[str, MjmlResult], shots: Path) -> Any:
 
 
 @pytest.fixture(scope="session")
-def sent(sample: Sample) -> tuple[str, bytes]:
-    """The sample as a recipient receives it (click tracking, tokens filled)."""
-    return as_sent(sample)
+def sent(sample: Sample, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, bytes]:
+    """The sample as a recipient receives it: `mailer send` to the outbox with click tracking
+    on (tokens filled); returns (HTML part, message bytes)."""
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
+    if os.environ.get("MAILER_JUDGES_FIXTURE") == "1":
+        return as_sent(sample)
+    eml = send_sample(SAMPLE_ISSUE, tmp_path_factory.mktemp("sent"))
+    msg = message_from_bytes(eml, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    html = msg.get_body(("html",))
+    assert html is not None, "the sent message has no HTML part"
+    return html.get_content(), eml
 
 
 @pytest.fixture(scope="session")
