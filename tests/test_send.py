@@ -324,3 +324,23 @@ def test_outbox_in_flight_message_is_probed(engine: Engine, tmp_path: Path) -> N
     assert not list((tmp_path / "outbox").rglob("*.tmp"))
     with db.read(engine) as conn:
         assert conn.execute(select(func.count()).where(d.c.status == "accepted")).scalar() == 4
+
+
+def test_send_issue_leaves_a_campaign_a_live_runner_holds(engine: Engine, tmp_path: Path) -> None:
+    """A campaign claimed by a live run-due process is not sent a second time by hand."""
+    from mailer.errors import DeliveryError
+    from mailer.worker import runner_id
+
+    config = make_config(tmp_path)
+    seed(engine, 3)
+    cid = campaign(engine, config)
+    with db.transaction(engine) as conn:
+        conn.execute(
+            db.campaigns.update()
+            .where(db.campaigns.c.id == cid)
+            .values(status="sending", claimed_by=runner_id(), claimed_at=db.utcnow())
+        )
+    backend = MemoryBackend()
+    with pytest.raises(DeliveryError, match="being sent right now"):
+        send_issue(engine, config, "issues/2018-03-iom-turkey.yaml", "partners", backend=backend)
+    assert backend.sent == [] and statuses(engine, cid) == {}

@@ -899,6 +899,15 @@ def send_issue(
             f"{existing['scheduled_at']} UTC",
             hint=f"cancel it first with `mailer schedule cancel {existing['id']}`, or let it run.",
         )
+    if existing and existing["status"] == CS.SENDING.value and existing["claimed_by"]:
+        from .worker import claim_is_stale
+
+        if not claim_is_stale(existing["claimed_by"], existing["claimed_at"], db.utcnow()):
+            raise DeliveryError(
+                f"campaign {existing['id']} is being sent right now by {existing['claimed_by']}",
+                hint="let it finish (`mailer campaigns` shows its progress); "
+                "a stopped runner's campaign is resumed by the next `mailer run-due`.",
+            )
     if existing and existing["status"] == CS.SENT.value:
         result = campaign_result(engine, int(existing["id"]))
         result.already_sent = True
