@@ -117,6 +117,8 @@ def test_unsubscribe_unknown_address(db_url: str) -> None:
         ("\rx", "'\rx"),
         ("Ayşe", "Ayşe"),
         ("a=b", "a=b"),
+        ("'@x", "''@x"),
+        ("'quoted'", "'quoted'"),
         ("", ""),
     ],
 )

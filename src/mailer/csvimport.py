@@ -203,7 +203,7 @@ def _delimiter(header: str) -> str:
 
 def _unquote(value: str) -> str:
     """Undo the spreadsheet-safe prefix that `export` adds (``'=x`` → ``=x``)."""
-    if value.startswith("'") and value[1:2] in ("=", "+", "-", "@", "\t", "\r"):
+    if value.startswith("'") and value.lstrip("'").startswith(("=", "+", "-", "@", "\t", "\r")):
         return value[1:]
     return value
 

@@ -314,8 +314,12 @@ _UNSAFE_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_safe(value: str) -> str:
-    """*value* with a leading ``'`` when a spreadsheet would read it as a formula."""
-    return "'" + value if value.startswith(_UNSAFE_START) else value
+    """*value* with a leading ``'`` when a spreadsheet would read it as a formula.
+
+    A value that already starts with quotes before such a character gets one more, so the
+    import (which removes one) gives back exactly the value.
+    """
+    return "'" + value if value.lstrip("'").startswith(_UNSAFE_START) else value
 
 
 def _cell(value: Any) -> str:
