@@ -541,39 +541,42 @@ class Ledger:
         conn.exec_driver_sql(compiled.string, params)
 
     # -- outcomes ------------------------------------------------------------------
-    def record(
-        self, batch: Batch, items: list[tuple[int, Outcome, str | None, str | None]]
-    ) -> None:
+    def record(self, batch: Batch, items: list[Reported]) -> None:
         """Write what the provider said about these recipients (one transaction)."""
-        if not items:
-            return
+        if items:
+            with db.transaction(self.engine) as conn:
+                self._record(conn, batch, items)
+
+    def _record(self, conn: Connection, batch: Batch, items: Sequence[Reported]) -> None:
         d = db.deliveries
         now = db.utcnow()
         groups: dict[tuple[Outcome, str | None, str | None], list[int]] = {}
         for sid, outcome, pid, err in items:
             groups.setdefault((outcome, pid, err), []).append(sid)
-        with db.transaction(self.engine) as conn:
-            for (outcome, pid, err), sids in groups.items():
-                values: dict[str, Any] = {
-                    "status": outcome,
-                    "provider_message_id": pid,
-                    "error": err,
-                    "updated_at": now,
-                }
-                if outcome == DS.ACCEPTED.value:
-                    values["accepted_at"] = now
-                base = d.update().where(d.c.batch_id == batch.batch_id, d.c.status == "pending")
-                if len(sids) == len(batch.recipients):
-                    conn.execute(base.values(**values))
-                    continue
-                for i in range(0, len(sids), 500):
-                    conn.execute(
-                        base.where(d.c.subscriber_id.in_(sids[i : i + 500])).values(**values)
-                    )
+        for (outcome, pid, err), sids in groups.items():
+            values: dict[str, Any] = {
+                "status": outcome,
+                "provider_message_id": pid,
+                "error": err,
+                "updated_at": now,
+            }
+            if outcome == DS.ACCEPTED.value:
+                values["accepted_at"] = now
+            base = d.update().where(d.c.batch_id == batch.batch_id, d.c.status == "pending")
+            if len(sids) == len(batch.recipients):
+                conn.execute(base.values(**values))
+                continue
+            for i in range(0, len(sids), 500):
+                conn.execute(base.where(d.c.subscriber_id.in_(sids[i : i + 500])).values(**values))
 
-    def _close_batch(self, batch: Batch, status: str, error: str | None = None) -> None:
+    def _close_batch(
+        self, batch: Batch, status: str, error: str | None = None, items: Sequence[Reported] = ()
+    ) -> None:
+        """Record *items*, then settle the batch and its unreported rows, in one transaction."""
         b, d = db.batches, db.deliveries
         with db.transaction(self.engine) as conn:
+            if items:
+                self._record(conn, batch, items)
             if status in (DS.UNKNOWN.value, DS.FAILED.value):
                 conn.execute(
                     d.update()
@@ -607,30 +610,25 @@ class Ledger:
         try:
             self.backend.send(batch, report)
         except TransientFailure as exc:
-            self.record(batch, reported)
-            self._close_batch(batch, DS.PENDING.value, exc.message)
+            self._close_batch(batch, DS.PENDING.value, exc.message, reported)
             return exc.message
         except UnknownOutcome as exc:
-            self.record(batch, reported)
-            self._close_batch(batch, DS.UNKNOWN.value, exc.message)
+            self._close_batch(batch, DS.UNKNOWN.value, exc.message, reported)
             return exc.message
         except ProviderRejected as exc:
-            self.record(batch, reported)
-            self._close_batch(batch, DS.FAILED.value, str(exc)[:2000])
+            self._close_batch(batch, DS.FAILED.value, str(exc)[:2000], reported)
             with db.transaction(self.engine) as conn:
                 self._set_campaign(conn, status=CS.FAILED.value, error=str(exc)[:4000])
             raise
         except MailerError as exc:  # configuration, credentials: pause, fix, resume
-            self.record(batch, reported)
-            self._close_batch(batch, DS.PENDING.value, exc.message)
+            self._close_batch(batch, DS.PENDING.value, exc.message, reported)
             with db.transaction(self.engine) as conn:
                 self._set_campaign(conn, status=CS.PAUSED.value, error=str(exc)[:4000])
             raise
         except BaseException:
             self.record(batch, reported)  # the batch stays in flight: resume settles it
             raise
-        self.record(batch, reported)
-        self._close_batch(batch, DS.ACCEPTED.value)
+        self._close_batch(batch, DS.ACCEPTED.value, None, reported)
         return None
 
     # -- the loop ------------------------------------------------------------------
