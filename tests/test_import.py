@@ -384,3 +384,16 @@ def test_duplicates_across_batches_are_merged(db_url: str, tmp_path: Path) -> No
     assert [(s.line, s.reason) for s in report.skipped_rows] == [(53, "duplicate of line 2")]
     far = _subscriber(engine, "far@example.org")
     assert (far["name"], far["attributes"]) == ("Far", {"city": "Van"})
+
+
+def test_progress_reports_bytes_read(tmp_path: Path) -> None:
+    """The progress callback gets the bytes read so far, rising to the file size."""
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "\ufeffemail\n" + "".join(f"u{i}@example.org\n" for i in range(100)), encoding="utf-8"
+    )
+    engine = db.connect(f"sqlite:///{tmp_path / 'm.db'}")
+    seen: list[int] = []
+    import_csv(engine, path, "partners", batch_size=30, progress=seen.append)
+    assert seen == sorted(seen) and len(seen) >= 4
+    assert seen[-1] == path.stat().st_size

@@ -323,9 +323,11 @@ class _Writer:
             ),
         )
         self.raw_inserts: dict[tuple[str, ...], tuple[str, Any]] = {}
+        # the status guard: a subscriber who unsubscribes while the import runs (PostgreSQL
+        # re-checks the WHERE against the committed row) is not re-subscribed by it
         self.update_stmt = (
             s.update()
-            .where(s.c.id == bindparam("_id"))
+            .where(s.c.id == bindparam("_id"), s.c.status == SubscriberStatus.SUBSCRIBED.value)
             .values(
                 name=bindparam("name"),
                 language=bindparam("language"),
