@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailer.server import create_app
 from mailer.tokens import Signer
-from tracking_helpers import BASE, SECRET, live_server, seed
+from tracking_helpers import BASE, SECRET, live_server, raw_get, seed
 from tracking_helpers import write_config as make_config
 
 TOKEN_CHARS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.%/"
@@ -48,7 +47,7 @@ def test_random_tokens_never_redirect_outside_the_registered_links(
     )
     seen = {"redirects": 0, "refused": 0}
 
-    with live_server(create_app(config)) as url, httpx.Client(base_url=url) as client:
+    with live_server(create_app(config)) as url:
 
         @settings(
             max_examples=300,
@@ -58,12 +57,12 @@ def test_random_tokens_never_redirect_outside_the_registered_links(
         @given(first=pieces, second=st.none() | pieces)
         def check(first: str, second: str | None) -> None:
             path = f"/c/{first}" + (f"/{second}" if second is not None else "")
-            r = client.get(path)
-            if 300 <= r.status_code < 400:
-                assert r.headers["location"] in registered, path
+            status, location = raw_get(url, path)
+            if 300 <= status < 400:
+                assert location in registered, path
                 seen["redirects"] += 1
             else:
-                assert r.status_code in (400, 404, 405), (path, r.status_code)
+                assert status in (400, 404, 405), (path, status)
                 seen["refused"] += 1
 
         check()

@@ -181,3 +181,20 @@ def live_server(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(20)
+
+
+def raw_get(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, str | None]:
+    """(status, Location) of one GET with http.client: httpx refuses to parse a
+    ``mailto:`` Location (share-by-email links redirect there)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    netloc = urlsplit(base).netloc
+    conn = http.client.HTTPConnection(netloc, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("location")
+    finally:
+        conn.close()

@@ -146,11 +146,12 @@ def create_app(config: Config) -> Starlette:
             return PlainTextResponse("Not found", status_code=404)
         url, block, kind = link
         ua = request.headers.get("user-agent", "")
-        recorder.add(
-            event_row(
-                "click", campaign_id, subscriber_id, ua, link_id=link_id, block=block, kind=kind
-            )
+        row = event_row(
+            "click", campaign_id, subscriber_id, ua, link_id=link_id, block=block, kind=kind
         )
+        if request.method == "HEAD":  # link checkers probe; people's browsers GET
+            row["is_scanner"] = True
+        recorder.add(row)
         return Response(status_code=302, headers={"location": url, **NO_STORE})
 
     async def pixel(request: Request) -> Response:

@@ -132,6 +132,9 @@ def record(conn: Connection, events: list[Any]) -> tuple[int, int]:
     campaign_ids = {_int(e.get("campaign_id")) for e in events if isinstance(e, dict)}
     c = db.campaigns
     known = set(conn.execute(select(c.c.id).where(c.c.id.in_(campaign_ids - {None}))).scalars())
+    wanted = {_int(e.get("subscriber_id")) for e in events if isinstance(e, dict)} - {None}
+    s = db.subscribers
+    existing = set(conn.execute(select(s.c.id).where(s.c.id.in_(wanted))).scalars())
     links: dict[tuple[int, str], tuple[int, str, str]] = {}
     inserted = ignored = 0
     for ev in events:
@@ -142,12 +145,7 @@ def record(conn: Connection, events: list[Any]) -> tuple[int, int]:
         campaign_id = _int(ev.get("campaign_id"))
         campaign_id = campaign_id if campaign_id in known else None
         subscriber_id = _int(ev.get("subscriber_id"))
-        s = db.subscribers
-        if (
-            subscriber_id is not None
-            and not conn.execute(select(s.c.id).where(s.c.id == subscriber_id)).first()
-        ):
-            subscriber_id = None
+        subscriber_id = subscriber_id if subscriber_id in existing else None
         if subscriber_id is None and isinstance(ev.get("email"), str):
             found = find(conn, ev["email"])
             subscriber_id = int(found.id) if found is not None else None
