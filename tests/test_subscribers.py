@@ -318,3 +318,21 @@ def test_help_ends_with_example(args: list[str]) -> None:
     assert result.exit_code == 0
     body = result.output.split("Options:")[0]
     assert "Example:" in body and "mailer " in body.split("Example:")[1]
+
+
+def test_cli_case_sensitive_setting(cli: CliRunner, project: Path) -> None:
+    """With `email_case_sensitive = true` in mailer.toml, local parts differing in case are two
+    subscribers; the domain is still folded."""
+    toml = project / "mailer.toml"
+    toml.write_text(
+        "email_case_sensitive = true\n" + toml.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    outputs = [
+        cli.invoke(main, ["subscribers", "add", address, "--list", "press"]).output
+        for address in ("Ali@example.org", "ali@example.org", "Ali@EXAMPLE.org")
+    ]
+    assert outputs == [
+        "added: Ali@example.org (list press)\n",
+        "added: ali@example.org (list press)\n",
+        "unchanged: Ali@example.org (list press)\n",
+    ]

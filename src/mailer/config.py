@@ -92,6 +92,8 @@ class Settings(_Section):
     why: str = "You receive this email because you subscribed to our newsletter."
     website: str | None = None
     database_url: str | None = None
+    #: unique addresses with case-sensitive local parts (Ali@x.org and ali@x.org differ); rare
+    email_case_sensitive: bool = False
     backend: Literal["outbox", "smtp", "sendgrid", "memory"] = "outbox"
     assets_url: str | None = None
     inliner: Literal["css-inline", "premailer"] = "css-inline"

@@ -24,7 +24,8 @@ def _engine(state: State) -> Any:
 
 
 def _case_sensitive(config: Config) -> bool:
-    return bool(getattr(config.settings, "email_case_sensitive", False))
+    """``email_case_sensitive`` in mailer.toml (set it before the first import, not after)."""
+    return config.settings.email_case_sensitive
 
 
 @click.group("subscribers")
