@@ -1,4 +1,4 @@
-"""End to end with the real sample issue: build once, track, send over SMTP / to Prism / as a test."""
+"""End to end with the real sample issue: build once, track, send over SMTP, to Prism, as a test."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def _import(project: Path) -> dict[str, int]:
 def test_sample_issue_over_smtp_with_tracking(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every subscriber gets one well-formed message: tracked links signed for them, no token left."""
+    """Everyone gets one well-formed message: tracked links signed for them, no token left."""
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
