@@ -131,6 +131,13 @@ def test_sent_issue_links_redirect_and_stats_count_them(sent: dict[str, Any]) ->
         for path in script:
             assert raw_get(url, path)[0] == 302
             clicks.append((READERS[1], path))
+        page = html_part(sent["files"][READERS[0]])
+        view = re.search(rf'href="{re.escape(BASE)}(/v/[^"]+)"', page)
+        assert view, "the sent message has no view-in-browser link"
+        public = client.get(view.group(1))
+        assert public.status_code == 200 and "Gaziantep" in public.text
+        assert "%%" not in public.text and "/u/" not in public.text and "/o/" not in public.text
+        assert not any(reader in public.text for reader in READERS)
         leave = unsubscribe_url(sent["files"][READERS[2]])
         assert leave.startswith(f"{BASE}/u/")
         r = client.post(

@@ -1,0 +1,72 @@
+"""The event recorder behind /c/ and /o/: batches, a bad row loses only itself, stop drains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailer.recorder import Recorder
+from mailer.server import event_row
+from tracking_helpers import BASE, SECRET, count_events, seed
+from tracking_helpers import write_config as make_config
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A seeded campaign on SQLite and PostgreSQL."""
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    return seed(make_config(tmp_path, db_url, base_url=BASE))
+
+
+def test_a_bad_row_loses_only_itself(seeded) -> None:  # type: ignore[no-untyped-def]
+    """A batch with a row that breaks a foreign key is retried row by row."""
+    s = seeded
+    link = next(iter(s.links.values()))
+    rows = [event_row("click", s.campaign_id, sub, "ua", link_id=link) for sub in s.subscribers]
+    rows.insert(1, event_row("click", s.campaign_id, None, "ua", link_id=999_999))
+    recorder = Recorder(s.engine, scanner_window=0)
+    recorder.flush(rows)
+    assert count_events(s.engine, "click") == len(s.subscribers)
+    assert (recorder.written, recorder.failed) == (len(s.subscribers), 1)
+
+
+def test_stop_drains_the_queue(seeded) -> None:  # type: ignore[no-untyped-def]
+    """Every event queued before stop() is written, in few transactions."""
+    s = seeded
+    recorder = Recorder(s.engine, flush_interval=0.5, max_batch=300)
+    for i in range(1000):
+        recorder.add(event_row("open", s.campaign_id, s.subscribers[i % 3], f"ua {i}"))
+    recorder.stop()
+    assert count_events(s.engine, "open") == 1000
+    assert recorder.written == 1000 and recorder.failed == 0
+
+
+def test_scanner_window_applies_per_delivery(seeded) -> None:  # type: ignore[no-untyped-def]
+    """Clicks within the window after acceptance are flagged; later ones and anonymous are not."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from mailer import db
+
+    s = seeded
+    with db.transaction(s.engine) as conn:  # the first reader's message was accepted just now
+        conn.execute(
+            db.deliveries.update()
+            .where(db.deliveries.c.subscriber_id == s.subscribers[0])
+            .values(accepted_at=db.utcnow() - timedelta(seconds=1))
+        )
+    rows = [event_row("click", s.campaign_id, sub, "Mozilla") for sub in s.subscribers]
+    rows.append(event_row("click", s.campaign_id, None, "Mozilla"))
+    Recorder(s.engine, scanner_window=30).flush(rows)
+    with db.read(s.engine) as conn:
+        flags = conn.execute(
+            select(db.events.c.subscriber_id, db.events.c.is_scanner).order_by(db.events.c.id)
+        ).all()
+    assert [tuple(f) for f in flags] == [
+        (s.subscribers[0], True),
+        (s.subscribers[1], False),
+        (s.subscribers[2], False),
+        (None, False),
+    ]
