@@ -44,12 +44,12 @@ def page(title: str, body: str) -> str:
     return _PAGE.format(title=escape(title), body=body)
 
 
-def unsubscribe_form(org: str) -> str:
+def unsubscribe_form(org: str, newsletter: str | None = None) -> str:
     """GET /u/: one button that POSTs the RFC 8058 body to the same address."""
-    o = escape(org)
+    o, n = escape(org), escape(newsletter or org)
     return page(
-        f"Unsubscribe from {org}",
-        f"<h1>Unsubscribe from {o}</h1>\n"
+        f"Unsubscribe from {newsletter or org}",
+        f"<h1>Unsubscribe from {n}</h1>\n"
         f"<p>Press the button to stop receiving the newsletter of {o}.</p>\n"
         '<form method="post">\n'
         '<input type="hidden" name="List-Unsubscribe" value="One-Click">\n'

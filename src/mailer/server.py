@@ -183,7 +183,7 @@ def create_app(config: Config) -> Starlette:
             page = pages.invalid_link(org, mailto)
             return HTMLResponse(page, status_code=400, headers=NO_STORE)
         if request.method == "GET":
-            return HTMLResponse(pages.unsubscribe_form(org), headers=NO_STORE)
+            return HTMLResponse(pages.unsubscribe_form(org, settings.name), headers=NO_STORE)
         await request.body()  # RFC 8058 body or the button; either unsubscribes
         ua = request.headers.get("user-agent", "")
         found = await run_in_threadpool(unsubscribe_now, campaign_id, subscriber_id, ua)
