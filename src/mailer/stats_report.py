@@ -92,6 +92,7 @@ def render_html(stats: Stats) -> str:
 <html lang="en">
 <head><meta charset="utf-8"><title>Stats: {escape(s.slug)}</title><style>{_CSS}</style></head>
 <body>
+<main>
 <h1>Stats: {escape(s.slug)}</h1>
 <p class="muted">Campaigns {", ".join(str(c) for c in s.campaigns)}. Scanner clicks
 (security scanners, left out of every figure): {s.scanner_clicks}; scanner opens:
@@ -104,6 +105,7 @@ def render_html(stats: Stats) -> str:
 {bar_chart("Share clicks per network", share_totals, "#0072BC")}
 <h2>Follow clicks per network</h2>
 {follows if s.follows else '<p class="muted">none.</p>'}
+</main>
 </body>
 </html>
 """
