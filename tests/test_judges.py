@@ -8,7 +8,8 @@ shown to be able to fail. Screenshots are left in the session's tmp dir (path in
 of ``pytest -s``; look for ``judges-shots``).
 
 ``MAILER_JUDGES_FIXTURE=1`` judges tests/judges_fixtures/newsletter.mjml instead of the real
-build (to work on the judges themselves).
+build (to work on the judges themselves); ``MAILER_JUDGES_BUILD_DIR=DIR`` judges the output of
+an earlier ``mailer build ISSUE -o DIR`` of the sample instead of building it again.
 """
 
 from __future__ import annotations
@@ -86,16 +87,20 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
         return build_fixture(out)
     from mailer.config import load_config
 
-    mailer = Path(sys.executable).with_name("mailer")
-    proc = subprocess.run(
-        [str(mailer), "build", str(SAMPLE_ISSUE), "-o", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, (
-        f"mailer build failed:\n{proc.stdout.decode()}\n{proc.stderr.decode()}"
-    )
+    prebuilt = os.environ.get("MAILER_JUDGES_BUILD_DIR")
+    if prebuilt:
+        out = Path(prebuilt).resolve()
+    else:
+        mailer = Path(sys.executable).with_name("mailer")
+        proc = subprocess.run(
+            [str(mailer), "build", str(SAMPLE_ISSUE), "-o", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, (
+            f"mailer build failed:\n{proc.stdout.decode()}\n{proc.stderr.decode()}"
+        )
     config = load_config(ROOT / "mailer.toml")
     assets_url = str(config.settings.assets_url or "")
     titles = highlight_titles(SAMPLE_ISSUE)
@@ -373,6 +378,15 @@ def test_caniemail_nothing_unsupported_in_gmail_apple_outlook_com(sample: Sample
     assert result["unsupported"] == [], sorted(
         {(u["client"], u["title"]) for u in result["unsupported"]}
     )
+
+
+def test_caniemail_substring_false_positive_is_set_aside_but_a_real_one_is_not() -> None:
+    """caniemail reports text-transform as transform: set aside; a real transform still fails."""
+    fake = caniemail('<html><body><p style="text-transform:none">x</p></body></html>')
+    assert fake["unsupported"] == []
+    assert {u["title"] for u in fake["false_positives"]} == {"transform"}
+    real = caniemail('<html><body><p style="transform:rotate(1deg)">x</p></body></html>')
+    assert "transform" in {u["title"] for u in real["unsupported"]}
 
 
 def test_caniemail_catches_an_unsupported_feature() -> None:
