@@ -197,3 +197,25 @@ def test_view_in_browser_has_no_personal_data(seeded: Seeded, server: Any) -> No
     assert "unsubscribe link" in client.get("/leave").text
     assert client.get(f"/v/{seeded.campaign_id}").status_code == 404
     assert client.get(f"/v/{view_token[:-1]}").status_code == 404
+
+
+def test_view_in_browser_picks_the_language(seeded: Seeded, server: Any) -> None:
+    """?lang= picks a stored language; an unknown one falls back to the default language."""
+    _, client = server
+    with db.transaction(seeded.engine) as conn:
+        conn.execute(
+            db.campaign_contents.insert().values(
+                campaign_id=seeded.campaign_id,
+                language="tr",
+                subject="Deneme",
+                html='<html lang="tr"><body>Merhaba %%first_name%%</body></html>',
+                text="",
+                merge_fields=[
+                    {"token": "%%first_name%%", "field": "first_name", "fallback": "dost"}
+                ],
+            )
+        )
+    path = f"/v/{Signer(SECRET.encode()).view(seeded.campaign_id)}"
+    assert "Merhaba dost" in client.get(path, params={"lang": "tr"}).text
+    assert "Hello friend" in client.get(path, params={"lang": "xx"}).text
+    assert "Hello friend" in client.get(path).text
