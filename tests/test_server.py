@@ -140,6 +140,25 @@ def test_redirect_survives_a_database_that_cannot_record(seeded: Seeded, server:
         assert r.status_code == 302 and r.headers["location"] == HERO
     assert client.get("/o/whatever").status_code == 200
     assert client.get("/healthz").text == "ok"
+    sub = seeded.subscribers[0]
+    path = f"/u/{Signer(SECRET.encode()).recipient(seeded.campaign_id, sub)}"
+    assert client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    with db.read(seeded.engine) as conn:
+        status = conn.execute(
+            select(db.subscribers.c.status).where(db.subscribers.c.id == sub)
+        ).scalar()
+    assert status == "unsubscribed"  # what the reader asked for, even without the event
+
+
+def test_an_uncached_link_without_database_is_503_never_a_guess(seeded: Seeded) -> None:
+    """When the link rows cannot be read, /c/ answers 503 and never redirects anywhere."""
+    cascade = " CASCADE" if seeded.engine.dialect.name == "postgresql" else ""
+    with live_server(create_app(seeded.config)) as url, httpx.Client(base_url=url) as client:
+        with db.transaction(seeded.engine) as conn:
+            conn.execute(text(f"DROP TABLE links{cascade}"))
+        r = client.get(tracked_path(seeded, HERO, seeded.subscribers[0]))
+        assert r.status_code == 503 and "location" not in r.headers
+        assert client.get("/o/x").status_code == 200
 
 
 def test_open_pixel_always_answers_a_gif(seeded: Seeded, server: Any) -> None:

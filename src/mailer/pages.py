@@ -90,3 +90,15 @@ def how_to_leave(org: str, mailto: str) -> str:
         f'<a href="mailto:{m}?subject=unsubscribe">{m}</a> and {escape(org)} will remove '
         "you.</p>",
     )
+
+
+def try_again(org: str, mailto: str) -> str:
+    """POST /u/ when the database cannot be written: nothing was changed."""
+    m = escape(mailto)
+    return page(
+        "Please try again",
+        "<h1>We could not unsubscribe you just now</h1>\n"
+        "<p>Please press the button again in a minute, or write to "
+        f'<a href="mailto:{m}?subject=unsubscribe">{m}</a> and {escape(org)} will remove '
+        "you.</p>",
+    )

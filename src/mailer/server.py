@@ -29,6 +29,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -141,7 +142,11 @@ def create_app(config: Config) -> Starlette:
                     raise TrackingError("the recipient token is of another campaign")
         except TrackingError:
             return PlainTextResponse("Not found", status_code=404)
-        link = await links.get(campaign_id, link_id)
+        try:
+            link = await links.get(campaign_id, link_id)
+        except SQLAlchemyError as exc:  # not cached and the database is away
+            log.error("cannot look up link %s of campaign %s: %s", link_id, campaign_id, exc)
+            return PlainTextResponse("Try again in a minute", status_code=503)
         if link is None:
             return PlainTextResponse("Not found", status_code=404)
         url, block, kind = link
@@ -165,15 +170,23 @@ def create_app(config: Config) -> Starlette:
         return Response(GIF, media_type="image/gif", headers=NO_STORE)
 
     def unsubscribe_now(campaign_id: int, subscriber_id: int, ua: str) -> bool:
+        """Unsubscribe first (what the reader asked), then record the event apart, so an
+        events table that cannot be written never keeps anyone subscribed."""
         with db.transaction(engine) as conn:
             previous = set_status(conn, subscriber_id, db.SubscriberStatus.UNSUBSCRIBED)
-            if previous is None:
-                return False
-            if previous == db.SubscriberStatus.SUBSCRIBED:
-                row = event_row("unsubscribe", campaign_id, subscriber_id, ua)
-                row["is_scanner"] = False  # an unsubscribe counts whoever asked
-                row["data"] = {"source": "one-click"}
-                conn.execute(db.events.insert().values(**row))
+        if previous is None:
+            return False
+        if previous == db.SubscriberStatus.SUBSCRIBED:
+            row = event_row("unsubscribe", campaign_id, subscriber_id, ua)
+            row["is_scanner"] = False  # an unsubscribe counts whoever asked
+            row["data"] = {"source": "one-click"}
+            try:
+                with db.transaction(engine) as conn:
+                    conn.execute(db.events.insert().values(**row))
+            except SQLAlchemyError as exc:
+                log.error(
+                    "subscriber %s unsubscribed; the event was not recorded: %s", subscriber_id, exc
+                )
         return True
 
     async def unsubscribe(request: Request) -> Response:
@@ -186,7 +199,12 @@ def create_app(config: Config) -> Starlette:
             return HTMLResponse(pages.unsubscribe_form(org, settings.name), headers=NO_STORE)
         await request.body()  # RFC 8058 body or the button; either unsubscribes
         ua = request.headers.get("user-agent", "")
-        found = await run_in_threadpool(unsubscribe_now, campaign_id, subscriber_id, ua)
+        try:
+            found = await run_in_threadpool(unsubscribe_now, campaign_id, subscriber_id, ua)
+        except SQLAlchemyError as exc:
+            log.error("cannot unsubscribe subscriber %s: %s", subscriber_id, exc)
+            page = pages.try_again(org, mailto)
+            return HTMLResponse(page, status_code=503, headers=NO_STORE)
         if not found:
             page = pages.invalid_link(org, mailto)
             return HTMLResponse(page, status_code=400, headers=NO_STORE)
