@@ -151,20 +151,24 @@ def list_(state: Any, show_all: bool, as_json: bool) -> None:
     for r in rows:
         local, utc = _when(r.scheduled_at, r.local)
         status = r.status + (" (late, held)" if r.late and not r.send_late else "")
-        cells.append(
-            (str(r.id), f"{local} ({r.zone})", utc, status, r.list_name, r.issue, r.backend)
-        )
+        cells.append((str(r.id), local, r.zone, utc, status, r.list_name, r.issue, r.backend))
     if not out.is_terminal:  # plain, one line per campaign, for pipes and logs
-        for line in (header, *cells):
-            click.echo("\t".join(line))
+        click.echo("\t".join(header))
+        for c in cells:
+            click.echo("\t".join((c[0], f"{c[1]} ({c[2]})", *c[3:])))
         return
+    from rich import box
     from rich.table import Table
 
-    table = Table()
-    for name in header:
-        table.add_column(name)
-    for row in cells:
-        table.add_row(*row)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("ID", justify="right", min_width=2)
+    table.add_column("When (zone)", no_wrap=True)
+    table.add_column("UTC", no_wrap=True)
+    table.add_column("Status", min_width=9)
+    table.add_column("List", min_width=8, overflow="ellipsis")
+    table.add_column("Issue", min_width=10, overflow="ellipsis", no_wrap=True)
+    for c in cells:
+        table.add_row(c[0], f"{c[1]}\n{c[2]}", c[3].removesuffix(" UTC"), c[4], c[5], c[6])
     out.print(table)
 
 
