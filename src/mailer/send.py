@@ -36,7 +36,8 @@ pauses with the last error instead of burning through the list.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -332,6 +333,8 @@ class Ledger:
         self.max_failures = max(1, s.sending.max_consecutive_failures)
         self._lang = 0
         self._cursor = 0
+        #: set when every recipient has been handed to the backend
+        self.exhausted = False
 
     # -- helpers ---------------------------------------------------------------
     def _batch(self, batch_id: int, language: str, rows: Sequence[Any]) -> Batch:
@@ -591,6 +594,11 @@ class Ledger:
 
     def send(self, batch: Batch) -> str | None:
         """Send one batch; None when it went through, else the error (batch failed)."""
+        self.mark_in_flight(batch)
+        return self.transmit(batch)
+
+    def mark_in_flight(self, batch: Batch) -> None:
+        """The batch is about to leave: from now on a crash makes it ``unknown``."""
         b = db.batches
         with db.transaction(self.engine) as conn:
             conn.execute(
@@ -598,6 +606,9 @@ class Ledger:
                 .where(b.c.id == batch.batch_id)
                 .values(status=BATCH_SENDING, attempts=b.c.attempts + 1)
             )
+
+    def transmit(self, batch: Batch) -> str | None:
+        """Hand an in-flight batch to the backend and record what it says."""
         reported: list[Reported] = []
         per_message = self.backend.per_message
 
@@ -658,15 +669,7 @@ class Ledger:
                 self._set_campaign(conn, status=CS.PAUSED.value, error=str(exc))
             return
         try:
-            while True:
-                if should_stop is not None and should_stop():
-                    return
-                if self._status() != CS.SENDING.value:  # cancelled or paused elsewhere
-                    return
-                batch = self.next_pending() or self.next_new()
-                if batch is None:
-                    break
-                error = self.send(batch)
+            for batch, error in self._sent_batches(should_stop):
                 done += len(batch.recipients)
                 if progress:
                     progress(min(done, total), total)
@@ -685,9 +688,52 @@ class Ledger:
                             "to resume.",
                         )
                     return
+            if not self.exhausted:  # stopped, cancelled or paused elsewhere
+                return
         finally:
             self.backend.close()
         self.finish()
+
+    def _take(self) -> Batch | None:
+        return self.next_pending() or self.next_new()
+
+    def _sent_batches(
+        self, should_stop: Callable[[], bool] | None
+    ) -> Iterator[tuple[Batch, str | None]]:
+        """Send batches one after the other, yielding (batch, error) for each.
+
+        With a batch backend one request is in flight (in a worker thread) while the
+        next batch is written ``pending`` and personalised; it is marked in flight
+        only when its turn comes, so a crash leaves it safe to send. Stops when
+        *should_stop* says so or the campaign is no longer ``sending``."""
+        pool = None
+        if not self.backend.per_message:
+            pool = ThreadPoolExecutor(1, thread_name_prefix="mailer-send")
+        ahead: Batch | None = None
+        try:
+            while True:
+                if should_stop is not None and should_stop():
+                    return
+                if self._status() != CS.SENDING.value:  # cancelled or paused elsewhere
+                    return
+                batch = ahead or self._take()
+                ahead = None
+                if batch is None:
+                    self.exhausted = True
+                    return
+                self.mark_in_flight(batch)
+                if pool is None:
+                    yield batch, self.transmit(batch)
+                    continue
+                future = pool.submit(self.transmit, batch)
+                try:
+                    ahead = self._take()
+                finally:
+                    error = future.result()
+                yield batch, error
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
 
     def finish(self) -> None:
         """Mark the campaign sent, or paused while recipients are held unknown."""
