@@ -7,7 +7,13 @@ silently, which is why the tests also validate our MJML with the MJML reference
 
 from __future__ import annotations
 
+import re
+
 from .errors import RenderError
+
+#: what MRML writes that mail clients do not support (caniemail: Gmail ignores ``target``
+#: and ``cursor``); removing it changes nothing a reader sees
+_UNSUPPORTED = re.compile(r' target="_blank"|cursor:auto;')
 
 
 def compile_mjml(mjml: str) -> str:
@@ -21,4 +27,4 @@ def compile_mjml(mjml: str) -> str:
             f"the MJML could not be compiled: {exc}",
             hint="a template produced invalid MJML; run `mailer build` and read index.mjml.",
         ) from None
-    return html
+    return _UNSUPPORTED.sub("", html)

@@ -43,16 +43,20 @@ def shared_url(url: str, network: str, campaign: str) -> str:
 
 
 def share_url(network: str, url: str, title: str) -> str:
-    """The link that shares *url* (titled *title*) on *network*."""
+    """The link that shares *url* (titled *title*) on *network*.
+
+    Only the email carries the title (as its subject): the networks read the title
+    from the page, and an encoded title (six bytes per Arabic letter) in every share
+    link would cost kilobytes of the 102 KB Gmail allows."""
     u, t = quote(url, safe=""), quote(title, safe="")
     if network == "facebook":
         return f"https://www.facebook.com/sharer/sharer.php?u={u}"
     if network == "x":
-        return f"https://twitter.com/intent/tweet?url={u}&text={t}"
+        return f"https://twitter.com/intent/tweet?url={u}"
     if network == "linkedin":
         return f"https://www.linkedin.com/sharing/share-offsite/?url={u}"
     if network == "whatsapp":
-        return f"https://api.whatsapp.com/send?text={quote(title + ' ' + url, safe='')}"
+        return f"https://api.whatsapp.com/send?text={u}"
     if network == "email":
         return f"mailto:?subject={t}&body={u}"
     raise ValueError(f"unknown share network {network!r}")
