@@ -111,6 +111,7 @@ def test_unknown_exits_1_with_instructions_and_key_never_shows(
         assert out.exit_code == 1, out.output
         assert "held as unknown" in out.output and "--retry-unknown" in out.output
         assert "15 accepted" in out.output and "10 unknown" in out.output
+        assert f"mailer send {ISSUE} --list partners --retry-unknown" in out.output
         retry = runner.invoke(main, [*args, "--retry-unknown"])
     assert retry.exit_code == 0, retry.output
     assert "25 accepted" in retry.output

@@ -123,6 +123,12 @@ def send_command(
             progress=progress,
         )
     _summary(result, as_json, state.quiet)
+    if result.unknown and not as_json:
+        click.echo(
+            f"After checking the provider's activity log, send them again with:\n"
+            f"  mailer send {issue} --list {list_name} --retry-unknown",
+            err=True,
+        )
     if not result.ok:
         sys.exit(1)
 
