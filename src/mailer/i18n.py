@@ -78,6 +78,7 @@ TEXT_KEYS = frozenset(
         "body",
         "text",
         "summary",
+        "outlet",
         "caption",
         "credit",
         "alt",
