@@ -344,3 +344,27 @@ def test_send_issue_leaves_a_campaign_a_live_runner_holds(engine: Engine, tmp_pa
     with pytest.raises(DeliveryError, match="being sent right now"):
         send_issue(engine, config, "issues/2018-03-iom-turkey.yaml", "partners", backend=backend)
     assert backend.sent == [] and statuses(engine, cid) == {}
+
+
+def test_resume_with_another_backend_uses_the_old_ones_rules(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A batch in flight under SendGrid is held unknown even when resumed with another backend,
+    and the campaign then records the backend it now uses."""
+    config = make_config(tmp_path)
+    seed(engine, 15)
+    cid = create_campaign(engine, config, "x.yaml", "partners", backend="sendgrid", slug="x")
+    store_contents(engine, config, cid, [rendered("en")])
+    from mailer.send import Ledger, _load_contents
+
+    with db.read(engine) as conn:
+        row = conn.execute(select(db.campaigns).where(db.campaigns.c.id == cid)).mappings().one()
+    ledger = Ledger(engine, config, row, MemoryBackend(), _load_contents(engine, cid))
+    batch = ledger.next_new()
+    assert batch is not None
+    ledger.mark_in_flight(batch)  # ... and the process dies here
+    backend = MemoryBackend(per_message=True)
+    result = run_campaign(engine, config, cid, backend=backend)
+    assert result.unknown == 10 and result.accepted == 5 and len(backend.sent) == 5
+    with db.read(engine) as conn:
+        assert conn.execute(select(db.campaigns.c.backend)).scalar() == "memory"

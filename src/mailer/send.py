@@ -317,7 +317,7 @@ class Ledger:
         self.cid = int(campaign["id"])
         self.list_id = int(campaign["list_id"])
         self.slug = str(campaign["issue_slug"])
-        recorded = str(campaign["backend"])
+        recorded = self.recorded = str(campaign["backend"])
         same = backend.name == recorded
         self.per_message_before = backend.per_message if same else PER_MESSAGE.get(recorded, False)
         self.can_probe = same
@@ -658,6 +658,10 @@ class Ledger:
         if retry_unknown:
             self.release_unknown()
         self.recover()
+        if self.backend.name != self.recorded:  # recover() used the old one's rules
+            with db.transaction(self.engine) as conn:
+                self._set_campaign(conn, backend=self.backend.name)
+            self.recorded = self.backend.name
         total, done = self.count_total()
         if progress:
             progress(done, total)
