@@ -14,6 +14,12 @@ from .errors import RenderError
 #: what MRML writes that mail clients do not support (caniemail: Gmail ignores ``target``
 #: and ``cursor``); removing it changes nothing a reader sees
 _UNSUPPORTED = re.compile(r' target="_blank"|cursor:auto;')
+#: MRML's rules for mj-image ``full-width="full-width"``; chained selectors (``table.x``) are
+#: unsupported in Outlook.com, and the theme never uses the class
+#: MRML's copy of the column widths for Thunderbird (``.moz-text-html .mj-column-per-50``):
+#: descendant selectors are unsupported in Outlook.com; Thunderbird reads the @media block
+_MOZ = re.compile(r'<style media="[^"]*">\s*\.moz-text-html[^<]*</style>')
+_FULL_WIDTH = re.compile(r"\s*(table|td)\.mj-full-width-mobile \{[^}]*\}")
 
 
 def compile_mjml(mjml: str) -> str:
@@ -27,4 +33,7 @@ def compile_mjml(mjml: str) -> str:
             f"the MJML could not be compiled: {exc}",
             hint="a template produced invalid MJML; run `mailer build` and read index.mjml.",
         ) from None
-    return _UNSUPPORTED.sub("", html)
+    html = _MOZ.sub("", _UNSUPPORTED.sub("", html))
+    if 'class="mj-full-width-mobile"' not in html:
+        html = _FULL_WIDTH.sub("", html)
+    return html

@@ -72,7 +72,7 @@ def _premailer(html: str) -> str:
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
     ).transform(pretty_print=False)
-    if doctype and not out.lstrip()[:9].lower() == "<!doctype":
+    if doctype and out.lstrip()[:9].lower() != "<!doctype":
         out = f"{doctype}\n{out}"
     return _unmark(out, _PREMAILER_IGNORE)
 

@@ -320,7 +320,7 @@ def _compose(path: Path, text: str) -> tuple[dict[str, Any], Marks]:
 
 # -- ids and merge fields --------------------------------------------------------------------
 def slugify(text: str, fallback: str = "block") -> str:
-    """A short ASCII id from *text*: "Why Gaziantep Still Matters" → "why-gaziantep-still-matters"."""
+    """A short ASCII id from *text*: "Why Gaziantep Matters" → "why-gaziantep-matters"."""
     norm = unicodedata.normalize("NFKD", text.replace("ı", "i").replace("İ", "I"))
     ascii_text = norm.encode("ascii", "ignore").decode().lower()
     words = re.findall(r"[a-z0-9]+", ascii_text)
