@@ -247,3 +247,11 @@ def test_sample_translations_cover_every_text(project: Path) -> None:
     assert missing_translations(issue, "en", ["en", "tr", "ar"]) == {"ar": [], "tr": []}
     missing_de = missing_translations(issue, "en", ["de"])["de"]
     assert "subject" in missing_de and "blocks[gaziantep].title" in missing_de
+
+
+def test_link_labels_are_translated_in_arabic(project: Path) -> None:
+    """Share and follow labels that are words ("Email", "Website") are in the reader's language."""
+    ar = build(project, "ar")
+    assert ">البريد الإلكتروني</a>" in ar.html
+    assert ">الموقع الإلكتروني</a>" in ar.html
+    assert ">Email</a>" not in ar.html and ">Website</a>" not in ar.html
