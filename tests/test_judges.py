@@ -5,7 +5,8 @@ The sample is built once per session into a tmp dir; every judge is a tool nobod
 npm mjml@5, Chromium (via playwright-core), Pillow, the W3C Nu validator, axe-core,
 SpamAssassin, caniemail's data. Each judge also runs on a deliberately bad input, so it is
 shown to be able to fail. Screenshots are left in the session's tmp dir (path in the output
-of ``pytest -s``; look for ``judges-shots``).
+of ``pytest -s``; look for ``judges-shots``; pytest keeps only its last three tmp dirs, so
+``--basetemp=DIR`` keeps them from other runs on the machine).
 
 ``MAILER_JUDGES_FIXTURE=1`` judges tests/judges_fixtures/newsletter.mjml instead of the real
 build (to work on the judges themselves); ``MAILER_JUDGES_BUILD_DIR=DIR`` judges the output of
