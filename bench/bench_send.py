@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +26,8 @@ import time
 from pathlib import Path
 
 SECRET = "bench-secret-key-0123456789abcdef"
+#: runs per figure at 100k (the best is reported: other work on the machine only slows runs)
+REPEAT = int(os.environ.get("BENCH_SEND_REPEAT", "3"))
 HTML = (
     "<html><body>"
     + "<p>Story text that is long enough to look like a newsletter paragraph.</p>" * 150
@@ -219,6 +222,13 @@ def child_send(db_path: Path, host: str, cid: int) -> dict[str, float]:
     }
 
 
+def _copy_db(src: Path, dest: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{src}{suffix}").exists():
+            shutil.copyfile(f"{src}{suffix}", f"{dest}{suffix}")
+    return dest
+
+
 def _child(*args: str) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-m", "bench.bench_send", *args],
@@ -245,17 +255,24 @@ def main() -> None:
             except OSError:
                 time.sleep(0.05)
         with tempfile.TemporaryDirectory(prefix="bench-send-") as tmp:
-            floor = _child("floor", str(n), host)
+            floor = min(
+                (_child("floor", str(n), host) for _ in range(REPEAT)), key=lambda r: r["seconds"]
+            )
             print(
                 f"floor  {n:>9,} recipients: {floor['per_second']:>9,.0f}/s "
-                f"({floor['seconds']:.2f} s), peak RSS {floor['peak_mb']:.0f} MB"
+                f"({floor['seconds']:.2f} s, best of {REPEAT}), "
+                f"peak RSS {floor['peak_mb']:.0f} MB"
             )
             small = Path(tmp) / "small.db"
             cid = int(_child("seed", str(small), str(n))["campaign"])
-            sent = _child("send", str(small), host, str(cid))
+            runs = []
+            for i in range(REPEAT):
+                copy = _copy_db(small, Path(tmp) / f"run{i}.db")
+                runs.append(_child("send", str(copy), host, str(cid)))
+            sent = min(runs, key=lambda r: r["seconds"])
             print(
                 f"mailer {n:>9,} recipients: {sent['per_second']:>9,.0f}/s "
-                f"({sent['seconds']:.2f} s, {sent['requests']:.0f} requests), "
+                f"({sent['seconds']:.2f} s, best of {REPEAT}, {sent['requests']:.0f} requests), "
                 f"peak RSS {sent['peak_mb']:.0f} MB; "
                 f"{floor['per_second'] / sent['per_second']:.2f}x the floor's time"
             )
