@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 
 from . import db
 from .config import Config
@@ -206,12 +206,25 @@ def schedule_issue(
     send_late: bool = False,
     now: datetime | None = None,
     validate: Callable[[Path, Config], list[Any]] = validate_issue,
+    provider_schedule: bool = False,
 ) -> Scheduled:
-    """Validate *issue_path* now and store a ``scheduled`` campaign for *list_name* at *at*."""
+    """Validate *issue_path* now and store a ``scheduled`` campaign for *list_name* at *at*.
+
+    With *provider_schedule* (SendGrid only) the campaign is handed to SendGrid at once
+    with ``send_at`` (see :mod:`mailer.sendgrid_schedule`)."""
     path = Path(issue_path)
     if not path.exists():
         raise ScheduleError(f"issue file {path} not found", hint="check the path.")
     when = parse_when(at, tz=tz, default_tz=config.settings.schedule.timezone, now=now)
+    if provider_schedule:
+        from .sendgrid_schedule import check_window
+
+        if (backend or config.settings.backend) != "sendgrid":
+            raise ScheduleError(
+                "--provider-schedule needs the sendgrid backend",
+                hint='add --backend sendgrid (or set backend = "sendgrid" in mailer.toml).',
+            )
+        check_window(when.utc, now or db.utcnow())
     warnings = validate(path, config)
     from .send import create_campaign
 
@@ -245,6 +258,10 @@ def schedule_issue(
             conn.execute(
                 db.campaigns.update().where(db.campaigns.c.id == campaign_id).values(send_late=True)
             )
+    if provider_schedule:
+        from .sendgrid_schedule import send_with_send_at
+
+        send_with_send_at(engine, config, campaign_id, when.utc)
     return Scheduled(campaign_id=campaign_id, when=when, warnings=warnings)
 
 
@@ -290,6 +307,7 @@ class ScheduleRow:
     late: bool
     send_late: bool
     backend: str
+    provider_batch_id: str | None = None  # handed to SendGrid with send_at
 
     @property
     def local(self) -> datetime:
@@ -307,6 +325,7 @@ class ScheduleRow:
             "late": self.late,
             "send_late": self.send_late,
             "backend": self.backend,
+            "provider_batch_id": self.provider_batch_id,
         }
 
 
@@ -330,13 +349,19 @@ def list_schedules(
             c.c.late,
             c.c.send_late,
             c.c.backend,
+            c.c.provider_batch_id,
         )
         .join(lst, lst.c.id == c.c.list_id)
         .where(c.c.scheduled_at.is_not(None))
         .order_by(c.c.scheduled_at, c.c.id)
     )
     if statuses is not None:
-        query = query.where(c.c.status.in_([str(s) for s in statuses]))
+        at_sendgrid = and_(  # sent with send_at, still to go out
+            c.c.provider_batch_id.is_not(None),
+            c.c.status == db.CampaignStatus.SENT.value,
+            c.c.scheduled_at > db.utcnow(),
+        )
+        query = query.where(or_(c.c.status.in_([str(s) for s in statuses]), at_sendgrid))
     if held_late:
         query = query.where(
             c.c.status == db.CampaignStatus.SCHEDULED.value,
@@ -354,25 +379,44 @@ def list_schedules(
                 zone=r[5] or "UTC",
                 late=bool(r[6]),
                 send_late=bool(r[7]),
+                provider_batch_id=r[9],
                 backend=r[8],
             )
             for r in conn.execute(query)
         ]
 
 
-def cancel_schedule(engine: Engine, campaign_id: int) -> ScheduleRow:
-    """Cancel a scheduled campaign that has not started; cancelling twice is harmless."""
+def cancel_schedule(
+    engine: Engine, campaign_id: int, *, config: Config | None = None, now: datetime | None = None
+) -> ScheduleRow:
+    """Cancel a scheduled campaign that has not started; cancelling twice is harmless.
+
+    A campaign handed to SendGrid with ``send_at`` is cancelled there (needs *config*)."""
     c = db.campaigns
+    now = now or db.utcnow()
     with db.transaction(engine) as conn:
         row = conn.execute(
-            select(c.c.status, c.c.claimed_by).where(c.c.id == campaign_id).with_for_update()
+            select(c.c.status, c.c.provider_batch_id, c.c.scheduled_at)
+            .where(c.c.id == campaign_id)
+            .with_for_update()
         ).first()
         if row is None:
             raise ScheduleError(
                 f"no campaign {campaign_id}", hint="see `mailer schedule list` for the ids."
             )
-        status = row[0]
-        if status == db.CampaignStatus.SCHEDULED:
+        status, batch_id, at = row
+        if batch_id and status != db.CampaignStatus.CANCELLED and at and at > now:
+            if config is None:
+                raise ScheduleError(f"campaign {campaign_id} is scheduled at SendGrid")
+            from .sendgrid_schedule import cancel_batch
+
+            cancel_batch(config, str(batch_id))
+            conn.execute(
+                c.update()
+                .where(c.c.id == campaign_id)
+                .values(status=db.CampaignStatus.CANCELLED.value, finished_at=now)
+            )
+        elif status == db.CampaignStatus.SCHEDULED:
             conn.execute(
                 c.update()
                 .where(c.c.id == campaign_id, c.c.status == status)

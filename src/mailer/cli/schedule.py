@@ -66,6 +66,11 @@ def schedule() -> None:
     is_flag=True,
     help="Send even if run-due gets to it later than [schedule] max_delay.",
 )
+@click.option(
+    "--provider-schedule",
+    is_flag=True,
+    help="SendGrid only: hand it to SendGrid now with send_at (at most 72 h ahead).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_state
 def create(
@@ -77,10 +82,13 @@ def create(
     backend: str | None,
     send_late: bool,
     as_json: bool,
+    provider_schedule: bool,
 ) -> None:
     """Validate ISSUE now (build every language, run the checks) and schedule it.
 
     Errors found by the checks abort scheduling (exit 1); warnings are shown.
+    With --provider-schedule (sendgrid backend) the messages go to SendGrid now
+    with send_at and a batch id, and `schedule cancel` cancels them there.
 
     \b
     Example:
@@ -98,6 +106,7 @@ def create(
         tz=tz,
         backend=backend,
         send_late=send_late,
+        provider_schedule=provider_schedule,
     )
     local, utc = _when(done.when.utc, done.when.local)
     if as_json:
@@ -121,6 +130,12 @@ def create(
         f"({done.when.zone}) = {utc}",
         markup=False,
     )
+    if provider_schedule:
+        out.print(
+            "Handed to SendGrid with send_at; it holds the messages until then "
+            f"(cancel with `mailer schedule cancel {done.campaign_id}`).",
+            markup=False,
+        )
 
 
 @schedule.command("list")
@@ -184,7 +199,7 @@ def cancel(state: Any, campaign_id: int) -> None:
     """
     from ..schedule import cancel_schedule
 
-    row = cancel_schedule(_engine(state), campaign_id)
+    row = cancel_schedule(_engine(state), campaign_id, config=state.config)
     local, utc = _when(row.scheduled_at, row.local)
     console().print(
         f"Cancelled campaign {row.id}: {row.issue} → {row.list_name} (was due {local} = {utc})",
