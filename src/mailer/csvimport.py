@@ -35,13 +35,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    any_,
     bindparam,
     literal,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.elements import BindParameter
 
 from . import db
 from .csvread import ACCEPTED_HEADERS, Lines, Row, RowParser, sniff_delimiter
@@ -121,15 +122,29 @@ class _Writer:
     def __init__(self, conn: Connection, list_pk: int, source: str, report: ImportReport) -> None:
         self.conn, self.list_pk, self.source, self.report = conn, list_pk, source, report
         self.now = db.utcnow()
-        # values in the database's own form, converted once (datetimes) or per row (JSON)
         dialect = conn.dialect
         s, m = db.subscribers, db.memberships
-        created = s.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-        self.now_db: Any = created(self.now) if created else self.now
-        to_json = s.c.attributes.type.dialect_impl(dialect).bind_processor(dialect)
-        self.to_json: Callable[[Any], Any] = to_json or json.dumps
-        keys: BindParameter[list[str]] = bindparam("keys", expanding=True)
-        self.seen_stmt = select(_seen.c.email_key, _seen.c.line).where(_seen.c.email_key.in_(keys))
+        # SQLite: bulk inserts go straight to the driver (see executemany), so values are put
+        # in the database's own form here: datetimes once, JSON per row
+        self.raw = dialect.name == "sqlite"
+        self.copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        self.now_db: Any = self.now
+        self.to_json: Callable[[Any], Any] = json.dumps if self.copy else lambda v: v
+        if self.raw:
+            created = s.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+            self.now_db = created(self.now) if created else self.now
+            to_json = s.c.attributes.type.dialect_impl(dialect).bind_processor(dialect)
+            self.to_json = to_json or json.dumps
+
+        def among_keys(column: Any) -> Any:
+            """``column IN (:keys...)``; on PostgreSQL ``column = ANY(:keys)`` (one array)."""
+            if dialect.name == "postgresql":
+                return column == any_(bindparam("keys", type_=ARRAY(String)))
+            return column.in_(bindparam("keys", expanding=True))
+
+        self.seen_stmt = select(_seen.c.email_key, _seen.c.line).where(
+            among_keys(_seen.c.email_key)
+        )
         self.existing_stmt = (
             select(
                 s.c.id,
@@ -141,12 +156,12 @@ class _Writer:
                 m.c.subscriber_id.label("member"),
             )
             .select_from(s.outerjoin(m, (m.c.subscriber_id == s.c.id) & (m.c.list_id == list_pk)))
-            .where(s.c.email_key.in_(keys))
+            .where(among_keys(s.c.email_key))
         )
         self.join_new_stmt = m.insert().from_select(
             ["list_id", "subscriber_id", "created_at"],
             select(literal(list_pk), s.c.id, literal(self.now, DateTime)).where(
-                s.c.email_key.in_(keys)
+                among_keys(s.c.email_key)
             ),
         )
         self.raw_inserts: dict[tuple[str, ...], tuple[str, Any]] = {}
@@ -166,11 +181,20 @@ class _Writer:
         )
 
     def executemany(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """A bare DBAPI executemany of *rows* (values already in database form) into *table*.
+        """Insert *rows* into *table* in bulk.
 
-        Core's executemany runs bind processors and builds parameters per row; for bulk
-        inserts of prepared values that costs more than the database does.
+        SQLite: a bare DBAPI executemany of values already in database form (Core's
+        executemany runs bind processors and builds parameters per row, which costs more
+        than SQLite does). PostgreSQL: Core's executemany, which batches rows into
+        multi-row INSERT ... VALUES (the driver's executemany sends one statement per row).
         """
+        if self.copy:
+            self._copy(table, rows)
+            return
+        if not self.raw:
+            # RETURNING makes SQLAlchemy batch the rows into multi-row VALUES
+            self.conn.execute(table.insert().returning(*table.primary_key.columns), rows)
+            return
         columns = tuple(rows[0])
         cached = self.raw_inserts.get((table.name, *columns))
         if cached is None:
@@ -182,6 +206,16 @@ class _Writer:
         # (the getter repeats the first key so it returns a tuple even for one column)
         params = [getter(r)[:-1] for r in rows] if getter else rows
         self.conn.exec_driver_sql(sql, params)
+
+    def _copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """PostgreSQL (psycopg 3): COPY ... FROM STDIN on the transaction's own connection."""
+        columns = list(rows[0])
+        sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        dbapi = self.conn.connection.dbapi_connection
+        assert dbapi is not None
+        with dbapi.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[attr-defined]
+            for r in rows:
+                copy.write_row([r[c] for c in columns])
 
     def skip(self, row: Row, reason: str) -> None:
         self.report.skipped[reason.split(" ")[0]] += 1
