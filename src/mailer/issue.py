@@ -256,8 +256,16 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*where, i)) for i, item in enumerate(node.value)]
-        value = self._constructor.construct_object(node)
-        return value
+        try:
+            return self._constructor.construct_object(node)
+        except ValueError as exc:
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            raise IssueError(
+                f"{node.value!r} is not a valid value here: {exc}",
+                location=f"{self.path}:{line}:{col}",
+                hint="write dates as YYYY-MM-DD with a real day (e.g. 2018-03-31); quote texts "
+                "that look like dates or numbers.",
+            ) from None
 
 
 def _read(path: Path) -> str:
@@ -293,8 +301,12 @@ def _compose(path: Path, text: str) -> tuple[dict[str, Any], Marks]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        context = ""
+        if exc.context and exc.context_mark:
+            c = exc.context_mark
+            context = f" ({exc.context} that starts at line {c.line + 1}, column {c.column + 1})"
         raise IssueError(
-            f"not valid YAML: {exc.problem or exc.context}",
+            f"not valid YAML: {exc.problem or exc.context}{context}",
             location=where,
             hint="check the indentation and put quotes around texts that contain ': ' or start "
             "with a quote, '*', '&', '[' or '{'.",
@@ -492,7 +504,11 @@ def _validation_error(
     else:
         msg = str(first["msg"]).removeprefix("Value error, ")
         got = first.get("input")
-        shown = f" (got {got!r})" if not isinstance(got, dict | list) and got is not None else ""
+        shown = (
+            f" (got {got!r})"
+            if not isinstance(got, dict | list) and got is not None and "got" not in msg
+            else ""
+        )
         message = f"{where}: {msg}{shown}"
         hint = _hint_for(kind)
     more = len(errors) - 1
@@ -505,6 +521,8 @@ def _hint_for(kind: str) -> str | None:
     return {
         "string_type": "write a text; put it in quotes if it looks like a number or a date.",
         "bool_parsing": "write true or false.",
+        "bool_type": "write true or false.",
+        "string_type": "write a text; put it in quotes if it looks like a number or a date.",
         "int_parsing": "write a whole number, e.g. 600.",
         "date_from_datetime_parsing": "write a date as YYYY-MM-DD, e.g. 2018-03-31.",
         "date_parsing": "write a date as YYYY-MM-DD, e.g. 2018-03-31.",
