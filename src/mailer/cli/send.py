@@ -194,32 +194,24 @@ def campaigns_command(state: State, campaign_id: int | None, as_json: bool) -> N
         "list",
         "status",
         "backend",
-        "recipients",
         "accepted",
         "pending",
         "failed",
         "unknown",
-        "progress",
     ):
-        table.add_column(col, justify="right" if col not in ("issue", "list", "status") else "left")
+        right = col in ("id", "accepted", "pending", "failed", "unknown")
+        table.add_column(col, justify="right" if right else "left", overflow="fold")
     for r in rows:
         table.add_row(
-            *(
-                str(r[k])
-                for k in (
-                    "id",
-                    "issue",
-                    "list",
-                    "status",
-                    "backend",
-                    "recipients",
-                    "accepted",
-                    "pending",
-                    "failed",
-                    "unknown",
-                )
-            ),
-            f"{r['progress']}%",
+            str(r["id"]),
+            r["issue"],
+            r["list"],
+            r["status"],
+            r["backend"],
+            f"{r['accepted']}/{r['recipients']} ({r['progress']:g}%)",
+            str(r["pending"]),
+            str(r["failed"]),
+            str(r["unknown"]),
         )
     out.print(table)
     for r in rows:
