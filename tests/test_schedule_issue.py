@@ -161,3 +161,27 @@ def test_unknown_list_and_missing_file(engine: Engine, tmp_path: Path, issue: Pa
             now=NOW,
             validate=no_findings,
         )
+
+
+def test_a_draft_of_the_same_issue_is_scheduled_in_place(
+    engine: Engine, tmp_path: Path, issue: Path
+) -> None:
+    """A draft campaign of the issue to the list becomes the scheduled one (no second row)."""
+    from mailer.send import create_campaign
+
+    config = make_config(tmp_path)
+    subscribe(engine, "partners", 1)
+    draft = create_campaign(engine, config, issue, "partners")
+    done = schedule_issue(
+        engine,
+        config,
+        issue,
+        "partners",
+        at="2026-12-01 09:00",
+        now=NOW,
+        send_late=True,
+        validate=no_findings,
+    )
+    assert done.campaign_id == draft
+    rows = list_schedules(engine, statuses=None)
+    assert [(r.id, r.status, r.send_late) for r in rows] == [(draft, "scheduled", True)]

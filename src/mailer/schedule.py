@@ -242,22 +242,25 @@ def schedule_issue(
                     **({"backend": backend} if backend else {}),
                 )
             )
-        return Scheduled(campaign_id=draft, when=when, warnings=warnings)
-    campaign_id = create_campaign(
-        engine,
-        config,
-        path,
-        list_name,
-        backend=backend,
-        status="scheduled",
-        scheduled_at=when.utc,
-        schedule_tz=when.zone,
-    )
-    if send_late:
-        with db.transaction(engine) as conn:
-            conn.execute(
-                db.campaigns.update().where(db.campaigns.c.id == campaign_id).values(send_late=True)
-            )
+        campaign_id = draft
+    else:
+        campaign_id = create_campaign(
+            engine,
+            config,
+            path,
+            list_name,
+            backend=backend,
+            status="scheduled",
+            scheduled_at=when.utc,
+            schedule_tz=when.zone,
+        )
+        if send_late:
+            with db.transaction(engine) as conn:
+                conn.execute(
+                    db.campaigns.update()
+                    .where(db.campaigns.c.id == campaign_id)
+                    .values(send_late=True)
+                )
     if provider_schedule:
         from .sendgrid_schedule import send_with_send_at
 
