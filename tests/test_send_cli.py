@@ -126,3 +126,20 @@ def test_send_without_a_list_fails_cleanly(project: Path) -> None:
     out = CliRunner().invoke(main, ["send", ISSUE, "--list", "nobody", "--yes"])
     assert out.exit_code == 1
     assert "no list named 'nobody'" in out.output and "Traceback" not in out.output
+
+
+def test_send_asks_on_a_terminal(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal `send` names the count, list and backend and sends only on yes."""
+    import mailer.cli.send as cli_send
+
+    cid = _campaign(project, 4)
+    monkeypatch.setattr(cli_send, "_interactive", lambda: True)
+    runner = CliRunner()
+    args = ["send", ISSUE, "--list", "partners", "--backend", "outbox"]
+    no = runner.invoke(main, args, input="n\n")
+    assert no.exit_code == 1
+    assert "to 4 recipient(s) of list 'partners' with the outbox backend?" in no.output
+    assert not (project / "outbox").exists()
+    yes = runner.invoke(main, args, input="y\n")
+    assert yes.exit_code == 0, yes.output
+    assert len(list((project / "outbox" / str(cid)).glob("*.eml"))) == 4

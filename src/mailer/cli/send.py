@@ -42,6 +42,11 @@ def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] 
         yield update
 
 
+def _interactive() -> bool:
+    """Whether someone can answer a confirmation (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
 def _summary(result: CampaignResult, as_json: bool, quiet: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
@@ -103,7 +108,7 @@ def send_command(
     if dry_run:
         _summary(send_issue(engine, config, issue, list_name, dry_run=True), as_json, False)
         return
-    if not yes and sys.stdin.isatty() and not as_json:
+    if not yes and _interactive() and not as_json:
         p = plan(engine, config, issue, list_name)
         name = backend or config.settings.backend
         click.confirm(
