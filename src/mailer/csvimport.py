@@ -328,7 +328,7 @@ def import_csv(
                     report,
                     p,
                 )
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, conn.dialect.loaded_dbapi.Error) as exc:  # COPY: raw driver
             trans.rollback()
             raise DatabaseError(
                 f"the import failed and was rolled back (nothing was written): {exc}",
