@@ -100,6 +100,8 @@ def test_direction_and_layout_mirror_for_arabic() -> None:
     ar, en = i18n.layout("ar"), i18n.layout("en")
     assert (ar["dir"], ar["align"], ar["align_end"], ar["arrow"]) == ("rtl", "right", "left", "←")
     assert (en["dir"], en["align"], en["align_end"], en["arrow"]) == ("ltr", "left", "right", "→")
+    assert (ar["quote_open"], ar["quote_close"], ar["quote_style"]) == ("«", "»", "normal")
+    assert (en["quote_open"], en["quote_close"], en["quote_style"]) == ("“", "”", "italic")
 
 
 def test_bidi_text_marks_arabic_lines_that_start_with_latin() -> None:

@@ -127,6 +127,17 @@ def _base(lang: str) -> str:
     return lang.replace("_", "-").split("-")[0].lower()
 
 
+#: quotation marks per language (CLDR's delimiters; Babel does not expose them)
+QUOTES = {
+    "ar": ("«", "»"),
+    "fa": ("«", "»"),
+    "fr": ("« ", " »"),
+    "de": ("„", "“"),
+    "ru": ("«", "»"),
+    "he": ("”", "”"),
+}
+
+
 # -- direction and layout ------------------------------------------------------------------
 def direction(lang: str) -> str:
     """``"rtl"`` for right-to-left scripts (Arabic, Persian, Hebrew, Urdu...), else ``"ltr"``."""
@@ -139,9 +150,11 @@ def layout(lang: str) -> dict[str, str]:
     ``dir`` for ``<html dir>``/``mj-section direction``; ``align`` the start side
     (``left`` in English, ``right`` in Arabic), ``align_end`` the other side;
     ``arrow`` points forward in reading order ("→" / "←"); ``bullet_side`` where list
-    bullets hang; ``isolate_start``/``isolate_end`` wrap Latin names in Arabic text.
+    bullets hang; ``quote_open``/``quote_close`` the language's quotation marks and
+    ``quote_style`` the quote's font style (never italic in Arabic script).
     """
     rtl = direction(lang) == "rtl"
+    quote_open, quote_close = QUOTES.get(_base(lang), ("“", "”"))
     return {
         "lang": lang,
         "dir": "rtl" if rtl else "ltr",
@@ -151,6 +164,10 @@ def layout(lang: str) -> dict[str, str]:
         "arrow": "←" if rtl else "→",
         "back_arrow": "→" if rtl else "←",
         "bullet_side": "right" if rtl else "left",
+        "quote_open": quote_open,
+        "quote_close": quote_close,
+        # Arabic script has no italics: browsers slant it synthetically, which reads badly
+        "quote_style": "normal" if rtl else "italic",
     }
 
 
