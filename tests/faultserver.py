@@ -7,7 +7,8 @@ Each request takes the next action from a script (``ok`` once the script is used
 * ``500`` / ``503``: answers that status with a SendGrid-style error body;
 * ``drop``: closes the connection without reading the body or answering;
 * ``hang``: reads the request, records it in ``hung`` (not accepted) and says nothing
-  until well after the client's timeout.
+  until well after the client's timeout;
+* ``garble``: reads the request, records it in ``hung`` and sends a 202 cut short.
 
 ``accepted`` is the server's log: a test checks that every address appears in it once.
 """
@@ -76,6 +77,14 @@ class FaultServer:
                     with server.lock:
                         server.hung.extend(p["to"][0]["email"] for p in data["personalizations"])
                     server._stop.wait(server.hang_seconds)
+                    self.close_connection = True
+                    return
+                if action == "garble":  # an answer cut short: the request did arrive
+                    data = json.loads(raw)
+                    with server.lock:
+                        server.hung.extend(p["to"][0]["email"] for p in data["personalizations"])
+                    self.wfile.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 50\r\n\r\nshort")
+                    self.wfile.flush()
                     self.close_connection = True
                     return
                 if action == "429":

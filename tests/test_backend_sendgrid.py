@@ -139,3 +139,16 @@ def test_retry_delay_honours_the_server() -> None:
     assert retry_delay({"X-RateLimit-Reset": str(int(now) + 500)}, 1, 60, now) == 60.0
     delays = {retry_delay(None, 3, 60, now) for _ in range(20)}
     assert all(0.5 <= d <= 1.0 for d in delays) and len(delays) > 1
+
+
+def test_an_answer_cut_short_is_held_unknown(engine: Engine, tmp_path: Path) -> None:
+    """A response cut off after the request arrived is ambiguous: held unknown, not retried."""
+    config = make_config(tmp_path)
+    seed(engine, 20)
+    cid = campaign(engine, config)
+    with FaultServer(["garble"]) as server:
+        backend = SendGridBackend(KEY, server.url, timeout=2, max_retries=3, max_backoff=0.01)
+        result = run_campaign(engine, config, cid, backend=backend)
+    assert result.unknown == 10 and result.accepted == 10 and result.status == "paused"
+    assert len(server.actions) == 2 and len(server.hung) == 10
+    assert not set(server.hung) & set(server.accepted)

@@ -225,6 +225,12 @@ class SendGridBackend:
                 ) from None
             except (http.client.RemoteDisconnected, ConnectionError) as exc:
                 what = f"{self.host} closed the connection without answering ({exc})"
+            except (http.client.HTTPException, OSError) as exc:  # a garbled or cut answer
+                raise UnknownOutcome(
+                    f"the answer from {self.host} was cut or unreadable ({exc!r}) after the "
+                    "request left",
+                    hint="the batch is held as unknown; see `mailer campaigns`.",
+                ) from None
             if attempt > self.max_retries:
                 raise TransientFailure(f"{what}; gave up after {attempt} attempts")
             delay = retry_delay(headers, attempt, self.max_backoff)
