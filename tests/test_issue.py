@@ -75,9 +75,9 @@ def test_merge_fields_become_tokens_and_text_is_not_a_template(tmp_path: Path) -
     """`{{ subscriber.first_name | default("friend") }}` becomes %%first_name%%; other Jinja stays text."""
     path = write(
         tmp_path,
-        "subject: Hello {{ subscriber.first_name | default(\"friend\") }}\nblocks:\n"
+        'subject: Hello {{ subscriber.first_name | default("friend") }}\nblocks:\n'
         "  - type: text\n"
-        "    body: \"Dear {{subscriber.name}}, {{ 7*7 }} {% if x %}y{% endif %}\"\n",
+        '    body: "Dear {{subscriber.name}}, {{ 7*7 }} {% if x %}y{% endif %}"\n',
     )
     issue = load_issue(path)
     assert issue.subject == "Hello %%first_name%%"
@@ -117,7 +117,11 @@ def test_broken_issue_in_a_real_process_has_no_traceback() -> None:
     )
     if "No module named mailer.cli.__main__" in proc.stderr:
         proc = subprocess.run(
-            [str(Path(sys.executable).parent / "mailer"), "build", str(BROKEN / "unknown-block.yaml")],
+            [
+                str(Path(sys.executable).parent / "mailer"),
+                "build",
+                str(BROKEN / "unknown-block.yaml"),
+            ],
             capture_output=True,
             text=True,
             timeout=60,

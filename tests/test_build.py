@@ -1,0 +1,296 @@
+"""The build pipeline: the sample issue end to end, links, tokens, inliners, sanitising."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+import shutil
+from email import message_from_bytes, policy
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+from click.testing import CliRunner
+
+from mailer.build import build_issue
+from mailer.cli import main
+from mailer.config import load_config
+from mailer.errors import RenderError
+from mailer.inline import inline_css
+from mailer.links import add_utm, share_url, shared_url
+
+SAMPLE = "issues/2018-03-iom-turkey.yaml"
+HEADLINES = [
+    "Why Gaziantep Still Matters Seven Years After Start of Syrian Conflict",
+    "IOM Turkey Highlights",
+    "IOM Turkey hosts senior directors from around the world to discuss strategy and policy "
+    "for displacement and mobility tracking",
+    "Children’s Art Exhibition in Ankara Gives a Successful Example of the Social Cohesion "
+    "between Local Turkish and Migrant Communities",
+    "Bilateral Consultation between IOM and the Government of Turkey",
+    "Working with Refugees and Migrants Rescued at Sea",
+    "International Migrants Day Events Deepen Ties between Migrants and Local Turkish "
+    "Communities, Fostering Integration",
+    "UN in Turkey International Women’s Day Event: Talk for Equality. Time is Now!",
+    "Continued Support for Integrated Border Management",
+    "Shelter Rehabilitation Benefiting 8,600 Migrants",
+    "Building Bridges through Mobile Outreach",
+    "Enhancing Integration at National and Local Levels",
+    "Human Rights in Removal Centres",
+    "Our Stories",
+    "Global Migration Film Festival in Turkey",
+    "Other Videos",
+    "IOM Turkey in the News",
+]
+
+
+def visible(document: str) -> str:
+    """The words of an HTML document, tags removed and entities decoded."""
+    return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", " ", document)).split())
+
+
+def test_mailer_build_writes_the_sample(project: Path) -> None:
+    """`mailer build` writes index.html (< 80 KB), index.txt, index.mjml, message.eml, assets/."""
+    result = CliRunner().invoke(main, ["build", SAMPLE, "-o", "out", "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    out = project / "out"
+    assert "out/index.html" in result.output
+    html = (out / "index.html").read_text(encoding="utf-8")
+    text = (out / "index.txt").read_text(encoding="utf-8")
+    assert len(html.encode()) < 80 * 1024
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    assert '<html lang="en" dir="ltr"' in html and "<title>" in html
+    assert (out / "index.mjml").read_text(encoding="utf-8").startswith("<mjml")
+    for src in re.findall(r'<img[^>]*src="([^"]+)"', html):
+        assert (out / src).is_file(), src
+    words, plain = visible(html), " ".join(text.split())
+    for headline in HEADLINES:
+        assert headline in words, headline
+        assert headline in plain, headline
+    msg = message_from_bytes((out / "message.eml").read_bytes(), policy=policy.default)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "%%" not in msg.get_body(("html",)).get_content()
+
+
+def test_build_every_language_in_its_folder(project: Path) -> None:
+    """Without --lang an issue with translations builds the default in OUT and others in OUT/<lang>."""
+    translation = project / "issues" / "2018-03-iom-turkey.xx.yaml"
+    translation.write_text("subject: XX subject\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["build", SAMPLE, "-o", "out"])
+    assert result.exit_code == 0, result.output
+    assert (project / "out" / "index.html").is_file()
+    assert "XX subject" in (project / "out" / "xx" / "index.html").read_text(encoding="utf-8")
+
+
+def test_links_carry_utm_and_are_listed(project: Path) -> None:
+    """Every http link has UTM (content = block id) and appears once in Rendered.links."""
+    r = build_issue(SAMPLE, load_config("mailer.toml"))
+    hrefs = {htmllib.unescape(h) for h in re.findall(r'href="([^"]+)"', r.html)}
+    listed = {link.url for link in r.links}
+    assert len(listed) == len(r.links)
+    assert {h for h in hrefs if not h.startswith("%%")} == listed
+    read_more = next(x for x in r.links if x.kind == "read_more" and x.block == "gaziantep")
+    query = parse_qs(urlsplit(read_more.url).query)
+    assert query == {
+        "utm_source": ["newsletter"],
+        "utm_medium": ["email"],
+        "utm_campaign": ["2018-03-iom-turkey"],
+        "utm_content": ["gaziantep"],
+    }
+    kinds = {x.kind for x in r.links}
+    assert {"share:facebook", "share:x", "share:linkedin", "share:whatsapp", "share:email"} <= kinds
+    assert "follow:facebook" in kinds and "follow:medium" in kinds
+    facebook = next(x for x in r.links if x.kind == "share:facebook" and x.block == "gaziantep")
+    shared = unquote(facebook.url.split("u=", 1)[1])
+    assert "utm_source=facebook&utm_medium=social&utm_campaign=2018-03-iom-turkey" in shared
+    # stories with share: false get no share links
+    assert not [x for x in r.links if x.block == "delbaz" and x.kind.startswith("share:")]
+    for url in listed:
+        if url.startswith("http"):
+            assert url.startswith("https://"), url
+        if url.startswith("https://") and "sharer" not in url and "intent" not in url:
+            assert url in r.text or url.startswith(
+                ("https://api.whatsapp", "https://www.linkedin.com/sharing")
+            ), url
+
+
+def test_utm_keeps_existing_query_and_can_be_off(project: Path) -> None:
+    """Existing parameters stay; with tracking.utm = false no link carries UTM."""
+    url = add_utm(
+        "https://x.org/a?v=1&utm_source=old", source="s", medium="m", campaign="c", content="b"
+    )
+    assert parse_qs(urlsplit(url).query) == {
+        "v": ["1"],
+        "utm_source": ["s"],
+        "utm_medium": ["m"],
+        "utm_campaign": ["c"],
+        "utm_content": ["b"],
+    }
+    assert shared_url("https://x.org/", "x", "c").endswith(
+        "utm_source=x&utm_medium=social&utm_campaign=c"
+    )
+    assert share_url("email", "https://x.org/", "A & B").startswith("mailto:?subject=A%20%26%20B")
+    toml = Path("mailer.toml")
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("utm = true", "utm = false"), encoding="utf-8"
+    )
+    r = build_issue(SAMPLE, load_config("mailer.toml"))
+    assert "utm_source=newsletter" not in r.html and "utm_content" not in r.html
+    assert "utm_content" not in r.text
+
+
+def test_tokens_survive_and_for_send_points_images_at_assets_url(project: Path) -> None:
+    """Footer tokens survive MJML and inlining; for_send rewrites local images to assets_url."""
+    config = load_config("mailer.toml")
+    preview = build_issue(SAMPLE, config)
+    sent = build_issue(SAMPLE, config, for_send=True)
+    for r in (preview, sent):
+        assert 'href="%%unsubscribe_url%%"' in r.html and 'href="%%view_url%%"' in r.html
+        assert "%%unsubscribe_url%%" in r.text and "%%view_url%%" in r.text
+    assert 'src="assets/gaziantep.jpg"' in preview.html
+    assert 'src="https://turkey.iom.int/sites/newsletter/assets/gaziantep.jpg"' in sent.html
+    assert all(Path(a).is_file() for a in sent.assets)
+    toml = Path("mailer.toml")
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("assets_url =", "# assets_url ="), encoding="utf-8"
+    )
+    with pytest.raises(RenderError, match="assets_url"):
+        build_issue(SAMPLE, load_config("mailer.toml"), for_send=True)
+
+
+def test_merge_fields_in_templates_and_issue(project: Path) -> None:
+    """A merge field in the issue and one in a user template both become listed tokens."""
+    issue = Path(SAMPLE)
+    issue.write_text(
+        issue.read_text(encoding="utf-8").replace(
+            "IOM Deputy Director General",
+            'Dear {{ subscriber.first_name | default("friend") }}, IOM Deputy Director General',
+        ),
+        encoding="utf-8",
+    )
+    own = Path("mine")
+    own.mkdir()
+    footer = (Path("templates") / "footer.mjml.j2").read_text(encoding="utf-8")
+    (own / "footer.mjml.j2").write_text(
+        footer.replace(
+            "{{ settings.why }}",
+            '{{ settings.why }} ({{ subscriber.email }}, {{ subscriber.city | default("Ankara") }})',
+        ),
+        encoding="utf-8",
+    )
+    toml = Path("mailer.toml")
+    toml.write_text('templates = "mine"\n' + toml.read_text(encoding="utf-8"), encoding="utf-8")
+    r = build_issue(SAMPLE, load_config("mailer.toml"))
+    fields = {(m.token, m.field, m.fallback) for m in r.merge_fields}
+    assert fields == {
+        ("%%first_name%%", "first_name", "friend"),
+        ("%%email%%", "email", ""),
+        ("%%city%%", "city", "Ankara"),
+    }
+    assert "Dear %%first_name%%, IOM" in r.html and "Dear %%first_name%%, IOM" in r.text
+    assert "(%%email%%, %%city%%)" in r.html
+
+
+@pytest.mark.parametrize("inliner", ["css-inline", "premailer"])
+def test_inliners_keep_doctype_media_queries_and_mso_comments(inliner: str) -> None:
+    """Both inliners inline the theme's rules and keep the doctype, @media and MSO comments."""
+    from mailer.compile import compile_mjml
+
+    mjml = (
+        '<mjml lang="en"><mj-head><mj-style>/* mailer:inline */ h2 { color: #123456 !important; }'
+        '</mj-style></mj-head><mj-body><mj-section><mj-column width="50%"><mj-text><h2>Hi</h2>'
+        '</mj-text></mj-column><mj-column width="50%"><mj-text>There</mj-text></mj-column>'
+        "</mj-section></mj-body></mjml>"
+    )
+    out = inline_css(compile_mjml(mjml), inliner)
+    assert out.lstrip().lower().startswith("<!doctype html>")
+    assert "@media only screen and (min-width:480px)" in out
+    assert "<!--[if mso | IE]>" in out
+    assert re.search(r'<h2 style="[^"]*color: ?#123456 ?!important', out), out
+    # MJML's own reset rules stay in <style>, not copied onto every cell
+    assert "mso-table-lspace" not in re.sub(r"<style.*?</style>", "", out, flags=re.S).split(
+        "<body", 1
+    )[1].replace("mso-table-lspace:0pt", "")
+
+
+def test_premailer_build_of_the_sample_passes_the_same_checks(project: Path) -> None:
+    """The sample built with inliner = "premailer" keeps the doctype, lang and every headline."""
+    toml = Path("mailer.toml")
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace('inliner = "css-inline"', 'inliner = "premailer"'),
+        encoding="utf-8",
+    )
+    r = build_issue(SAMPLE, load_config("mailer.toml"))
+    assert r.html.lstrip().lower().startswith("<!doctype html>")
+    assert "@media" in r.html and "<!--[if mso | IE]>" in r.html
+    assert len(r.html.encode()) < 80 * 1024
+    words = visible(r.html)
+    assert all(h in words for h in HEADLINES)
+
+
+def test_hostile_issue_is_sanitised(tmp_path: Path) -> None:
+    """Script, javascript: URLs, event handlers and MJML/style breakouts never reach the HTML."""
+    root = Path(__file__).resolve().parent.parent
+    shutil.copy(root / "mailer.toml", tmp_path / "mailer.toml")
+    (tmp_path / "issues").mkdir()
+    (tmp_path / "issues" / "x.png").write_bytes((root / "issues/assets/iom-logo.png").read_bytes())
+    issue = tmp_path / "issues" / "hostile.yaml"
+    issue.write_text(
+        """subject: "<script>alert(1)</script> Hostile"
+blocks:
+  - type: story
+    title: "</mj-text></mj-column></mj-section><mj-raw><script>alert(2)</script></mj-raw>"
+    image: {src: x.png, alt: "\\" onerror=\\"alert(3)", caption: "<img src=x onerror=alert(4)>"}
+    body: |
+      <script>alert(5)</script> [click](javascript:alert(6)) <a href="javascript:alert(7)">a</a>
+      <style>body { display: none }</style> <div style="position:fixed">x</div>
+      <img src="https://evil.example/x.png" onerror="alert(8)">
+      [ok](https://example.org/ok) ![i](https://evil.example/i.png)
+      </mj-text><mj-raw><style>* { display:none }</style></mj-raw>
+  - type: text
+    body: "<iframe src='https://evil.example'></iframe> **bold**"
+""",
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path / "mailer.toml")
+    r = build_issue(issue, config)
+    tags = Tags()
+    tags.feed(r.html)
+    assert not {"script", "iframe", "object", "embed", "form"} & tags.names, tags.names
+    assert not [a for a in tags.attributes if a[0].startswith("on")]
+    assert not [a for a in tags.attributes if "javascript:" in (a[1] or "").lower()]
+    assert not [v for k, v in tags.attributes if k == "style" and "fixed" in (v or "")]
+    assert not [v for k, v in tags.attributes if k == "src" and "evil.example" in (v or "")]
+    assert "display" not in "".join(tags.styles).replace("display:block", "").replace(
+        "display: block", ""
+    ).replace("display:inline-block", "").replace("display: none !important", "")
+    assert "<mj-" not in r.html
+    assert "<title>&lt;script&gt;alert(1)&lt;/script&gt; Hostile</title>" in r.html
+    assert "<strong>bold</strong>" in r.html
+    assert "https://example.org/ok?utm_source=newsletter" in r.html
+    assert "<mj-raw" not in r.mjml and "<script" not in r.mjml
+    assert r.mjml.count("<mj-section") == r.mjml.count("</mj-section>")
+
+
+class Tags(HTMLParser):
+    """Every start tag and attribute of a document, as a browser's tokenizer sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.attributes: list[tuple[str, str | None]] = []
+        self.styles: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.names.add(tag)
+        self.attributes.extend(attrs)
+        self._in_style = tag == "style"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.styles.append(data)
+            self._in_style = False
