@@ -32,10 +32,10 @@ ISSUE = "issues/2018-03-iom-turkey.yaml"
 READERS = ("ayse@example.net", "omar@example.net", "lena@example.net")
 
 
-def html_part(path: Path) -> str:
+def html_part(path: Path, kind: str = "text/html") -> str:
     msg: Message = email.message_from_bytes(path.read_bytes())
     for part in msg.walk():
-        if part.get_content_type() == "text/html":
+        if part.get_content_type() == kind:
             payload = part.get_payload(decode=True)
             assert isinstance(payload, bytes)
             return payload.decode(part.get_content_charset() or "utf-8")
@@ -109,6 +109,13 @@ def test_sent_issue_links_redirect_and_stats_count_them(sent: dict[str, Any]) ->
     first = by_reader[READERS[0]]
     assert first, "the sent message has no tracked link"
     assert len(html_part(sent["files"][READERS[0]]).encode()) < 102 * 1024
+    text_urls = re.findall(
+        r"(?:https?|mailto):\S+", html_part(sent["files"][READERS[0]], "text/plain")
+    )
+    untracked = [
+        u for u in text_urls if not u.startswith((f"{BASE}/c/", f"{BASE}/u/", f"{BASE}/v/"))
+    ]
+    assert text_urls and untracked == [], untracked
 
     def link_of(path: str) -> tuple[str, str, str]:
         return links[sign.verify_link(path.split("/")[2])[1]]
