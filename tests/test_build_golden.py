@@ -1,0 +1,51 @@
+"""Golden files: the sample issue's HTML and text part, compared byte for byte.
+
+Regenerate on purpose with `make golden` (MAILER_REGENERATE_GOLDEN=1) and review the diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+import pytest
+
+from mailer.build import build_issue
+from mailer.config import load_config
+from support import ROOT
+
+GOLDEN = ROOT / "tests" / "golden" / "en"
+SAMPLE = "issues/2018-03-iom-turkey.yaml"
+
+
+@pytest.mark.parametrize("name", ["index.html", "index.txt"])
+def test_golden_sample_output(project: Path, name: str) -> None:
+    """The sample's English HTML and text equal the committed golden files."""
+    rendered = build_issue(SAMPLE, load_config("mailer.toml"), lang="en")
+    actual = rendered.html if name == "index.html" else rendered.text
+    path = GOLDEN / name
+    if os.environ.get("MAILER_REGENERATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+    expected = path.read_text(encoding="utf-8")
+    if actual != expected:
+        split = (
+            (lambda s: s.replace("><", ">\n<").splitlines())
+            if name.endswith("html")
+            else str.splitlines
+        )
+        diff = "\n".join(
+            list(difflib.unified_diff(split(expected), split(actual), lineterm=""))[:60]
+        )
+        pytest.fail(
+            f"{name} differs from tests/golden/en/{name} (run `make golden` if intended):\n{diff}"
+        )
+
+
+def test_golden_output_is_deterministic(project: Path) -> None:
+    """Two builds of the sample are identical (no dates, ids or random values in the output)."""
+    config = load_config("mailer.toml")
+    first = build_issue(SAMPLE, config, lang="en")
+    second = build_issue(SAMPLE, config, lang="en")
+    assert (first.html, first.text, first.mjml) == (second.html, second.text, second.mjml)
