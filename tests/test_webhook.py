@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from mailer import db
 from mailer.server import create_app
+from mailer.stats import issue_stats
 from mailer.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, attribution
 from tracking_helpers import SECRET, Seeded, count_events, live_server, seed
 from tracking_helpers import write_config as make_config
@@ -127,6 +128,13 @@ def test_valid_batch_is_recorded_and_a_replay_is_deduplicated(
         (s.links[share], "hero", "share:x"),
         (None, "hero", "share:whatsapp"),
     ]
+    # stats work from SendGrid's own events too
+    stats = issue_stats(s.engine, "2018-03-test")
+    assert (stats.delivered, stats.unique_opens, stats.bounced, stats.complaints) == (1, 1, 1, 1)
+    assert {st.block: (st.clicks, st.shares) for st in stats.stories} == {
+        "hero": (2, {"x": 1, "whatsapp": 1}),
+        "grid-7": (1, {}),
+    }
 
 
 def test_unsubscribe_events_unsubscribe(setup: Any, key: ec.EllipticCurvePrivateKey) -> None:
