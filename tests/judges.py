@@ -544,12 +544,24 @@ def as_sent(sample: Sample, *, base: str = SEND_BASE) -> tuple[str, bytes]:
     return html, to_bytes(msg)
 
 
-def send_sample(issue: Path, work: Path, *, base: str = "https://news.turkey.iom.int") -> bytes:
-    """The sample as a reader receives it, made by mailer itself: a copy of the project with
-    ``tracking.base_url`` set, one subscriber, ``mailer send --backend outbox``; returns the one
-    .eml the outbox holds (links rewritten by ``tracking.prepare``, tokens filled by the sender)."""
+#: one reader per language of the sample (address, name)
+READERS = {
+    "en": ("emma.clarke@example.org", "Emma Clarke"),
+    "tr": ("ayse.yilmaz@example.org", "Ayşe Yılmaz"),
+    "ar": ("omar.haddad@example.org", "عمر حداد"),
+}
+
+
+def send_sample(
+    issue: Path, work: Path, langs: tuple[str, ...], *, base: str = "https://news.turkey.iom.int"
+) -> dict[str, bytes]:
+    """The sample as readers receive it, made by mailer itself: a copy of the project with
+    ``tracking.base_url`` set, one subscriber per language in *langs*, ``mailer send --backend
+    outbox``; returns each language's .eml from the outbox (links rewritten by
+    ``tracking.prepare``, tokens filled by the sender)."""
     import os
     import sys
+    from email import message_from_bytes, policy
 
     project = work / "project"
     project.mkdir(parents=True)
@@ -568,27 +580,26 @@ def send_sample(issue: Path, work: Path, *, base: str = "https://news.turkey.iom
         "NO_COLOR": "1",
     }
     mailer = str(Path(sys.executable).with_name("mailer"))
-    issue_arg = str(issue.relative_to(ROOT))
-    for args in (
-        [
-            "subscribers",
-            "add",
-            "ayse.yilmaz@example.org",
-            "--list",
-            "partners",
-            "--name",
-            "Ayşe Yılmaz",
-            "--language",
-            "en",
-        ],
-        ["send", issue_arg, "--list", "partners", "--backend", "outbox", "--yes"],
-    ):
+    commands = [
+        ["subscribers", "add", address, "--list", "partners", "--name", name, "--language", lang]
+        for lang in langs
+        for address, name in [READERS[lang]]
+    ]
+    commands.append(
+        ["send", str(issue.relative_to(ROOT)), "--list", "partners", "--backend", "outbox", "--yes"]
+    )
+    for args in commands:
         proc = subprocess.run(
             [mailer, *args], cwd=project, env=env, capture_output=True, timeout=120
         )
         assert proc.returncode == 0, (
             f"mailer {' '.join(args)} failed:\n{proc.stdout.decode()}\n{proc.stderr.decode()}"
         )
-    sent = sorted((work / "outbox").rglob("*.eml"))
-    assert len(sent) == 1, f"expected one .eml in the outbox, found {sent}"
-    return sent[0].read_bytes()
+    by_address: dict[str, bytes] = {}
+    for path in sorted((work / "outbox").rglob("*.eml")):
+        raw = path.read_bytes()
+        to = message_from_bytes(raw, policy=policy.default)["To"]
+        by_address[to.addresses[0].addr_spec] = raw
+    missing = [lang for lang in langs if READERS[lang][0] not in by_address]
+    assert not missing, f"no message in the outbox for {missing}: {sorted(by_address)}"
+    return {lang: by_address[READERS[lang][0]] for lang in langs}
