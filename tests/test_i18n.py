@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -218,3 +219,19 @@ def test_isolate_latin_wraps_latin_runs_only_in_arabic_text() -> None:
     assert i18n.isolate_latin("منظمة IOM في 2018", "ar") == "منظمة \u2068IOM\u2069 في 2018"
     assert i18n.isolate_latin("Lanna Walsh", "ar") == "Lanna Walsh"
     assert i18n.isolate_latin("IOM Türkiye", "tr") == "IOM Türkiye"
+
+
+def test_escape_marks_survives_mjml_python() -> None:
+    """Arabic harakat in an alt text reach the HTML intact (MRML would debug-escape them)."""
+    import mjml
+
+    alt = "طلاب يرسمون معاً & <أُسرهم>"
+    mjml_doc = (
+        '<mjml><mj-body><mj-section><mj-column><mj-image src="https://example.org/a.png" '
+        f'alt="{i18n.escape_marks(alt)}" /></mj-column></mj-section></mj-body></mjml>'
+    )
+    html = mjml.mjml2html(mjml_doc)
+    assert "\\u{" not in html
+    got = re.search(r'alt="([^"]*)"', html)
+    assert got and __import__("html").unescape(got.group(1)) == alt
+    assert i18n.escape_marks("IOM Turkey") == "IOM Turkey"
