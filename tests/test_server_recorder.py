@@ -70,3 +70,25 @@ def test_scanner_window_applies_per_delivery(seeded) -> None:  # type: ignore[no
         (s.subscribers[2], False),
         (None, False),
     ]
+
+
+def test_too_soon_and_scanner_agents() -> None:
+    """The window is measured from acceptance; known scanner agents are recognised."""
+    from datetime import datetime, timedelta
+
+    from mailer.scanners import is_scanner_agent, too_soon
+
+    t = datetime(2026, 3, 1, 12, 0, 0)
+    assert too_soon(t + timedelta(seconds=2), t, 5)
+    assert too_soon(t - timedelta(seconds=1), t, 5)
+    assert not too_soon(t + timedelta(seconds=5), t, 5)
+    assert not too_soon(t, None, 5) and not too_soon(t, t, 0)
+    for agent in (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) BingPreview/1.0b",
+        "Proofpoint URL Defense",
+        "Mimecast-Security-Scanner/1.0",
+        "Barracuda Sentinel (EE)",
+    ):
+        assert is_scanner_agent(agent), agent
+    for agent in ("", None, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148"):
+        assert not is_scanner_agent(agent)

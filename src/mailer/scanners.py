@@ -52,8 +52,10 @@ def is_scanner_agent(user_agent: str | None) -> bool:
 
 
 def too_soon(clicked_at: datetime, accepted_at: datetime | None, window_seconds: float) -> bool:
-    """Whether a click at *clicked_at* came within the scanner window after acceptance."""
+    """Whether a click at *clicked_at* came within the scanner window after acceptance.
+
+    A click *before* the recorded acceptance also counts: the provider's scanners can
+    fetch a message before the ledger has written that the provider accepted it."""
     if accepted_at is None or window_seconds <= 0:
         return False
-    delta = (clicked_at - accepted_at).total_seconds()
-    return 0 <= delta < window_seconds or delta < 0
+    return (clicked_at - accepted_at).total_seconds() < window_seconds
