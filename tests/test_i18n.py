@@ -235,3 +235,20 @@ def test_escape_marks_survives_mjml_python() -> None:
     got = re.search(r'alt="([^"]*)"', html)
     assert got and __import__("html").unescape(got.group(1)) == alt
     assert i18n.escape_marks("IOM Turkey") == "IOM Turkey"
+
+
+def test_default_language_text_keeps_its_direction_in_arabic() -> None:
+    """Config text (English) inside an Arabic variant is wrapped in dir="ltr"; else untouched."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment
+
+    env = Environment(autoescape=True)
+    i18n.register_filters(env)
+    t = env.from_string("{{ why | in_default_lang }}")
+    settings = SimpleNamespace(default_language="en")
+    why = "You asked to hear from us <3."
+    assert t.render(why=why, lang="ar", settings=settings) == (
+        '<span dir="ltr">You asked to hear from us &lt;3.</span>'
+    )
+    assert t.render(why=why, lang="tr", settings=settings) == "You asked to hear from us &lt;3."

@@ -221,6 +221,12 @@ def lower(text: str, lang: str = "en") -> str:
 def register_filters(env: Any, lang: str | None = None) -> None:
     """Add ``upper_lang``/``lower_lang`` and make ``upper``/``lower`` language-aware.
 
+    Also ``marks`` (see :func:`escape_marks`) and ``in_default_lang``: text from
+    ``mailer.toml`` (the reason for the email, the address) is in the default
+    language; in a variant of the other direction it is wrapped in
+    ``<span dir="ltr">`` so its full stop stays at its end (``<bdi>`` is not
+    supported by Gmail or Outlook; the ``dir`` attribute is).
+
     The filters read ``lang`` from the template context (so one environment serves
     every language); *lang* is the fallback when the context has none.
     """
@@ -236,8 +242,23 @@ def register_filters(env: Any, lang: str | None = None) -> None:
     def _lower(ctx: Any, value: Any) -> str:
         return lower(str(value), str(ctx.get("lang") or fallback))
 
+    @pass_context
+    def _in_default_lang(ctx: Any, value: Any) -> Any:
+        from markupsafe import Markup, escape
+
+        settings = ctx.get("settings")
+        default = str(getattr(settings, "default_language", None) or fallback)
+        if direction(str(ctx.get("lang") or fallback)) == direction(default):
+            return value
+        return Markup('<span dir="{}">{}</span>').format(direction(default), escape(value))
+
     env.filters.update(
-        upper_lang=_upper, lower_lang=_lower, upper=_upper, lower=_lower, marks=escape_marks
+        upper_lang=_upper,
+        lower_lang=_lower,
+        upper=_upper,
+        lower=_lower,
+        marks=escape_marks,
+        in_default_lang=_in_default_lang,
     )
 
 
