@@ -84,7 +84,7 @@ def test_missing_image_and_alt_are_errors(project: Path) -> None:
     )
     block = Path("templates/blocks/image.mjml.j2")
     block.write_text(
-        block.read_text(encoding="utf-8").replace('alt="{{ block.image.alt }}"', 'alt=""'),
+        re.sub(r'alt="[^"]*"', 'alt=""', block.read_text(encoding="utf-8")),
         encoding="utf-8",
     )
     found = codes(check_issue(issue, load_config("mailer.toml")))
