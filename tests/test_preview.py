@@ -1,0 +1,77 @@
+"""`mailer preview`: a real server on 127.0.0.1 that rebuilds when files change."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+from mailer.preview import PreviewServer
+from support import free_port
+
+SAMPLE = Path("issues/2018-03-iom-turkey.yaml")
+
+
+def get(url: str) -> tuple[int, str, bytes]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status, response.headers["Content-Type"], response.read()
+
+
+def wait_for_version(server: PreviewServer, above: int, timeout: float = 15.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, _, body = get(server.url + "version")
+        version = int(json.loads(body)["version"])
+        if version > above:
+            return version
+        time.sleep(0.1)
+    raise AssertionError(f"the preview did not notice the change within {timeout} s")
+
+
+def test_preview_serves_page_email_assets_and_reloads_on_change(project: Path) -> None:
+    """The page has the desktop/mobile toggle and language switch; an edit shows up after reload."""
+    server = PreviewServer(SAMPLE, None, free_port()).start()
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+        status, ctype, page = get(server.url)
+        assert status == 200 and ctype.startswith("text/html")
+        assert b"Mobile 375 px" in page and b"Desktop 600 px" in page
+        assert b'<select id="lang">' in page and b'value="tr"' in page
+        _, _, email = get(server.url + "email?lang=en")
+        assert b"Why Gaziantep Still Matters" in email
+        status, ctype, image = get(server.url + "assets/gaziantep.jpg")
+        assert status == 200 and ctype == "image/jpeg"
+        assert image == Path("issues/assets/gaziantep.jpg").read_bytes()
+        version = json.loads(get(server.url + "version")[2])["version"]
+        time.sleep(0.5)  # let the watcher start
+        SAMPLE.write_text(
+            SAMPLE.read_text(encoding="utf-8").replace(
+                "Why Gaziantep Still Matters", "Why Gaziantep Matters More Than Ever"
+            ),
+            encoding="utf-8",
+        )
+        wait_for_version(server, version)
+        _, _, email = get(server.url + "email?lang=en")
+        assert b"Why Gaziantep Matters More Than Ever" in email
+    finally:
+        server.stop()
+
+
+def test_preview_shows_an_error_page_and_recovers(project: Path) -> None:
+    """A broken issue shows its error in the page; fixing the file brings the issue back."""
+    good = SAMPLE.read_text(encoding="utf-8")
+    server = PreviewServer(SAMPLE, None, free_port()).start()
+    try:
+        time.sleep(0.5)
+        version = json.loads(get(server.url + "version")[2])["version"]
+        SAMPLE.write_text(good.replace("type: highlights", "type: highlight"), encoding="utf-8")
+        version = wait_for_version(server, version)
+        _, _, email = get(server.url + "email")
+        assert b"The issue does not build" in email and b"did you mean" in email
+        SAMPLE.write_text(good, encoding="utf-8")
+        wait_for_version(server, version)
+        _, _, email = get(server.url + "email")
+        assert b"IOM Turkey Highlights" in email
+    finally:
+        server.stop()
