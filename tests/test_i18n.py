@@ -196,17 +196,17 @@ def test_missing_translations_lists_untranslated_fields_per_language(issue: Path
         encoding="utf-8",
     )
     missing = i18n.missing_translations(issue, "en", languages=["en", "tr", "ar"])
-    assert missing["tr"] == ["blocks[highlights].items[consultation].title"]
+    assert missing["tr"] == ["blocks.highlights.items.consultation.title"]
     assert missing["ar"] == [
         "subject",
         "preheader",
         "masthead.title",
-        "blocks[hero].title",
-        "blocks[hero].body",
-        "blocks[hero].image.alt",
-        "blocks[hero].image.caption",
-        "blocks[highlights].items[senior-directors].title",
-        "blocks[highlights].items[consultation].title",
+        "blocks.hero.title",
+        "blocks.hero.body",
+        "blocks.hero.image.alt",
+        "blocks.hero.image.caption",
+        "blocks.highlights.items.senior-directors.title",
+        "blocks.highlights.items.consultation.title",
     ]
     assert "en" not in missing
 
@@ -252,3 +252,20 @@ def test_default_language_text_keeps_its_direction_in_arabic() -> None:
         '<span dir="ltr">You asked to hear from us &lt;3.</span>'
     )
     assert t.render(why=why, lang="tr", settings=settings) == "You asked to hear from us &lt;3."
+
+
+def test_blocks_without_id_are_matched_by_their_derived_id(tmp_path: Path) -> None:
+    """A block with no `id` gets the one load_issue derives from its title, here too."""
+    issue = tmp_path / "x.yaml"
+    issue.write_text(
+        "subject: Hi\nblocks:\n  - type: heading\n    text: Our Stories\n"
+        "  - type: story\n    title: Why Gaziantep\n    body: Text.\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "x.tr.yaml").write_text(
+        "subject: Merhaba\nblocks:\n  why-gaziantep: {title: Neden Gaziantep, body: Metin.}\n",
+        encoding="utf-8",
+    )
+    missing = i18n.missing_translations(issue, "en")
+    assert len(missing["tr"]) == 1 and missing["tr"][0].endswith(".text")
+    assert missing["tr"][0].startswith("blocks.") and "[" not in missing["tr"][0]

@@ -250,7 +250,7 @@ def test_sample_translations_cover_every_text(project: Path) -> None:
     assert issue_languages(issue, "en") == ["en", "ar", "tr"]
     assert missing_translations(issue, "en", ["en", "tr", "ar"]) == {"ar": [], "tr": []}
     missing_de = missing_translations(issue, "en", ["de"])["de"]
-    assert "subject" in missing_de and "blocks[gaziantep].title" in missing_de
+    assert "subject" in missing_de and "blocks.gaziantep.title" in missing_de
 
 
 def test_link_labels_are_translated_in_arabic(project: Path) -> None:

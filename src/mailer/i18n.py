@@ -490,7 +490,7 @@ class _Overlay:
                     + f"ids in the issue: {', '.join(ids)}",
                 )
             i = ids.index(ident)
-            out[i] = self.merge(base[i], value_node, f"{where.rstrip('.')}[{ident}].")
+            out[i] = self.merge(base[i], value_node, f"{where}{ident}.")
         return out
 
 
@@ -544,7 +544,7 @@ def _text_paths(value: Any, path: str, key: str | None = None) -> Iterable[str]:
     elif isinstance(value, list):
         if value and all(isinstance(v, dict) and "id" in v for v in value):
             for v in value:
-                yield from _text_paths(v, f"{path}[{v['id']}]", key)
+                yield from _text_paths(v, f"{path}.{v['id']}", key)
         elif key in TEXT_KEYS and value:
             yield path
         else:
@@ -570,7 +570,7 @@ def _leaves(value: Any, path: str) -> Iterable[tuple[str, Any]]:
         isinstance(value, list) and value and all(isinstance(v, dict) and "id" in v for v in value)
     ):
         for v in value:
-            yield from _leaves(v, f"{path}[{v['id']}]")
+            yield from _leaves(v, f"{path}.{v['id']}")
     else:
         yield path, value
 
@@ -590,6 +590,9 @@ def _load_issue_mapping(issue_path: Path) -> dict[str, Any]:
             location=str(issue_path),
             hint="start with `subject: ...`",
         )
+    from .issue import _assign_ids  # the same derived ids as load_issue gives blocks
+
+    _assign_ids(data)
     return data
 
 
@@ -598,7 +601,8 @@ def missing_translations(
 ) -> dict[str, list[str]]:
     """For each translation language, the text fields it does not translate (in order).
 
-    Field paths read like ``subject`` or ``blocks[hero].caption``. *languages* adds
+    Field paths read like ``subject`` or ``blocks.hero.image.caption`` (block and item
+    ids as keys, as a translation file writes them). *languages* adds
     languages that should exist (e.g. ``mailer.toml``'s ``languages``); one without a
     translation file lists every text. Languages with nothing missing map to ``[]``.
     """
