@@ -10,6 +10,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from mailer import db
 from mailer.cli import main
 from mailer.server import create_app
 from mailer.stats import issue_stats
@@ -53,7 +54,7 @@ def script(s: Seeded, client: httpx.Client) -> None:
 
 EXPECTED: dict[str, Any] = {
     "slug": "2018-03-test",
-    "sent": 3,
+    "sent": 4,
     "accepted": 3,
     "delivered": 0,
     "bounced": 0,
@@ -81,6 +82,16 @@ def test_stats_count_exactly_per_story_and_network(
     monkeypatch.setenv("MAILER_EVENTS_FLUSH_SECONDS", "0.01")
     config = make_config(tmp_path, db_url, base_url=BASE, opens=True)
     s = seed(config)
+    with db.transaction(s.engine) as conn:  # one refused address, one not yet attempted
+        for status in ("failed", "pending"):
+            sid = conn.execute(
+                db.subscribers.insert().values(email=f"{status}@x.org", email_key=f"{status}@x.org")
+            ).inserted_primary_key[0]
+            conn.execute(
+                db.deliveries.insert().values(
+                    campaign_id=s.campaign_id, subscriber_id=sid, status=status
+                )
+            )
     with live_server(create_app(config)) as url, httpx.Client(base_url=url) as client:
         script(s, client)
     got = issue_stats(s.engine, "2018-03-test").as_dict()

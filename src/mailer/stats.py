@@ -41,6 +41,7 @@ class Stats:
 
     slug: str
     campaigns: list[int]
+    #: deliveries handed to the backend (accepted, failed or unknown; not pending)
     sent: int = 0
     accepted: int = 0
     delivered: int = 0
@@ -148,8 +149,10 @@ def issue_stats(engine: Engine, issue: str, *, campaign_id: int | None = None) -
             )
         stats = Stats(slug=slug, campaigns=ids)
         d, ev = db.deliveries, db.events
+        attempted = d.c.status != db.DeliveryStatus.PENDING.value  # handed to the backend
         stats.sent = int(
-            conn.execute(select(func.count()).where(d.c.campaign_id.in_(ids))).scalar() or 0
+            conn.execute(select(func.count()).where(d.c.campaign_id.in_(ids), attempted)).scalar()
+            or 0
         )
         stats.accepted = int(
             conn.execute(
