@@ -28,7 +28,7 @@ def test_sample_has_no_errors(project: Path) -> None:
 
 
 def test_problems_are_found(project: Path) -> None:
-    """Leftover TODO, vague link text, http link, long subject, no address and no preheader are reported."""
+    """Leftover TODO, vague link text, http link, long subject, no address or preheader: found."""
     issue = Path("issues/bad.yaml")
     issue.write_text(
         "subject: "

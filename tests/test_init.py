@@ -40,5 +40,5 @@ def test_skeleton_theme_is_the_repository_theme() -> None:
     ours, packaged = ROOT / "templates", ROOT / "src" / "mailer" / "skeleton" / "templates"
     names = sorted(str(p.relative_to(ours)) for p in ours.rglob("*.j2"))
     assert names == sorted(str(p.relative_to(packaged)) for p in packaged.rglob("*.j2"))
-    match, mismatch, errors = filecmp.cmpfiles(ours, packaged, names, shallow=False)
+    _match, mismatch, errors = filecmp.cmpfiles(ours, packaged, names, shallow=False)
     assert mismatch == [] and errors == [], "copy templates/ to src/mailer/skeleton/templates/"

@@ -72,7 +72,7 @@ def test_ids_are_derived_from_titles_and_unique(tmp_path: Path) -> None:
 
 
 def test_merge_fields_become_tokens_and_text_is_not_a_template(tmp_path: Path) -> None:
-    """`{{ subscriber.first_name | default("friend") }}` becomes %%first_name%%; other Jinja stays text."""
+    """`{{ subscriber.first_name | default("friend") }}` → %%first_name%%; other Jinja is text."""
     path = write(
         tmp_path,
         'subject: Hello {{ subscriber.first_name | default("friend") }}\nblocks:\n'
@@ -87,7 +87,7 @@ def test_merge_fields_become_tokens_and_text_is_not_a_template(tmp_path: Path) -
 
 
 def test_lang_sets_the_language(tmp_path: Path) -> None:
-    """With lang, the issue's language is that language (translation overlay applied when present)."""
+    """With lang, the issue's language is that language (and its translation is applied)."""
     path = write(tmp_path, "subject: S\nblocks:\n  - {type: text, body: Hi}\n")
     assert load_issue(path, lang="tr").language == "tr"
 

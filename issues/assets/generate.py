@@ -42,7 +42,8 @@ def picture(width: int, height: int, top: tuple[int, ...], bottom: tuple[int, ..
     for y in range(height):
         t = y / max(1, height - 1)
         draw.line(
-            [(0, y), (width, y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom))
+            [(0, y), (width, y)],
+            fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)),
         )
     hill = [
         (0, height),

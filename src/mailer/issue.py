@@ -464,7 +464,7 @@ def _known_keys(data: Any, found: tuple[Any, ...]) -> list[str]:
             model = "items"
         else:
             model = {"image": Image, "thumbnail": Image, "quote": Quote, "period": Period}.get(part)
-    if not isinstance(model, type):
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
         return []
     return [k for k in model.model_fields if k not in {"path", "merge_fields"}]
 
@@ -522,7 +522,6 @@ def _hint_for(kind: str) -> str | None:
         "string_type": "write a text; put it in quotes if it looks like a number or a date.",
         "bool_parsing": "write true or false.",
         "bool_type": "write true or false.",
-        "string_type": "write a text; put it in quotes if it looks like a number or a date.",
         "int_parsing": "write a whole number, e.g. 600.",
         "date_from_datetime_parsing": "write a date as YYYY-MM-DD, e.g. 2018-03-31.",
         "date_parsing": "write a date as YYYY-MM-DD, e.g. 2018-03-31.",

@@ -8,10 +8,19 @@ written out as URLs, with the same UTM parameters as the HTML's.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .config import Config
-from .issue import Issue
+from .issue import (
+    ButtonBlock,
+    DividerBlock,
+    HeadingBlock,
+    HighlightsBlock,
+    ImageBlock,
+    Issue,
+    NewsBlock,
+    StoryBlock,
+    TextBlock,
+    VideosBlock,
+)
 from .links import LinkCollector
 from .markdown import to_text
 from .rendered import UNSUBSCRIBE_URL, VIEW_URL
@@ -37,7 +46,7 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
     if period:
         out.append(period)
 
-    def story(block: Any) -> None:
+    def story(block: StoryBlock) -> None:
         parts = [_underline(block.title)]
         if block.image and (block.image.caption or block.image.credit):
             credit = f" {_('Photo:')} {block.image.credit}" if block.image.credit else ""
@@ -65,10 +74,9 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
         return html_to_text(rewrite_hrefs(to_html(text), lambda u: links.add(u, block_id)))
 
     for block in issue.blocks:
-        kind = block.type
-        if kind == "story":
+        if isinstance(block, StoryBlock):
             story(block)
-        elif kind == "highlights":
+        elif isinstance(block, HighlightsBlock):
             parts = [_underline(block.title)] if block.title else []
             for card in block.items:
                 entry = f"* {card.title}"
@@ -77,7 +85,7 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
                 entry += f"\n  {_('Read more')}: {links.add(card.url, card.id, 'read_more')}"
                 parts.append(entry)
             out.append("\n\n".join(parts))
-        elif kind == "videos":
+        elif isinstance(block, VideosBlock):
             parts = [_underline(block.title)] if block.title else []
             for video in block.items:
                 lines = [f"* {video.title}"] if video.title else []
@@ -86,27 +94,27 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
                 lines.append(f"  {_('Watch here')}: {links.add(video.url, video.id, 'other')}")
                 parts.append("\n".join(lines))
             out.append("\n\n".join(parts))
-        elif kind == "news":
+        elif isinstance(block, NewsBlock):
             parts = [_underline(block.title)] if block.title else []
             for item in block.items:
                 url = links.add(item.url, item.id, "read_more")
                 parts.append(f"* {item.outlet}\n  {item.summary}\n  {_('Read the article')}: {url}")
             out.append("\n\n".join(parts))
-        elif kind == "heading":
+        elif isinstance(block, HeadingBlock):
             out.append(_underline(block.text, "#"))
-        elif kind == "text":
+        elif isinstance(block, TextBlock):
             body = _md(block.body, block.id)
             out.append(f"{_underline(block.title)}\n\n{body}" if block.title else body)
-        elif kind == "image":
+        elif isinstance(block, ImageBlock):
             caption = block.image.caption or block.image.alt
             if block.image.credit:
                 caption += f" {_('Photo:')} {block.image.credit}"
             out.append(
                 f"[{caption}]" + (f"\n{links.add(block.url, block.id)}" if block.url else "")
             )
-        elif kind == "button":
+        elif isinstance(block, ButtonBlock):
             out.append(f"{block.label}: {links.add(block.url, block.id)}")
-        elif kind == "divider":
+        elif isinstance(block, DividerBlock):
             out.append("-" * 24)
     footer = []
     if settings.social:
