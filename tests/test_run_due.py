@@ -18,7 +18,7 @@ from mailer.errors import ScheduleError
 from mailer.rendered import MergeField, Rendered
 from mailer.schedule import cancel_schedule, list_schedules, parse_when
 from mailer.send import create_campaign, store_contents
-from mailer.worker import claim_next, next_due, run_due
+from mailer.worker import claim_next, next_due, run_due, runner_id
 
 T0 = datetime(2026, 12, 1, 6, 0)  # naive UTC
 
@@ -295,7 +295,6 @@ def test_stale_claim_of_another_host_is_taken_over_after_the_lease(engine: Engin
 
 def test_claim_of_a_dead_local_pid_is_taken_over_at_once(engine: Engine) -> None:
     """A claim by a PID that no longer exists on this host is stale without waiting."""
-    import socket
     import subprocess
     import sys
 
@@ -305,7 +304,7 @@ def test_claim_of_a_dead_local_pid_is_taken_over_at_once(engine: Engine) -> None
         text=True,
         check=True,
     )
-    dead = f"{socket.gethostname()}:{proc.stdout.strip()}"
+    dead = runner_id().rsplit(":", 1)[0] + ":" + proc.stdout.strip()
     cid = _campaign(engine, T0, status="sending", claimed_by=dead, claimed_at=T0)
     taken = claim_next(engine, now=T0, me="me:1", max_delay=timedelta(hours=6))
     assert taken is not None and taken.campaign_id == cid and taken.resumed

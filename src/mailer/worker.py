@@ -6,12 +6,12 @@ Claiming (one campaign at a time, so several runners share the work):
   PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED``) pick the next candidate and
   ``UPDATE … SET status='sending', claimed_by=me WHERE id=? AND status='scheduled'``;
   the claim holds only if exactly one row changed.
-* ``claimed_by`` is ``host:pid``. While a campaign is sent, a heartbeat thread
-  refreshes ``claimed_at``. A ``sending`` campaign claimed by a runner is taken over
-  (resumed from the sender's ledger) when its claim is stale: ``claimed_at`` older
-  than :data:`LEASE`, or the claiming PID no longer exists on this host. A runner
-  that stops early (SIGTERM, an error) clears ``claimed_at`` so the next run resumes
-  it at once.
+* ``claimed_by`` is ``host:pid`` (the host name with its PID namespace). While a
+  campaign is sent, a heartbeat thread refreshes ``claimed_at``. A ``sending``
+  campaign claimed by a runner is taken over (resumed from the sender's ledger) when
+  its claim is stale: ``claimed_at`` older than :data:`LEASE`, or the claiming PID no
+  longer exists on this host. A runner that stops early (SIGTERM, an error) clears
+  ``claimed_at`` so the next run resumes it at once.
 * A campaign due more than ``[schedule] max_delay`` ago is *held*: marked
   ``late`` (status stays ``scheduled``), reported, and sent only with ``--send-late``
   (or when it was scheduled with ``--send-late``).
@@ -50,9 +50,21 @@ Clock = Callable[[], datetime]
 Runner = Callable[..., Any]
 
 
+def _host() -> str:
+    """This host's name, plus the PID namespace when there is one (containers may share a
+    host name while their PIDs mean different processes)."""
+    name = socket.gethostname()
+    try:
+        ns = os.readlink("/proc/self/ns/pid")  # e.g. "pid:[4026531836]"
+    except OSError:
+        return name
+    digits = "".join(ch for ch in ns if ch.isdigit())
+    return f"{name}/{digits}" if digits else name
+
+
 def runner_id() -> str:
-    """This process's claim name: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process's claim name: ``host[/pid-namespace]:pid``."""
+    return f"{_host()}:{os.getpid()}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -72,7 +84,7 @@ def claim_is_stale(
     if claimed_at is None or claimed_at < now - lease:
         return True
     host, _, pid = claimed_by.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
+    if host == _host() and pid.isdigit():
         return not _pid_alive(int(pid))
     return False
 
