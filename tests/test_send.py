@@ -75,9 +75,10 @@ def seed(
                 .order_by(db.subscribers.c.id)
             )
         ]
-        conn.execute(
-            db.memberships.insert(), [{"list_id": list_id, "subscriber_id": i} for i in ids]
-        )
+        if ids:
+            conn.execute(
+                db.memberships.insert(), [{"list_id": list_id, "subscriber_id": i} for i in ids]
+            )
     return ids
 
 
@@ -368,3 +369,45 @@ def test_resume_with_another_backend_uses_the_old_ones_rules(
     assert result.unknown == 10 and result.accepted == 5 and len(backend.sent) == 5
     with db.read(engine) as conn:
         assert conn.execute(select(db.campaigns.c.backend)).scalar() == "memory"
+
+
+@pytest.mark.slow
+def test_any_mix_of_failures_and_stops_sends_each_once() -> None:
+    """Whatever the provider does and however often the send stops, resuming (and retrying the
+    unknown ones, which the memory backend never received) reaches everyone exactly once."""
+    import tempfile
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    events = st.lists(
+        st.sampled_from(["ok", "ok", "transient", "unknown", "stop"]), min_size=0, max_size=8
+    )
+
+    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(n=st.integers(min_value=0, max_value=25), script=events, batch=st.integers(1, 8))
+    def run(n: int, script: list[str], batch: int) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = db.connect(f"sqlite:///{tmp}/m.db")
+            try:
+                config = make_config(
+                    Path(tmp), sending={"batch_size": batch, "max_consecutive_failures": 2}
+                )
+                ids = seed(engine, n)
+                cid = campaign(engine, config)
+                backend = MemoryBackend()
+                for event in script:
+                    if event in ("transient", "unknown"):
+                        backend.fail_next(event)  # type: ignore[arg-type]
+                    stop = iter([False, event == "stop"] + [True] * 1000)
+                    run_campaign(
+                        engine, config, cid, backend=backend, should_stop=lambda: next(stop)
+                    )
+                result = run_campaign(engine, config, cid, backend=backend, retry_unknown=True)
+                assert result.status == "sent", result
+                assert sorted(m.subscriber_id for m in backend.sent) == ids
+                assert result.accepted == n and result.unknown == 0
+            finally:
+                db.dispose_all()
+
+    run()
