@@ -132,6 +132,18 @@ def pixel_diff(a: Path, b: Path, *, tolerance: int = 16) -> float:
     return differing / float(w * h)
 
 
+_MSO = re.compile(r"<!--\[if mso \| IE\]>(.*?)<!\[endif\]-->", re.S)
+_MSO_TD_WIDTH = re.compile(r'<td\b[^>]*?style="[^"]*?\bwidth:(\d+)px')
+_IMG_WIDTH = re.compile(r'<img\b[^>]*?\bwidth="(\d+)"')
+
+
+def fixed_widths(html: str) -> dict[str, list[int]]:
+    """The widths Outlook for Windows lays out by (``width:Npx`` of the cells inside MSO
+    conditional comments, which Chromium never renders) and every ``<img width>``, in order."""
+    cells = [int(w) for c in _MSO.findall(html) for w in _MSO_TD_WIDTH.findall(c)]
+    return {"outlook cells": cells, "images": [int(w) for w in _IMG_WIDTH.findall(html)]}
+
+
 # --- 4. the W3C Nu validator ---------------------------------------------------------------
 
 #: Nu validator errors that email HTML carries on purpose, each with why it is accepted.

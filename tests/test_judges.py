@@ -34,6 +34,7 @@ from judges import (
     build_fixture,
     caniemail,
     describe_vnu,
+    fixed_widths,
     html_problems,
     longest_body_line,
     mime_problems,
@@ -172,6 +173,7 @@ def reference(sample: Sample) -> dict[str, MjmlResult]:
             "strict": (sample.mjml, "strict"),
             "soft": (sample.mjml, "soft"),
             "broken": ((FIXTURES / "broken.mjml").read_text(encoding="utf-8"), "strict"),
+            "padding-trap": ((FIXTURES / "newsletter.mjml").read_text(encoding="utf-8"), "soft"),
             **{
                 f"strict-{lang}": (
                     (lang_dir(sample, lang) / "index.mjml").read_text(encoding="utf-8"),
@@ -356,6 +358,30 @@ def test_mjml_python_matches_the_reference_pixels(pages: Any, width: int) -> Non
     fraction = pixel_diff(ours, ref)
     print(f"\nmjml-python vs MJML 5 at {width} px: {fraction:.3%} of pixels differ")
     assert fraction <= 0.01, f"{fraction:.2%} of pixels differ at {width} px ({ours} vs {ref})"
+
+
+def test_mjml_python_outlook_and_image_widths_match_the_reference(
+    sample: Sample, reference: dict[str, MjmlResult]
+) -> None:
+    """The widths Chromium cannot show (Outlook's MSO table cells) and every image width are
+    the same in mjml-python's and MJML 5's HTML: the padding trap (widths computed without
+    section/column padding) is not in the sample."""
+    import mjml
+
+    assert reference["soft"].html
+    assert fixed_widths(mjml.mjml2html(sample.mjml)) == fixed_widths(reference["soft"].html)
+
+
+def test_width_judge_catches_the_padding_trap(reference: dict[str, MjmlResult]) -> None:
+    """The width judge can fail: a section with horizontal padding and padded columns gives
+    mjml-python 300 px cells and images where MJML 5 gives less."""
+    import mjml
+
+    ours = fixed_widths(mjml.mjml2html((FIXTURES / "newsletter.mjml").read_text(encoding="utf-8")))
+    assert reference["padding-trap"].html
+    ref = fixed_widths(reference["padding-trap"].html)
+    assert ours["outlook cells"] != ref["outlook cells"] or ours["images"] != ref["images"]
+    assert 300 in ours["images"] and 300 not in ref["images"], (ours, ref)
 
 
 def test_pixel_judge_sees_a_difference(tmp_path: Path) -> None:
