@@ -13,7 +13,7 @@ import click
 
 from . import console, pass_state
 
-BACKENDS = ("outbox", "smtp", "sendgrid", "memory")
+BACKENDS = ("outbox", "smtp", "sendgrid")
 
 
 def _engine(state: Any) -> Any:
@@ -58,7 +58,13 @@ def schedule() -> None:
 @schedule.command("create")
 @click.argument("issue", type=click.Path(dir_okay=False))
 @click.option("--list", "list_name", required=True, metavar="NAME", help="Subscriber list.")
-@click.option("--at", "at", required=True, metavar="WHEN", help="When to send (see above).")
+@click.option(
+    "--at",
+    "at",
+    required=True,
+    metavar="WHEN",
+    help="2026-12-01T09:00+03:00, or 2026-12-01 09:00 read in --tz.",
+)
 @click.option("--tz", "tz", metavar="ZONE", help="IANA zone for a local WHEN, e.g. Europe/Berlin.")
 @click.option("--backend", type=click.Choice(BACKENDS), help="Backend (default: config).")
 @click.option(
