@@ -529,13 +529,8 @@ def test_mime_structure(sample: Sample, sent: Sent, which: str) -> None:
 
 #: src/mailer/message.py encodes the parts under its 998-character header policy; until it encodes
 #: them under policy.SMTP this judge is expected to fail (strict: it reports when fixed)
-QP_KNOWN_BAD = pytest.mark.xfail(
-    reason="message.py writes 998-character quoted-printable lines (RFC 2045: at most 76)",
-    strict=True,
-)
 
 
-@QP_KNOWN_BAD
 @pytest.mark.parametrize("which", BUILDS)
 def test_quoted_printable_lines_at_most_76(sample: Sample, sent: Sent, which: str) -> None:
     """Body lines of the message are at most 76 characters plus CRLF (RFC 2045 quoted-printable):

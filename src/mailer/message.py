@@ -1,7 +1,9 @@
 """Email messages: multipart/alternative (text first, HTML last), UTF-8.
 
-Headers are serialised with ``max_line_length=998`` so the one-click
-``List-Unsubscribe`` headers stay readable (unfolded, not RFC 2047 encoded).
+Bodies are encoded under the standard SMTP policy (quoted-printable lines of at
+most 76 characters, RFC 2045); headers are serialised with ``max_line_length=998``
+so the one-click ``List-Unsubscribe`` headers stay readable (unfolded, not RFC
+2047 encoded).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def make_message(
     to_name: str | None = None,
 ) -> EmailMessage:
     """A complete message ready for SMTP or an .eml file."""
-    msg = EmailMessage(policy=SMTP_POLICY)
+    msg = EmailMessage(policy=policy.SMTP)  # body lines at 76 (QP); headers unfolded in to_bytes
     user, _, domain = from_email.partition("@")
     msg["From"] = Address(from_name, user, domain)
     msg["To"] = Address(to_name or "", *to.rsplit("@", 1)) if "@" in to else to
