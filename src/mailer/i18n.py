@@ -393,6 +393,8 @@ def glob_escape(text: str) -> str:
 
 
 _MARK = object()
+#: libyaml's parser when PyYAML has it (about 10× faster); same nodes, same marks
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _has_ids(value: Any) -> bool:
@@ -502,7 +504,7 @@ def _compose(path: Path) -> yaml.Node | None:
             f"cannot read the translation: {exc}", location=str(path), hint="save it as UTF-8 text"
         ) from exc
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -577,7 +579,7 @@ def _leaves(value: Any, path: str) -> Iterable[tuple[str, Any]]:
 
 def _load_issue_mapping(issue_path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(Path(issue_path).read_text(encoding="utf-8"))
+        data = yaml.load(Path(issue_path).read_text(encoding="utf-8"), Loader=_FAST_LOADER)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise IssueError(
             f"cannot read the issue: {exc}",
