@@ -399,10 +399,8 @@ def test_any_mix_of_failures_and_stops_sends_each_once() -> None:
                 for event in script:
                     if event in ("transient", "unknown"):
                         backend.fail_next(event)  # type: ignore[arg-type]
-                    stop = iter([False, event == "stop"] + [True] * 1000)
-                    run_campaign(
-                        engine, config, cid, backend=backend, should_stop=lambda: next(stop)
-                    )
+                    answers = iter([False, event == "stop"] + [True] * 1000)
+                    run_campaign(engine, config, cid, backend=backend, should_stop=answers.__next__)
                 result = run_campaign(engine, config, cid, backend=backend, retry_unknown=True)
                 assert result.status == "sent", result
                 assert sorted(m.subscriber_id for m in backend.sent) == ids
