@@ -330,16 +330,6 @@ def caniemail(html: str, clients: tuple[str, ...] = CANIEMAIL_CLIENTS) -> Any:
     return result
 
 
-# --- tokens as the sender fills them -----------------------------------------------------------
-
-TOKEN = re.compile(r"%%[a-z_:.0-9]+%%")
-
-
-def fill_tokens(text: str, values: dict[str, str]) -> str:
-    """Replace ``%%name%%`` tokens (one pass), leaving unknown ones in place."""
-    return TOKEN.sub(lambda m: values.get(m.group(0)[2:-2], m.group(0)), text)
-
-
 # --- what is judged ----------------------------------------------------------------------------
 
 
@@ -358,50 +348,6 @@ class Sample:
     @property
     def html_path(self) -> Path:
         return self.dir / "index.html"
-
-
-def build_fixture(out: Path) -> Sample:
-    """A stand-in for ``mailer build`` from tests/judges_fixtures/newsletter.mjml (develop the
-    judges without the real pipeline: MAILER_JUDGES_FIXTURE=1)."""
-    import css_inline
-    import mjml
-    from PIL import Image
-
-    from mailer.message import list_unsubscribe_headers, make_message, to_bytes
-
-    source = (ROOT / "tests" / "judges_fixtures" / "newsletter.mjml").read_text(encoding="utf-8")
-    (out / "assets").mkdir(parents=True, exist_ok=True)
-    for name, size, colour in (
-        ("hero.png", (600, 300), "#5B7DB1"),
-        ("card1.png", (276, 160), "#C9A227"),
-        ("card2.png", (276, 160), "#3E8E63"),
-    ):
-        Image.new("RGB", size, colour).save(out / "assets" / name)
-    inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
-    html = inliner.inline(mjml.mjml2html(source))
-    text = "IOM Turkey Newsletter\nDecember 2017 – March 2018\n\nWhy Gaziantep Still Matters\n"
-    (out / "index.mjml").write_text(source, encoding="utf-8")
-    (out / "index.html").write_text(html, encoding="utf-8")
-    (out / "index.txt").write_text(text, encoding="utf-8")
-    msg = make_message(
-        from_name="IOM Turkey",
-        from_email="newsletter@turkey.iom.int",
-        to="reader@example.org",
-        subject="IOM Turkey Newsletter: December 2017 – March 2018",
-        text=text,
-        html=html,
-        headers=list_unsubscribe_headers("%%unsubscribe_url%%", "unsubscribe@turkey.iom.int"),
-    )
-    (out / "message.eml").write_bytes(to_bytes(msg))
-    return Sample(
-        out,
-        source,
-        html,
-        text,
-        to_bytes(msg),
-        ["IOM Turkey hosts senior directors", "Bilateral Consultation between IOM"],
-        {},
-    )
 
 
 # --- 8. size, MIME structure, images and links -------------------------------------------------
@@ -495,66 +441,6 @@ def html_problems(html: str, *, allowed_tokens: frozenset[str] = frozenset()) ->
 
 
 # --- the message as a reader receives it ---------------------------------------------------------
-
-SEND_BASE = "https://news.example.org"
-_HREF = re.compile(r'href="(https://[^"]+)"')
-_TEXT_URL = re.compile(r"https://[^\s<>\"')\]]+")
-
-
-def as_sent(sample: Sample, *, base: str = SEND_BASE) -> tuple[str, bytes]:
-    """The sample as one recipient gets it: every https link rewritten through click tracking
-    (``<base>/c/<link token>/<recipient token>``, tokens signed by mailer.tokens), tokens filled,
-    one-click List-Unsubscribe headers. Returns (html, message bytes)."""
-    from email import message_from_bytes, policy
-    from email.message import EmailMessage
-
-    from mailer.message import list_unsubscribe_headers, make_message, to_bytes
-    from mailer.tokens import Signer
-
-    parsed = message_from_bytes(sample.eml, policy=policy.default)
-    assert isinstance(parsed, EmailMessage)
-    signer = Signer(b"judges-signing-key-0123456789")
-    recipient = signer.recipient(7, 4242)
-    links: dict[str, str] = {}
-
-    def tracked(url: str) -> str:
-        if url.startswith(base):
-            return url
-        key = url.replace("&amp;", "&")
-        if key not in links:
-            links[key] = f"{base}/c/{signer.link(7, len(links) + 1)}/{recipient}"
-        return links[key]
-
-    html_part, text_part = parsed.get_body(("html",)), parsed.get_body(("plain",))
-    assert html_part is not None and text_part is not None, "message.eml lacks a text or HTML part"
-    html = _HREF.sub(lambda m: f'href="{tracked(m.group(1))}"', html_part.get_content())
-    text = _TEXT_URL.sub(lambda m: tracked(m.group(0)), text_part.get_content())
-    mailto = re.search(r"<mailto:([^?>]+)", str(parsed.get("List-Unsubscribe", "")))
-    values = {
-        "unsubscribe_url": f"{base}/u/{recipient}",
-        "view_url": f"{base}/v/7",
-        "r": recipient,
-        "first_name": "Ayşe",
-        "name": "Ayşe Yılmaz",
-        "email": "ayse.yilmaz@example.org",
-    }
-    html, text = fill_tokens(html, values), fill_tokens(text, values)
-    sender = parsed["From"].addresses[0]
-    msg = make_message(
-        from_name=sender.display_name,
-        from_email=sender.addr_spec,
-        to="ayse.yilmaz@example.org",
-        to_name="Ayşe Yılmaz",
-        subject=str(parsed["Subject"]),
-        text=text,
-        html=html,
-        reply_to=str(parsed["Reply-To"]) if parsed["Reply-To"] else None,
-        headers=list_unsubscribe_headers(
-            values["unsubscribe_url"], mailto.group(1) if mailto else None
-        ),
-    )
-    return html, to_bytes(msg)
-
 
 #: one reader per language of the sample (address, name)
 READERS = {

@@ -8,9 +8,8 @@ shown to be able to fail. Screenshots are left in the session's tmp dir (path in
 of ``pytest -s``; look for ``judges-shots``; pytest keeps only its last three tmp dirs, so
 ``--basetemp=DIR`` keeps them from other runs on the machine).
 
-``MAILER_JUDGES_FIXTURE=1`` judges tests/judges_fixtures/newsletter.mjml instead of the real
-build (to work on the judges themselves); ``MAILER_JUDGES_BUILD_DIR=DIR`` judges the output of
-an earlier ``mailer build ISSUE -o DIR`` of the sample instead of building it again.
+``MAILER_JUDGES_BUILD_DIR=DIR`` judges the output of an earlier ``mailer build ISSUE -o DIR``
+of the sample instead of building it again (to work on the judges or the theme).
 """
 
 from __future__ import annotations
@@ -29,9 +28,7 @@ from judges import (
     MjmlResult,
     PageJob,
     Sample,
-    as_sent,
     browser,
-    build_fixture,
     caniemail,
     describe_vnu,
     fixed_widths,
@@ -53,14 +50,8 @@ WIDTHS = (600, 375)
 #: tokens the unsent build may carry as a whole href (DESIGN.md → tokens; filled by the sender)
 BUILD_TOKENS = frozenset({"%%unsubscribe_url%%", "%%view_url%%"})
 #: the sample's translations (issues/<stem>.<lang>.yaml), which `mailer build` writes to DIR/<lang>/
-TRANSLATIONS = (
-    ()
-    if os.environ.get("MAILER_JUDGES_FIXTURE") == "1"
-    else tuple(
-        sorted(
-            p.name.split(".")[-2] for p in SAMPLE_ISSUE.parent.glob(f"{SAMPLE_ISSUE.stem}.*.yaml")
-        )
-    )
+TRANSLATIONS = tuple(
+    sorted(p.name.split(".")[-2] for p in SAMPLE_ISSUE.parent.glob(f"{SAMPLE_ISSUE.stem}.*.yaml"))
 )
 LANGS = ("en", *TRANSLATIONS)
 #: what is judged per message/HTML: the English build, the English as sent, each translation
@@ -132,8 +123,6 @@ def highlight_titles(issue_path: Path) -> list[str]:
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
     """The real sample issue, built once by `mailer build` into a tmp dir."""
     out = tmp_path_factory.mktemp("sample-build")
-    if os.environ.get("MAILER_JUDGES_FIXTURE") == "1":
-        return build_fixture(out)
     from mailer.config import load_config
 
     prebuilt = os.environ.get("MAILER_JUDGES_BUILD_DIR")
@@ -230,8 +219,6 @@ def sent(sample: Sample, tmp_path_factory: pytest.TempPathFactory) -> Sent:
     from email import message_from_bytes, policy
     from email.message import EmailMessage
 
-    if os.environ.get("MAILER_JUDGES_FIXTURE") == "1":
-        return {"en": as_sent(sample)}
     out: Sent = {}
     for lang, eml in send_sample(SAMPLE_ISSUE, tmp_path_factory.mktemp("sent"), LANGS).items():
         msg = message_from_bytes(eml, policy=policy.default)
