@@ -23,6 +23,7 @@ REGENERATE = os.environ.get("MAILER_REGENERATE_GOLDEN") == "1"
 AR_HERO_TITLE = "لماذا لا تزال غازي عنتاب مهمة"
 AR_CARD_1 = "تستضيف كبار المديرين"
 AR_CARD_2 = "مشاورات ثنائية"
+AR_LIST_ITEM = "الطلاب السوريون والأتراك معاً"
 
 
 def build(project: Path, lang: str) -> Any:
@@ -127,9 +128,19 @@ const { chromium } = require(path.join(process.env.NODE_MODULES, 'playwright-cor
           const s = getComputedStyle(el);
           info[p] = { x: r.left, width: r.width, textAlign: s.textAlign, direction: s.direction };
         }
+        let listBox = null;
+        const li = find(probes[probes.length - 1]);
+        const ul = li && li.closest('ul');
+        if (ul) {
+          const u = ul.getBoundingClientRect(), t = li.getBoundingClientRect();
+          listBox = { ulLeft: u.left, ulRight: u.right, liLeft: t.left, liRight: t.right,
+                        padLeft: parseFloat(getComputedStyle(ul).paddingLeft),
+                        padRight: parseFloat(getComputedStyle(ul).paddingRight) };
+        }
         return { dir: document.documentElement.getAttribute('dir'),
                  lang: document.documentElement.getAttribute('lang'),
-                 scrollWidth: document.documentElement.scrollWidth, probes: info };
+                 scrollWidth: document.documentElement.scrollWidth, probes: info,
+                 list: listBox };
       }, job.probes);
       await tab.screenshot({ path: path.join(job.shots, `ar-${width}.png`), fullPage: true });
       await context.close();
@@ -146,6 +157,16 @@ def test_arabic_variant_in_chromium_reads_right_to_left(project: Path, tmp_path:
     node = shutil.which("node")
     require(node, "node not installed")
     require((NODE_MODULES / "playwright-core").exists(), "playwright-core not installed in node/")
+    translation = project / "issues" / "2018-03-iom-turkey.ar.yaml"
+    text = translation.read_text(encoding="utf-8")
+    one_line = "    body: كرّس دلباز، القادم من الحسكة، وقته لدعم اندماج السوريين من خلال الفن.\n"
+    assert one_line in text
+    translation.write_text(
+        text.replace(
+            one_line, f"    body: |\n      الفن يجمع:\n\n      - {AR_LIST_ITEM}\n      - ثانياً\n"
+        ),
+        encoding="utf-8",
+    )
     page = tmp_path / "ar.html"
     page.write_text(build(project, "ar").html, encoding="utf-8")
     shots = tmp_path / "shots"
@@ -155,7 +176,7 @@ def test_arabic_variant_in_chromium_reads_right_to_left(project: Path, tmp_path:
         "args": CHROMIUM_FLAGS,
         "page": str(page),
         "shots": str(shots),
-        "probes": [AR_HERO_TITLE, AR_CARD_1, AR_CARD_2],
+        "probes": [AR_HERO_TITLE, AR_CARD_1, AR_CARD_2, AR_LIST_ITEM],
     }
     assert node
     proc = subprocess.run(
@@ -176,6 +197,11 @@ def test_arabic_variant_in_chromium_reads_right_to_left(project: Path, tmp_path:
             assert box["direction"] == "rtl", (probe, box)
             assert box["textAlign"] in ("right", "start"), (probe, box)
     assert out["375"]["scrollWidth"] == 375
+    for width in ("600", "375"):
+        lst = out[width]["list"]
+        assert lst, f"no list found at {width} px"
+        assert lst["padRight"] > 0 and lst["padLeft"] == 0, f"bullets not on the right: {lst}"
+        assert lst["liRight"] < lst["ulRight"] and abs(lst["liLeft"] - lst["ulLeft"]) < 1, lst
     first, second = out["600"]["probes"][AR_CARD_1], out["600"]["probes"][AR_CARD_2]
     assert first["x"] > second["x"], f"grid reads left to right: {first} vs {second}"
     assert first["width"] < 400 and second["width"] < 400, "cards are not side by side at 600 px"
