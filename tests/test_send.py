@@ -401,6 +401,7 @@ def test_any_mix_of_failures_and_stops_sends_each_once() -> None:
                         backend.fail_next(event)  # type: ignore[arg-type]
                     answers = iter([False, event == "stop"] + [True] * 1000)
                     run_campaign(engine, config, cid, backend=backend, should_stop=answers.__next__)
+                backend.clear_failures()
                 result = run_campaign(engine, config, cid, backend=backend, retry_unknown=True)
                 assert result.status == "sent", result
                 assert sorted(m.subscriber_id for m in backend.sent) == ids

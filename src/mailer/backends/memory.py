@@ -52,6 +52,10 @@ class MemoryBackend:
         """Make the next *times* batches fail as *kind*."""
         self._failures.extend([kind] * times)
 
+    def clear_failures(self) -> None:
+        """Forget failures asked for with :meth:`fail_next` that have not happened yet."""
+        self._failures.clear()
+
     def open(self) -> None:
         self.opened += 1
 
