@@ -13,13 +13,30 @@ from .errors import RenderError
 
 #: what MRML writes that mail clients do not support (caniemail: Gmail ignores ``target``
 #: and ``cursor``); removing it changes nothing a reader sees
-_UNSUPPORTED = re.compile(r' target="_blank"|cursor:auto;')
+_UNSUPPORTED = (' target="_blank"', "cursor:auto;")
 #: MRML's rules for mj-image ``full-width="full-width"``; chained selectors (``table.x``) are
 #: unsupported in Outlook.com, and the theme never uses the class
+_FULL_WIDTH = (
+    "table.mj-full-width-mobile { width: 100% !important; }",
+    "td.mj-full-width-mobile { width: auto !important; }",
+)
 #: MRML's copy of the column widths for Thunderbird (``.moz-text-html .mj-column-per-50``):
 #: descendant selectors are unsupported in Outlook.com; Thunderbird reads the @media block
-_MOZ = re.compile(r'<style media="[^"]*">\s*\.moz-text-html[^<]*</style>')
-_FULL_WIDTH = re.compile(r"\s*(table|td)\.mj-full-width-mobile \{[^}]*\}")
+_MOZ = re.compile(r'<style media="[^"]*">\.moz-text-html[^<]*</style>')
+
+
+def tidy(html: str) -> str:
+    """*html* without what the target clients do not support (plain string operations:
+    a regular expression over 70 KB costs a millisecond)."""
+    for text in _UNSUPPORTED:
+        html = html.replace(text, "")
+    if 'class="mj-full-width-mobile"' not in html:
+        for text in _FULL_WIDTH:
+            html = html.replace(text, "")
+    start = html.find('<style media="')
+    if start != -1:
+        html = html[:start] + _MOZ.sub("", html[start:], count=1)
+    return html
 
 
 def compile_mjml(mjml: str) -> str:
@@ -33,7 +50,4 @@ def compile_mjml(mjml: str) -> str:
             f"the MJML could not be compiled: {exc}",
             hint="a template produced invalid MJML; run `mailer build` and read index.mjml.",
         ) from None
-    html = _MOZ.sub("", _UNSUPPORTED.sub("", html))
-    if 'class="mj-full-width-mobile"' not in html:
-        html = _FULL_WIDTH.sub("", html)
-    return html
+    return tidy(html)

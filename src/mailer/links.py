@@ -6,6 +6,7 @@ with the block it belongs to and its kind, as :class:`mailer.rendered.Link`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -17,13 +18,19 @@ UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content")
 
 
 def with_params(url: str, params: dict[str, str]) -> str:
-    """*url* with *params* added; existing query parameters are kept and win over *params*
-    only when they are not UTM keys (UTM keys are replaced)."""
+    """*url* with *params* added; existing query parameters are kept, except those
+    *params* replaces (e.g. an old ``utm_source``)."""
     if not url.startswith(("http://", "https://")):
         return url
+    return _with_params(url, tuple(params.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _with_params(url: str, params: tuple[tuple[str, str], ...]) -> str:
+    keys = {k for k, _ in params}
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    query.extend(params.items())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in keys]
+    query.extend(params)
     return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
