@@ -7,6 +7,7 @@ produces (index.html, index.txt, index.mjml, message.eml, assets/).
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +83,9 @@ def _build(
         text=text,
         links=result.links,
         merge_fields=result.merge_fields,
-        assets=tuple(sorted(str(p) for p in result.assets.values())),
+        assets=tuple(
+            sorted(os.path.relpath(p, issue_path.parent) for p in result.assets.values())
+        ),
     )
     return rendered, result.assets
 

@@ -183,7 +183,7 @@ def check_issue(issue_path: str | Path, config: Config) -> list[Finding]:
         rendered = build_issue(path, config, lang=lang, for_send=False)
         findings.extend(check_rendered(rendered, config, where))
         for asset in rendered.assets:
-            if not Path(asset).is_file():
+            if not (path.parent / asset).is_file():
                 findings.append(Finding("error", "image", f"image file not found: {asset}", where))
         if rendered.assets and not settings.assets_url:
             findings.append(
