@@ -237,8 +237,8 @@ def test_escape_marks_survives_mjml_python() -> None:
     assert i18n.escape_marks("IOM Turkey") == "IOM Turkey"
 
 
-def test_default_language_text_keeps_its_direction_in_arabic() -> None:
-    """Config text (English) inside an Arabic variant is wrapped in dir="ltr"; else untouched."""
+def test_default_language_text_keeps_its_language_and_direction() -> None:
+    """Config text (English) in a tr/ar variant is marked lang="en", and dir="ltr" in Arabic."""
     from types import SimpleNamespace
 
     from jinja2 import Environment
@@ -249,9 +249,12 @@ def test_default_language_text_keeps_its_direction_in_arabic() -> None:
     settings = SimpleNamespace(default_language="en")
     why = "You asked to hear from us <3."
     assert t.render(why=why, lang="ar", settings=settings) == (
-        '<span dir="ltr">You asked to hear from us &lt;3.</span>'
+        '<span lang="en" dir="ltr">You asked to hear from us &lt;3.</span>'
     )
-    assert t.render(why=why, lang="tr", settings=settings) == "You asked to hear from us &lt;3."
+    assert t.render(why=why, lang="tr", settings=settings) == (
+        '<span lang="en">You asked to hear from us &lt;3.</span>'
+    )
+    assert t.render(why=why, lang="en-GB", settings=settings) == "You asked to hear from us &lt;3."
 
 
 def test_blocks_without_id_are_matched_by_their_derived_id(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def test_arabic_variant_is_right_to_left_in_html_and_text(project: Path) -> None
     assert ar.html.count("direction:rtl") >= ar.html.count("mj-column-per-"), "a column is ltr"
     assert AR_HERO_TITLE in ar.html and "اقرأ المزيد" in ar.html
     assert "Noto Naskh Arabic" in ar.html
-    assert '<span dir="ltr">You receive this newsletter because' in ar.html
+    assert '<span lang="en" dir="ltr">You receive this newsletter because' in ar.html
     assert "\\u{" not in ar.html and 'alt="دلباز مع طلابه أمام لوحة رسموها معاً"' in ar.html
     assert "«كان الأمر صعباً" in ar.html and "“" not in ar.html
     assert re.search(r"<blockquote[^>]*border-right:[^>]*font-style: ?normal", ar.html)

@@ -223,9 +223,10 @@ def register_filters(env: Any, lang: str | None = None) -> None:
 
     Also ``marks`` (see :func:`escape_marks`) and ``in_default_lang``: text from
     ``mailer.toml`` (the reason for the email, the address) is in the default
-    language; in a variant of the other direction it is wrapped in
-    ``<span dir="ltr">`` so its full stop stays at its end (``<bdi>`` is not
-    supported by Gmail or Outlook; the ``dir`` attribute is).
+    language; in another language's variant it is wrapped in ``<span lang="en">``
+    (screen readers switch voice), with ``dir="ltr"`` in a right-to-left variant so
+    its full stop stays at its end (``<bdi>`` is not supported by Gmail or Outlook;
+    the ``dir`` attribute is).
 
     The filters read ``lang`` from the template context (so one environment serves
     every language); *lang* is the fallback when the context has none.
@@ -248,9 +249,14 @@ def register_filters(env: Any, lang: str | None = None) -> None:
 
         settings = ctx.get("settings")
         default = str(getattr(settings, "default_language", None) or fallback)
-        if direction(str(ctx.get("lang") or fallback)) == direction(default):
+        lang = str(ctx.get("lang") or fallback)
+        if _base(lang) == _base(default):
             return value
-        return Markup('<span dir="{}">{}</span>').format(direction(default), escape(value))
+        if direction(lang) == direction(default):
+            return Markup('<span lang="{}">{}</span>').format(default, escape(value))
+        return Markup('<span lang="{}" dir="{}">{}</span>').format(
+            default, direction(default), escape(value)
+        )
 
     env.filters.update(
         upper_lang=_upper,
