@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailer import i18n
 from mailer.errors import IssueError
@@ -272,3 +274,16 @@ def test_blocks_without_id_are_matched_by_their_derived_id(tmp_path: Path) -> No
     missing = i18n.missing_translations(issue, "en")
     assert len(missing["tr"]) == 1 and missing["tr"][0].endswith(".text")
     assert missing["tr"][0].startswith("blocks.") and "[" not in missing["tr"][0]
+
+
+TURKISH_LOWER = "abcçdefgğhıijklmnoöprsştuüvyz"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=TURKISH_LOWER + " ", max_size=40))
+def test_turkish_case_round_trips(word: str) -> None:
+    """Any lower-case Turkish text survives upper() then lower() in Turkish, letter for letter."""
+    up = i18n.upper(word, "tr")
+    assert len(up) == len(word)
+    assert i18n.lower(up, "tr") == word
+    assert "i" not in up and "ı" not in up
