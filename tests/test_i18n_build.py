@@ -67,6 +67,9 @@ def test_arabic_variant_is_right_to_left_in_html_and_text(project: Path) -> None
     assert html_tag(ar.html).get("lang") == "ar"
     assert html_tag(ar.html).get("dir") == "rtl"
     assert 'direction="rtl"' in ar.mjml
+    # Gmail drops <html> and <body> attributes: the wrapper div must say it too
+    body = ar.html.split("<body", 1)[1]
+    assert re.match(r'[^>]*>\s*<div[^>]*\blang="ar"[^>]*\bdir="rtl"', body), body[:300]
     assert "→" not in ar.html and "→" not in ar.text
     assert ar.html.count("direction:rtl") >= ar.html.count("mj-column-per-"), "a column is ltr"
     assert AR_HERO_TITLE in ar.html and "اقرأ المزيد" in ar.html
