@@ -185,8 +185,8 @@ class _Writer:
 
         SQLite: a bare DBAPI executemany of values already in database form (Core's
         executemany runs bind processors and builds parameters per row, which costs more
-        than SQLite does). PostgreSQL: Core's executemany, which batches rows into
-        multi-row INSERT ... VALUES (the driver's executemany sends one statement per row).
+        than SQLite does). PostgreSQL with psycopg 3: COPY FROM STDIN (its executemany sends
+        one statement per row). Another driver: Core's multi-row INSERT ... VALUES.
         """
         if self.copy:
             self._copy(table, rows)
