@@ -83,11 +83,16 @@ def _build(
         text=text,
         links=result.links,
         merge_fields=result.merge_fields,
-        assets=tuple(
-            sorted(os.path.relpath(p, issue_path.parent) for p in result.assets.values())
-        ),
+        assets=tuple(sorted(_relative(p, issue_path.parent) for p in result.assets.values())),
     )
     return rendered, result.assets
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return os.path.relpath(path, base)
 
 
 def fill_placeholders(text: str, rendered: Rendered) -> str:

@@ -226,6 +226,7 @@ class Issue(_Model):
 # -- YAML with positions ---------------------------------------------------------------------
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Marks = dict[tuple[Any, ...], tuple[int, int]]
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class _Builder:
@@ -256,6 +257,8 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*where, i)) for i, item in enumerate(node.value)]
+        if node.tag == _STR_TAG:
+            return node.value  # most scalars: no constructor needed
         try:
             return self._constructor.construct_object(node)
         except ValueError as exc:
