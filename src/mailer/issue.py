@@ -10,6 +10,34 @@ Blocks carry a stable ``id`` (written by the editor, or derived from the title)
 used for UTM ``utm_content``, link statistics and translations. Merge fields
 (``{{ subscriber.first_name | default("friend") }}``) in texts become tokens such
 as ``%%first_name%%``; the text is never executed as a template.
+
+The format (texts are Markdown where they are long: ``body``, ``summary``)::
+
+    subject: "IOM Turkey Newsletter: December 2017 – March 2018"   # required
+    preheader: "The line inboxes show after the subject"
+    title: "A masthead title"             # default: name in mailer.toml
+    period: {start: 2017-12-01, end: 2018-03-31}   # the masthead's date range
+    slug: 2018-03-iom-turkey              # default: the file name
+    blocks:                               # in reading order
+      - type: story                       # photo, title, body, quote, links
+        id: gaziantep                     # optional; default from the title
+        hero: true                        # the big first story
+        title: ...
+        image: {src: assets/x.jpg, alt: ..., width: 600, caption: ..., credit: ...}
+        body: Markdown
+        quote: {text: ..., attribution: ...}
+        url: https://...                  # "Read more"
+        video: https://...                # "Watch here"
+        share: true                       # "Share on" Facebook, X, LinkedIn, WhatsApp, email
+      - type: highlights                  # cards two per row: items of {id, title, url,
+        title: ...                        #   image, summary}
+      - type: videos                      # items of {id, title, summary, url, thumbnail}
+      - type: news                        # items of {id, outlet, summary, url}
+      - type: heading                     # text: a section title ("Our Stories")
+      - type: text                        # title, body
+      - type: image                       # image, url
+      - type: button                      # label, url
+      - type: divider
 """
 
 from __future__ import annotations
