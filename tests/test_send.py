@@ -318,8 +318,11 @@ def test_outbox_in_flight_message_is_probed(engine: Engine, tmp_path: Path) -> N
         type(batch)(**{**batch.__dict__, "recipients": batch.recipients[:1]}),
         lambda *a: None,
     )
+    stale = tmp_path / "outbox" / str(cid) / ".0000009-x@example.com.eml.999999999.tmp"
+    stale.write_bytes(b"half a message")  # left by a process that died mid-write
     result = run_campaign(engine, config, cid, backend=backend)
     assert result.status == "sent" and result.accepted == 4
+    assert not stale.exists()
     files = sorted(p.name for p in (tmp_path / "outbox" / str(cid)).glob("*.eml"))
     assert files == [f"{i:07d}-user{n:05d}@example.com.eml" for n, i in enumerate(ids)]
     assert not list((tmp_path / "outbox").rglob("*.tmp"))

@@ -17,6 +17,16 @@ from .base import Batch, Recipient, Report, build_bytes
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class OutboxBackend:
     """Writes messages as files instead of sending them (the default, and `make demo`)."""
 
@@ -34,6 +44,10 @@ class OutboxBackend:
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        for tmp in self.directory.glob("*/.*.tmp"):  # half-written by a process that died
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Nothing to release."""
