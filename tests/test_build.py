@@ -296,3 +296,21 @@ class Tags(HTMLParser):
         if self._in_style:
             self.styles.append(data)
             self._in_style = False
+
+
+def test_build_path_imports_nothing_heavy(project: Path) -> None:
+    """Building an issue imports neither sqlalchemy, sendgrid, starlette, premailer nor rich."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mailer.build import write_build; from mailer.config import load_config; "
+        f"write_build({SAMPLE!r}, load_config('mailer.toml'), 'out', lang='en'); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'sqlalchemy', 'sendgrid', 'starlette', 'premailer', 'rich', 'uvicorn'}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+    assert Path("out/index.html").is_file()
