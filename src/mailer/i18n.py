@@ -68,55 +68,25 @@ DOMAIN = "messages"
 SHIPPED = ("en", "tr", "ar")
 #: fields a translation is expected to translate (``mailer check`` lists the missing ones)
 TEXT_KEYS = frozenset(
-    {
+    [
         "subject",
         "preheader",
-        "masthead",
         "title",
-        "subtitle",
-        "heading",
-        "body",
         "text",
+        "body",
         "summary",
         "outlet",
         "caption",
         "credit",
         "alt",
         "label",
-        "labels",
         "quote",
         "attribution",
-        "name",
-        "source",
-        "cta",
-        "button",
-        "period_label",
-        "intro",
-        "footer",
-    }
+    ]
 )
 #: further fields a translation may change (links and images may differ per language)
 OVERRIDABLE_KEYS = TEXT_KEYS | frozenset(
-    {
-        "url",
-        "href",
-        "link",
-        "links",
-        "image",
-        "images",
-        "src",
-        "video",
-        "share",
-        "read_more",
-        "watch",
-        "width",
-        "height",
-        "items",
-        "blocks",
-        "stories",
-        "news",
-        "videos",
-    }
+    ["url", "video", "image", "thumbnail", "src", "width", "share", "items", "blocks"]
 )
 #: structural keys a translation may repeat but never change
 FIXED_KEYS = frozenset({"id", "type", "slug", "kind"})
@@ -340,7 +310,7 @@ def bidi_text(text: str, lang: str) -> str:
     out = []
     for line in text.split("\n"):
         has_rtl = any(unicodedata.bidirectional(c) in _STRONG_RTL for c in line)
-        if has_rtl and _first_strong(line) != "R" and _first_strong(line) != "AL":
+        if has_rtl and _first_strong(line) not in _STRONG_RTL:
             line = RLM + line
         out.append(line)
     return "\n".join(out)
