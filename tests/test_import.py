@@ -397,3 +397,27 @@ def test_progress_reports_bytes_read(tmp_path: Path) -> None:
     import_csv(engine, path, "partners", batch_size=30, progress=seen.append)
     assert seen == sorted(seen) and len(seen) >= 4
     assert seen[-1] == path.stat().st_size
+
+
+def test_old_mac_line_endings(db_url: str, tmp_path: Path) -> None:
+    """A file with CR-only line endings (Excel's "CSV (Macintosh)") imports with right lines."""
+    path = tmp_path / "mac.csv"
+    path.write_bytes(
+        b'email;name;note\rok@example.org;Ok;"Two\rlines"\rbad;X\r\rlast@example.org;Last\r'
+    )
+    engine = db.connect(db_url)
+    report = import_csv(engine, path, "partners")
+    assert report.added == 2
+    assert [(r.line, r.email) for r in report.rejected] == [(4, "bad")]
+    assert _subscriber(engine, "last@example.org")["name"] == "Last"
+    assert _subscriber(engine, "ok@example.org")["attributes"] == {"note": "Two\nlines"}
+
+
+def test_spreadsheet_workbook_is_named(tmp_path: Path) -> None:
+    """An .xlsx workbook given as the file gets a message saying to save it as CSV UTF-8."""
+    path = tmp_path / "list.xlsx"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 4)
+    engine = db.connect(f"sqlite:///{tmp_path / 'm.db'}")
+    with pytest.raises(SubscriberError, match="spreadsheet workbook") as info:
+        import_csv(engine, path, "partners")
+    assert info.value.hint and "CSV UTF-8" in info.value.hint

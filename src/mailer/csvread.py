@@ -77,8 +77,29 @@ class Lines:
         self.line = 0
         self.bytes = 0
 
+    def _raw_lines(self) -> Iterator[bytes]:
+        """Lines as bytes, ending in LF; old Mac files (CR only) have their CRs read as LF."""
+        head = self.fh.peek(65536)[:65536] if hasattr(self.fh, "peek") else b""
+        if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+            raise SubscriberError(
+                "this is a spreadsheet workbook (.xlsx, .xls or .ods), not a CSV file",
+                location=str(self.path),
+                hint="open it and Save As → 'CSV UTF-8 (comma delimited)', then import that file.",
+            )
+        if b"\r" not in head or b"\n" in head:
+            yield from self.fh
+            return
+        rest = b""
+        while chunk := self.fh.read(65536):
+            parts = (rest + chunk).split(b"\r")
+            rest = parts.pop()
+            for part in parts:
+                yield part + b"\n"  # same length: byte offsets stay exact
+        if rest:
+            yield rest
+
     def __iter__(self) -> Iterator[str]:
-        for raw in self.fh:
+        for raw in self._raw_lines():
             self.line += 1
             start = 0
             if self.line == 1:
