@@ -46,13 +46,16 @@ const runs = Number(process.argv[4]);
 """
 
 
-def median_wall(cmd: list[str], runs: int, cwd: Path) -> float:
-    times = []
+def median_walls(commands: dict[str, list[str]], runs: int, cwd: Path) -> dict[str, float]:
+    """Median wall seconds of each command, the runs interleaved so that a busy machine
+    slows every command alike."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, timeout=120)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, cmd in commands.items():
+            start = time.perf_counter()
+            subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, timeout=120)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def stages(config_path: Path) -> dict[str, float]:
@@ -101,20 +104,22 @@ def main() -> None:
         build = [str(mailer), "build", str(SAMPLE), "-o", str(out / "ours"), "--lang", "en"]
         subprocess.run(build, cwd=ROOT, check=True, capture_output=True, timeout=120)
         mjml_file = out / "ours" / "index.mjml"
-        cli = median_wall(build, PROCESS_RUNS, ROOT)
         code = (
             "from mailer.build import write_build; from mailer.config import load_config; "
             f"write_build({str(SAMPLE)!r}, load_config('mailer.toml'), {str(out / 'lib')!r}, "
             "lang='en')"
         )
-        library = median_wall([sys.executable, "-c", code], PROCESS_RUNS, ROOT)
-        print(f"whole process, median of {PROCESS_RUNS}:")
+        commands = {"cli": build, "library": [sys.executable, "-c", code]}
+        have_reference = mjml_cli.exists() and node is not None
+        if have_reference:
+            commands["reference"] = [str(mjml_cli), str(mjml_file), "-o", str(out / "ref.html")]
+        walls = median_walls(commands, PROCESS_RUNS, ROOT)
+        cli, library = walls["cli"], walls["library"]
+        print(f"whole process, median of {PROCESS_RUNS} (interleaved runs):")
         print(f"  mailer build (console script)      {cli * 1000:8.0f} ms")
         print(f"  build path only (python -c)        {library * 1000:8.0f} ms")
-        reference = None
-        if mjml_cli.exists() and node:
-            ref_cmd = [str(mjml_cli), str(mjml_file), "-o", str(out / "ref.html")]
-            reference = median_wall(ref_cmd, PROCESS_RUNS, ROOT)
+        if have_reference:
+            reference = walls["reference"]
             print(f"  MJML 5 reference CLI               {reference * 1000:8.0f} ms")
             print(f"  reference / mailer build           {reference / cli:8.1f}x")
             print(f"  reference / build path only        {reference / library:8.1f}x")
