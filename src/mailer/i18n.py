@@ -278,11 +278,6 @@ def format_period(start: date, end: date, lang: str) -> str:
     return f"{first} – {format_skeleton('yMMMM', end, locale=loc)}"
 
 
-def format_day(day: date, lang: str) -> str:
-    """A single date in the language's long form, e.g. "5 Şubat 2018"."""
-    return format_skeleton("yMMMMd", day, locale=_locale(lang))
-
-
 # -- plain text in right-to-left languages -------------------------------------------------
 RLM = "\u200f"
 _STRONG_RTL = {"R", "AL"}
