@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import Engine
 
 from mailer import db
@@ -18,10 +20,6 @@ from mailer.backends.smtp import SmtpBackend, smtp_settings
 from mailer.send import run_campaign
 from support import free_port
 from test_send import SECRET, campaign, make_config, seed
-
-aiosmtpd = pytest.importorskip("aiosmtpd")
-from aiosmtpd.controller import Controller  # noqa: E402
-from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
 
 
 class Recorder:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -22,8 +23,6 @@ from test_send import SECRET
 
 ISSUE = "issues/2018-03-iom-turkey.yaml"
 BASE = "https://news.turkey.iom.int"
-aiosmtpd = pytest.importorskip("aiosmtpd")
-from aiosmtpd.controller import Controller  # noqa: E402
 
 
 class Inbox:
