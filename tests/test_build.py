@@ -314,3 +314,28 @@ def test_build_path_imports_nothing_heavy(project: Path) -> None:
     )
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
     assert Path("out/index.html").is_file()
+
+
+def test_arabic_build_mirrors_the_layout(project: Path) -> None:
+    """In Arabic the document is lang="ar" dir="rtl", columns run right to left, text aligns right."""
+    r = build_issue(SAMPLE, load_config("mailer.toml"), lang="ar")
+    assert r.language == "ar" and r.direction == "rtl"
+    assert '<mjml lang="ar" dir="rtl">' in r.mjml
+    assert 'direction="rtl"' in r.mjml and 'align="right"' in r.mjml
+    assert re.search(r'<html[^>]* lang="ar"[^>]* dir="rtl"', r.html) or re.search(
+        r'<html[^>]* dir="rtl"[^>]* lang="ar"', r.html
+    )
+    assert "%%unsubscribe_url%%" in r.text
+
+
+def test_a_broken_user_template_is_a_clean_error(project: Path) -> None:
+    """A syntax error in the user's templates folder: exit 1 naming the template and line."""
+    own = Path("mine")
+    (own / "blocks").mkdir(parents=True)
+    (own / "blocks" / "divider.mjml.j2").write_text("ok\n{% if %}\n", encoding="utf-8")
+    Path("issues/d.yaml").write_text("subject: D\nblocks:\n  - {type: divider}\n", encoding="utf-8")
+    toml = Path("mailer.toml")
+    toml.write_text('templates = "mine"\n' + toml.read_text(encoding="utf-8"), encoding="utf-8")
+    result = CliRunner().invoke(main, ["build", "issues/d.yaml", "-o", "out"])
+    assert result.exit_code == 1
+    assert "divider.mjml.j2:2" in result.output and "Traceback" not in result.output
