@@ -317,7 +317,7 @@ def test_build_path_imports_nothing_heavy(project: Path) -> None:
 
 
 def test_arabic_build_mirrors_the_layout(project: Path) -> None:
-    """In Arabic the document is lang="ar" dir="rtl", columns run right to left, text aligns right."""
+    """In Arabic: lang="ar" dir="rtl", columns run right to left, text aligns right."""
     r = build_issue(SAMPLE, load_config("mailer.toml"), lang="ar")
     assert r.language == "ar" and r.direction == "rtl"
     assert '<mjml lang="ar" dir="rtl">' in r.mjml
