@@ -149,3 +149,20 @@ def test_sample_issue_accepted_by_sendgrids_contract(
     )
     assert out.exit_code == 0, out.output
     assert f'"accepted": {len(people)}' in out.output and '"status": "sent"' in out.output
+
+
+def test_send_test_to_the_outbox_writes_new_files_each_time(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two test sends to the same address leave two files: a test is never "already sent"."""
+    _configure(project, monkeypatch, free_port())
+    runner = CliRunner()
+    args = ["send-test", ISSUE, "--to", "editor@example.org", "--backend", "outbox"]
+    first = runner.invoke(main, args)
+    second = runner.invoke(main, args)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    files = sorted((project / "outbox" / "test").glob("*.eml"))
+    assert len(files) == 2
+    for f in files:
+        msg = email.message_from_bytes(f.read_bytes(), policy=policy.default)
+        assert str(msg["Subject"]).startswith("[TEST] ") and str(msg["To"]) == "editor@example.org"

@@ -1,5 +1,7 @@
 """The outbox backend: one ``.eml`` file per recipient, ``outbox/<campaign>/<n>-<email>.eml``.
 
+``n`` is the subscriber id; test sends go to ``outbox/test/<time>-<n>-<email>.eml``.
+
 Each file is written atomically (a temporary file in the same folder, fsync, then
 rename), so a file under its final name is a complete message: after a crash the
 ledger asks :meth:`OutboxBackend.probe` whether the in-flight message exists, and
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 from .base import Batch, Recipient, Report, build_bytes
@@ -35,12 +38,15 @@ class OutboxBackend:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._stamp = time.strftime("%Y%m%dT%H%M%S") + f".{time.time_ns() % 10**9:09d}"
 
     def path_for(self, batch: Batch, recipient: Recipient) -> Path:
         """Where the message for *recipient* of *batch*'s campaign goes."""
-        folder = str(batch.campaign_id) if batch.campaign_id else "test"
         safe = _UNSAFE.sub("_", recipient.email)
-        return self.directory / folder / f"{recipient.subscriber_id:07d}-{safe}.eml"
+        if not batch.campaign_id:  # a test send: a new file each time, never "already sent"
+            name = f"{self._stamp}-{recipient.subscriber_id:03d}-{safe}.eml"
+            return self.directory / "test" / name
+        return self.directory / str(batch.campaign_id) / f"{recipient.subscriber_id:07d}-{safe}.eml"
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
