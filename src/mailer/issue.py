@@ -573,14 +573,16 @@ def load_issue(path: str | Path, *, lang: str | None = None, default_language: s
     Raises :class:`IssueError` with file:line:column, field path and a fix.
     """
     path = Path(path)
-    data, marks = _compose(path, _read(path))
+    text = _read(path)
+    data, marks = _compose(path, text)
     _assign_ids(data)
     if lang:
         from .i18n import overlay
 
         data = overlay(data, path, lang)
     collector = MergeCollector()
-    data = _tokenize(data, collector)
+    if lang or "{{" in text:  # a translation may bring merge fields of its own
+        data = _tokenize(data, collector)
     data.setdefault("slug", path.stem)
     data.setdefault("language", default_language)
     if lang:
