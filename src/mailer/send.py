@@ -30,7 +30,12 @@ Recipients are streamed from the database a batch at a time (keyset pagination b
 subscriber id, per language), and their status is re-checked when a batch is built
 or re-sent, so someone who unsubscribes during a send is skipped from then on.
 After ``sending.max_consecutive_failures`` failed batches in a row the campaign
-pauses with the last error instead of burning through the list.
+pauses with the last error instead of burning through the list. With a batch
+backend one request is in flight (in a worker thread) while the next batch is
+written ``pending`` and personalised; it becomes ``sending`` only when its turn comes.
+
+One process sends a campaign at a time: ``run-due`` claims it (see ``worker.py``),
+and ``send_issue`` refuses a campaign a live runner holds.
 """
 
 from __future__ import annotations
