@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailer.errors import ConfigError, ScheduleError
 from mailer.schedule import parse_duration, parse_when, to_local
@@ -108,3 +110,33 @@ def test_bad_durations(text: str) -> None:
     """A duration without a unit is a ConfigError naming the setting."""
     with pytest.raises(ConfigError, match="max_delay"):
         parse_duration(text)
+
+
+ZONES = [
+    "Europe/Berlin",
+    "America/New_York",
+    "Europe/Istanbul",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "America/Santiago",
+    "UTC",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    wall=st.datetimes(min_value=datetime(2027, 1, 1), max_value=datetime(2030, 12, 31)),
+    zone_name=st.sampled_from(ZONES),
+)
+def test_local_times_round_trip_or_are_refused(wall: datetime, zone_name: str) -> None:
+    """Any local time either comes back as the same wall time in its zone, or is refused
+    as skipped/repeated by a DST change — never silently moved."""
+    wall = wall.replace(second=0, microsecond=0)
+    text = wall.strftime("%Y-%m-%d %H:%M")
+    try:
+        when = parse_when(text, tz=zone_name, now=NOW)
+    except ScheduleError as exc:
+        assert "does not exist" in exc.message or "happens twice" in exc.message
+        return
+    assert when.local.replace(tzinfo=None) == wall
+    assert when.zone == zone_name
