@@ -413,3 +413,21 @@ def test_any_mix_of_failures_and_stops_sends_each_once() -> None:
                 db.dispose_all()
 
     run()
+
+
+def test_merge_values_are_escaped_in_html_only(tmp_path: Path) -> None:
+    """A name with HTML characters is escaped in the HTML part and kept as is in the text."""
+    from mailer.backends.base import Content
+    from mailer.personalize import Personalizer
+
+    r = rendered("en")
+    content = Content.of("en", r.subject + " %%first_name%%", r.html, r.text)
+    p = Personalizer(make_config(tmp_path), 7, content, r.merge_fields)
+    got = p.recipient(3, "a@example.org", "<b>Ayşe</b> & Co", '{"city": "Izmir & Ankara"}')
+    assert got.text_values["%%first_name%%"] == "<b>Ayşe</b>"
+    assert got.values["%%first_name%%"] == "&lt;b&gt;Ayşe&lt;/b&gt;"
+    assert got.values["%%city%%"] == "Izmir &amp; Ankara"
+    assert got.text_values["%%city%%"] == "Izmir & Ankara"
+    assert got.values["%%unsubscribe_url%%"] == "mailto:unsubscribe@example.org?subject=unsubscribe"
+    plain = p.recipient(4, "b@example.org", "", None)
+    assert plain.values is plain.text_values and plain.values["%%first_name%%"] == "friend"

@@ -84,6 +84,7 @@ class Personalizer:
         if self.base and not test:
             self.signer = Signer(load_key(config.secret(SECRET_ENV)))
         self.fields = [f for f in merge_fields if f.token in self.tokens]
+        self.field_tokens = frozenset(f.token for f in self.fields)
         self.mailto_url = f"mailto:{self.mailto}?subject=unsubscribe"
         self.mailto_header = f"<mailto:{self.mailto}?subject=unsubscribe>"
         #: without a signed token there is no https unsubscribe URL: mailto only
@@ -115,17 +116,15 @@ class Personalizer:
                 text[RECIPIENT_TOKEN] = "test"
         if UNSUBSCRIBE_URL in tokens:
             text[UNSUBSCRIBE_URL] = unsubscribe
-        values = text
+        special = False
         for f in self.fields:
             value = field_value(f.field, email, name, attributes) or f.fallback
             text[f.token] = value
-            if not _SPECIAL.isdisjoint(value):
-                if values is text:
-                    values = dict(text)
-                values[f.token] = html.escape(value, quote=True)
-        if values is not text:  # later fields went into text only
-            for f in self.fields:
-                values.setdefault(f.token, text[f.token])
-                if values[f.token] == text[f.token] and not _SPECIAL.isdisjoint(text[f.token]):
-                    values[f.token] = html.escape(text[f.token], quote=True)
+            special = special or not _SPECIAL.isdisjoint(value)
+        values = text  # tokens and URLs need no escaping; merge values only sometimes
+        if special:
+            values = {
+                k: html.escape(v, quote=True) if k in self.field_tokens else v
+                for k, v in text.items()
+            }
         return Recipient(subscriber_id, email, name or "", values, text, headers)
