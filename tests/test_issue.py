@@ -136,5 +136,14 @@ def test_load_issue_raises_issue_error_with_location() -> None:
     """The library raises IssueError whose location names the file and line."""
     with pytest.raises(IssueError) as info:
         load_issue(BROKEN / "misspelled-key.yaml")
-    assert info.value.location is not None and info.value.location.endswith(":8:16")
+    assert info.value.location is not None and info.value.location.endswith(":8:7")
     assert info.value.hint == "did you mean 'caption'?"
+
+
+def test_a_misspelled_key_is_named_before_the_missing_field(tmp_path: Path) -> None:
+    """`subjct:` is reported as unknown with "did you mean 'subject'", not as a missing subject."""
+    path = write(tmp_path, "subjct: X\nblocks:\n  - type: story\n    titel: A\n")
+    with pytest.raises(IssueError) as info:
+        load_issue(path)
+    assert info.value.location == f"{path}:1:1"
+    assert info.value.hint == "did you mean 'subject'?"

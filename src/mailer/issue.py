@@ -255,6 +255,8 @@ class Issue(_Model):
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Marks = dict[tuple[Any, ...], tuple[int, int]]
 _STR_TAG = "tag:yaml.org,2002:str"
+#: marks of a mapping key are stored under (*path, key, KEY)
+KEY = "<key>"
 
 
 class _Builder:
@@ -281,6 +283,8 @@ class _Builder:
                         location=f"{self.path}:{line}:{key_node.start_mark.column + 1}",
                         hint="keep one of them; YAML keys must be unique.",
                     )
+                km = key_node.start_mark
+                self.marks[(*where, key, KEY)] = (km.line + 1, km.column + 1)
                 out[key] = self.build(value_node, (*where, key))
             return out
         if isinstance(node, yaml.SequenceNode):
@@ -503,12 +507,19 @@ def _known_keys(data: Any, found: tuple[Any, ...]) -> list[str]:
 def _validation_error(
     path: Path, data: dict[str, Any], marks: Marks, exc: ValidationError
 ) -> IssueError:
-    errors = exc.errors()
+    # a misspelled key shows up twice (unknown key + missing field): name the spelling first
+    def order(error: Any) -> tuple[bool, tuple[int, int]]:
+        found = _describe_path(data, tuple(error["loc"]))[1]
+        return error["type"] != "extra_forbidden", marks.get(found, (0, 0))
+
+    errors = sorted(exc.errors(), key=order)
     first = errors[0]
     loc = tuple(first["loc"])
     where, found = _describe_path(data, loc)
-    line, col = marks.get(found, marks.get((), (1, 1)))
     kind = first["type"]
+    line, col = marks.get(found, marks.get((), (1, 1)))
+    if kind == "extra_forbidden":
+        line, col = marks.get((*found, KEY), (line, col))
     hint = None
     if kind == "extra_forbidden":
         key = str(loc[-1])
