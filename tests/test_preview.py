@@ -75,3 +75,24 @@ def test_preview_shows_an_error_page_and_recovers(project: Path) -> None:
         assert b"IOM Turkey Highlights" in email
     finally:
         server.stop()
+
+
+def test_preview_reloads_when_the_config_changes(project: Path) -> None:
+    """Editing mailer.toml (here: the newsletter's name) shows up in the preview."""
+    server = PreviewServer(SAMPLE, None, free_port()).start()
+    try:
+        assert Path("mailer.toml").resolve() in server.preview.watch_paths()
+        version = json.loads(get(server.url + "version")[2])["version"]
+        time.sleep(0.5)
+        toml = Path("mailer.toml")
+        toml.write_text(
+            toml.read_text(encoding="utf-8").replace(
+                'name = "IOM Turkey Newsletter"', 'name = "IOM Türkiye Bulletin"'
+            ),
+            encoding="utf-8",
+        )
+        wait_for_version(server, version)
+        _, _, email = get(server.url + "email?lang=en")
+        assert "IOM Türkiye Bulletin".encode() in email
+    finally:
+        server.stop()

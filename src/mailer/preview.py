@@ -136,7 +136,7 @@ class Preview:
         except MailerError:
             return paths
         if config.path:
-            paths.append(config.path.parent)
+            paths.append(config.path)  # the file, not its folder (which may hold node_modules)
         from .render import template_dirs
 
         paths.extend(Path(d) for d in template_dirs(config))
