@@ -348,7 +348,8 @@ def export_csv(
         lid = list_id(conn, list_name)
         base = base.where(s.c.id.in_(select(m.c.subscriber_id).where(m.c.list_id == lid)))
     keys: set[str] = set()
-    for attrs in conn.execute(base.with_only_columns(s.c.attributes)).scalars():
+    attributes = base.with_only_columns(s.c.attributes).execution_options(yield_per=1000)
+    for attrs in conn.execute(attributes).scalars():  # streamed (server-side on PostgreSQL)
         keys.update(attrs or {})
     attr_keys = sorted(keys - set(FIXED_COLUMNS) - set(TRAILING_COLUMNS))
     names: dict[int, str] = {i: n for i, n in conn.execute(select(db.lists.c.id, db.lists.c.name))}
