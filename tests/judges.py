@@ -344,6 +344,8 @@ class Sample:
     eml: bytes
     highlight_titles: list[str]
     routes: dict[str, Path]
+    #: where each variant was written: "en", each translation, "premailer" (when installed)
+    variants: dict[str, Path] = field(default_factory=dict)
 
     @property
     def html_path(self) -> Path:
@@ -442,6 +444,33 @@ def html_problems(html: str, *, allowed_tokens: frozenset[str] = frozenset()) ->
 
 # --- the message as a reader receives it ---------------------------------------------------------
 
+
+def copy_project(dest: Path, **settings: str) -> Path:
+    """A copy of the sample project (mailer.toml, templates, issues) in *dest*, with top-level
+    or ``[tracking]`` settings of mailer.toml changed: ``inliner="premailer"``, ``base_url=...``."""
+    dest.mkdir(parents=True)
+    for name in ("templates", "issues"):
+        if (ROOT / name).exists():
+            shutil.copytree(ROOT / name, dest / name)
+    toml = (ROOT / "mailer.toml").read_text(encoding="utf-8")
+    for key, value in settings.items():
+        toml, n = re.subn(rf"(?m)^#?\s*{key}\s*=.*$", f'{key} = "{value}"', toml, count=1)
+        assert n == 1, f"mailer.toml has no `{key} = ...` line (even commented) to set"
+    (dest / "mailer.toml").write_text(toml, encoding="utf-8")
+    return dest
+
+
+def run_mailer(project: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    """Run the installed ``mailer`` CLI in *project*; fail with its output when it fails."""
+    import sys
+
+    mailer = str(Path(sys.executable).with_name("mailer"))
+    proc = subprocess.run([mailer, *args], cwd=project, env=env, capture_output=True, timeout=120)
+    assert proc.returncode == 0, (
+        f"mailer {' '.join(args)} failed:\n{proc.stdout.decode()}\n{proc.stderr.decode()}"
+    )
+
+
 #: one reader per language of the sample (address, name)
 READERS = {
     "en": ("emma.clarke@example.org", "Emma Clarke"),
@@ -458,18 +487,9 @@ def send_sample(
     outbox``; returns each language's .eml from the outbox (links rewritten by
     ``tracking.prepare``, tokens filled by the sender)."""
     import os
-    import sys
     from email import message_from_bytes, policy
 
-    project = work / "project"
-    project.mkdir(parents=True)
-    for name in ("templates", "issues"):
-        if (ROOT / name).exists():
-            shutil.copytree(ROOT / name, project / name)
-    toml = (ROOT / "mailer.toml").read_text(encoding="utf-8")
-    toml, n = re.subn(r"(?m)^#\s*base_url\s*=.*$", f'base_url = "{base}"', toml, count=1)
-    assert n == 1, "mailer.toml has no commented `# base_url = ...` line under [tracking] to set"
-    (project / "mailer.toml").write_text(toml, encoding="utf-8")
+    project = copy_project(work / "project", base_url=base)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "SENDGRID_"))}
     env |= {
         "MAILER_DATABASE_URL": f"sqlite:///{work / 'mailer.db'}",
@@ -477,22 +497,13 @@ def send_sample(
         "MAILER_SECRET_KEY": "judges-signing-key-0123456789abcdef",
         "NO_COLOR": "1",
     }
-    mailer = str(Path(sys.executable).with_name("mailer"))
-    commands = [
-        ["subscribers", "add", address, "--list", "partners", "--name", name, "--language", lang]
-        for lang in langs
-        for address, name in [READERS[lang]]
-    ]
-    commands.append(
-        ["send", str(issue.relative_to(ROOT)), "--list", "partners", "--backend", "outbox", "--yes"]
-    )
-    for args in commands:
-        proc = subprocess.run(
-            [mailer, *args], cwd=project, env=env, capture_output=True, timeout=120
-        )
-        assert proc.returncode == 0, (
-            f"mailer {' '.join(args)} failed:\n{proc.stdout.decode()}\n{proc.stderr.decode()}"
-        )
+    for lang in langs:
+        address, name = READERS[lang]
+        run_mailer(project, "subscribers", "add", address, "--list", "partners", "--name", name,
+                   "--language", lang, env=env)  # fmt: skip
+    issue_arg = str(issue.relative_to(ROOT))
+    run_mailer(project, "send", issue_arg, "--list", "partners", "--backend", "outbox", "--yes",
+               env=env)  # fmt: skip
     by_address: dict[str, bytes] = {}
     for path in sorted((work / "outbox").rglob("*.eml")):
         raw = path.read_bytes()
