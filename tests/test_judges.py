@@ -1,7 +1,9 @@
 """Outside judges of the sample issue as built by `mailer build` (issue #2, DESIGN.md →
 Deliverability and reading quality).
 
-The sample is built once per session into a tmp dir; every judge is a tool nobody here wrote:
+The sample is built once per session into a tmp dir (English, each translation, and English
+again with ``inliner = "premailer"``) and sent once per language through ``mailer send`` to the
+outbox with click tracking on; every judge is a tool nobody here wrote:
 npm mjml@5, Chromium (via playwright-core), Pillow, the W3C Nu validator, axe-core,
 SpamAssassin, caniemail's data. Each judge also runs on a deliberately bad input, so it is
 shown to be able to fail. Screenshots are left in the session's tmp dir (path in the output
@@ -56,7 +58,7 @@ TRANSLATIONS = tuple(
 LANGS = ("en", *TRANSLATIONS)
 #: what the HTML judges see: each language, and English inlined by premailer instead of css-inline
 VARIANTS = (*LANGS, "premailer")
-#: what is judged per message/HTML: the English build, the English as sent, each translation
+#: what is judged per message/HTML: each language as built and as sent, English via premailer
 BUILDS = (
     "build",
     "sent",
@@ -69,7 +71,7 @@ Sent = dict[str, tuple[str, bytes]]
 
 
 def lang_dir(sample: Sample, lang: str) -> Path:
-    """Where `mailer build` wrote *lang* (a language of VARIANTS, or "premailer")."""
+    """Where `mailer build` wrote one of VARIANTS (skips "premailer" when not installed)."""
     require(
         lang in sample.variants, f"no {lang} build: premailer not installed (mailer[premailer])"
     )
