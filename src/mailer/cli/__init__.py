@@ -7,6 +7,7 @@ Commands live in one module per area; each module has ``register(group)``.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -52,8 +53,38 @@ def console(stderr: bool = False) -> Any:
     )
 
 
+#: command name -> the cli module that registers it; imported only when that command runs,
+#: so `mailer build` never pays for SQLAlchemy, the SendGrid client or Starlette.
+COMMANDS = {
+    "build": "build",
+    "check": "build",
+    "preview": "build",
+    "init": "build",
+    "subscribers": "subscribers",
+    "lists": "subscribers",
+    "send": "send",
+    "send-test": "send",
+    "campaigns": "send",
+    "serve": "track",
+    "stats": "track",
+    "schedule": "schedule",
+    "run-due": "schedule",
+    "worker": "schedule",
+}
+
+
 class MailerGroup(click.Group):
-    """Turns MailerError into ``error: …`` on stderr and exit 1 (traceback only with --debug)."""
+    """Loads command modules on demand, and turns MailerError into ``error: …`` on stderr
+    and exit 1 (traceback only with --debug)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module = importlib.import_module(f"{__name__}.{COMMANDS[cmd_name]}")
+            module.register(self)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -93,16 +124,6 @@ def main(ctx: click.Context, config_path: str | None, debug: bool, quiet: bool) 
     # the sendgrid client logs request headers (the API key) at DEBUG: never let it
     logging.getLogger("python_http_client").setLevel(logging.WARNING)
     ctx.obj = State(config_path=config_path, debug=debug, quiet=quiet)
-
-
-def _register() -> None:
-    from . import build, schedule, send, subscribers, track
-
-    for module in (build, subscribers, send, track, schedule):
-        module.register(main)
-
-
-_register()
 
 
 def run() -> None:  # pragma: no cover - console entry alias
