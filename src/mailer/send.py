@@ -30,9 +30,7 @@ Recipients are streamed from the database a batch at a time (keyset pagination b
 subscriber id, per language), and their status is re-checked when a batch is built
 or re-sent, so someone who unsubscribes during a send is skipped from then on.
 After ``sending.max_consecutive_failures`` failed batches in a row the campaign
-pauses with the last error instead of burning through the list. With a batch
-backend one request is in flight (in a worker thread) while the next batch is
-written ``pending`` and personalised; it becomes ``sending`` only when its turn comes.
+pauses with the last error instead of burning through the list.
 
 One process sends a campaign at a time: ``run-due`` claims it (see ``worker.py``),
 and ``send_issue`` refuses a campaign a live runner holds.
@@ -42,7 +40,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -709,40 +706,21 @@ class Ledger:
     def _sent_batches(
         self, should_stop: Callable[[], bool] | None
     ) -> Iterator[tuple[Batch, str | None]]:
-        """Send batches one after the other, yielding (batch, error) for each.
+        """Send batches one after the other, yielding (batch, error) for each; stops when
+        *should_stop* says so or the campaign is no longer ``sending``.
 
-        With a batch backend one request is in flight (in a worker thread) while the
-        next batch is written ``pending`` and personalised; it is marked in flight
-        only when its turn comes, so a crash leaves it safe to send. Stops when
-        *should_stop* says so or the campaign is no longer ``sending``."""
-        pool = None
-        if not self.backend.per_message:
-            pool = ThreadPoolExecutor(1, thread_name_prefix="mailer-send")
-        ahead: Batch | None = None
-        try:
-            while True:
-                if should_stop is not None and should_stop():
-                    return
-                if self._status() != CS.SENDING.value:  # cancelled or paused elsewhere
-                    return
-                batch = ahead or self._take()
-                ahead = None
-                if batch is None:
-                    self.exhausted = True
-                    return
-                self.mark_in_flight(batch)
-                if pool is None:
-                    yield batch, self.transmit(batch)
-                    continue
-                future = pool.submit(self.transmit, batch)
-                try:
-                    ahead = self._take()
-                finally:
-                    error = future.result()
-                yield batch, error
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
+        (Preparing the next batch in a thread while a request is in flight was tried:
+        on this 2-core machine it measured 5% slower, so the loop stays sequential.)"""
+        while True:
+            if should_stop is not None and should_stop():
+                return
+            if self._status() != CS.SENDING.value:  # cancelled or paused elsewhere
+                return
+            batch = self._take()
+            if batch is None:
+                self.exhausted = True
+                return
+            yield batch, self.send(batch)
 
     def finish(self) -> None:
         """Mark the campaign sent, or paused while recipients are held unknown."""
