@@ -431,3 +431,41 @@ def test_merge_values_are_escaped_in_html_only(tmp_path: Path) -> None:
     assert got.values["%%unsubscribe_url%%"] == "mailto:unsubscribe@example.org?subject=unsubscribe"
     plain = p.recipient(4, "b@example.org", "", None)
     assert plain.values is plain.text_values and plain.values["%%first_name%%"] == "friend"
+
+
+def test_a_second_sender_of_the_same_campaign_is_refused(engine: Engine, tmp_path: Path) -> None:
+    """While one process holds a campaign, another run_campaign refuses and sends nothing."""
+    from mailer.errors import DeliveryError
+    from mailer.send import campaign_lock
+
+    config = make_config(tmp_path)
+    seed(engine, 3)
+    cid = campaign(engine, config)
+    backend = MemoryBackend()
+    script = (
+        "import sys, time\n"
+        "from mailer import db\n"
+        "from mailer.send import campaign_lock\n"
+        "with campaign_lock(db.connect(sys.argv[1]), int(sys.argv[2])):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(30)\n"
+    )
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(engine.url.render_as_string(False)), str(cid)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        with pytest.raises(DeliveryError, match="being sent by another process"):
+            run_campaign(engine, config, cid, backend=backend)
+        assert backend.sent == [] and statuses(engine, cid) == {}
+    finally:
+        holder.kill()  # SIGKILL: the lock goes with the process
+        holder.wait()
+    result = run_campaign(engine, config, cid, backend=backend)
+    assert result.status == "sent" and len(backend.sent) == 3
+    with campaign_lock(engine, cid):  # released after the run
+        pass

@@ -38,13 +38,27 @@ and ``send_issue`` refuses a campaign a live runner holds.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Text, and_, exists, func, not_, or_, select, true, type_coerce
+from sqlalchemy import (
+    Engine,
+    Text,
+    and_,
+    exists,
+    func,
+    not_,
+    or_,
+    select,
+    text,
+    true,
+    type_coerce,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -73,6 +87,8 @@ FINISHED = (CS.SENT.value, CS.CANCELLED.value, CS.FAILED.value)
 RUNNABLE = (CS.DRAFT.value, CS.SCHEDULED.value, CS.PAUSED.value, CS.SENDING.value)
 PER_MESSAGE = {"outbox": True, "smtp": True, "sendgrid": False}
 SKIPPED = "skipped: "
+#: first key of the PostgreSQL advisory lock held while a campaign is sent
+LOCK_KEY = 727275
 
 Progress = Callable[[int, int], None]
 #: (subscriber id, outcome, provider message id, error)
@@ -759,33 +775,78 @@ def run_campaign(
 ) -> CampaignResult:
     """Send or resume campaign *campaign_id* (status sending → sent | paused | failed).
 
-    A campaign already finished (sent, cancelled, failed) is left alone."""
+    A campaign already finished (sent, cancelled, failed) is left alone. While it runs the
+    process holds the campaign's lock (:func:`campaign_lock`): a second sender of the same
+    campaign gets a DeliveryError instead of sending anything twice."""
     c = db.campaigns
-    with db.transaction(engine) as conn:
-        row = conn.execute(select(c).where(c.c.id == campaign_id)).mappings().first()
-        if row is None:
-            raise DeliveryError(
-                f"there is no campaign {campaign_id}", hint="see `mailer campaigns`."
+    with campaign_lock(engine, campaign_id):
+        with db.transaction(engine) as conn:
+            row = conn.execute(select(c).where(c.c.id == campaign_id)).mappings().first()
+            if row is None:
+                raise DeliveryError(
+                    f"there is no campaign {campaign_id}", hint="see `mailer campaigns`."
+                )
+            if row["status"] in FINISHED:
+                return campaign_result(engine, campaign_id)
+            conn.execute(
+                c.update()
+                .where(c.c.id == campaign_id, c.c.status.in_(RUNNABLE))
+                .values(
+                    status=CS.SENDING.value,
+                    error=None,
+                    started_at=func.coalesce(c.c.started_at, db.utcnow()),
+                )
             )
-        if row["status"] in FINISHED:
-            return campaign_result(engine, campaign_id)
-        conn.execute(
-            c.update()
-            .where(c.c.id == campaign_id, c.c.status.in_(RUNNABLE))
-            .values(
-                status=CS.SENDING.value,
-                error=None,
-                started_at=func.coalesce(c.c.started_at, db.utcnow()),
-            )
-        )
-    if isinstance(backend, str) or backend is None:
-        be: Backend = get_backend(backend or row["backend"], config)
-    else:
-        be = backend
-    contents = _ensure_contents(engine, config, campaign_id, row["issue_path"])
-    ledger = Ledger(engine, config, row, be, contents)
-    ledger.run(retry_unknown=retry_unknown, progress=progress, should_stop=should_stop)
+        if isinstance(backend, str) or backend is None:
+            be: Backend = get_backend(backend or row["backend"], config)
+        else:
+            be = backend
+        contents = _ensure_contents(engine, config, campaign_id, row["issue_path"])
+        ledger = Ledger(engine, config, row, be, contents)
+        ledger.run(retry_unknown=retry_unknown, progress=progress, should_stop=should_stop)
     return campaign_result(engine, campaign_id)
+
+
+@contextmanager
+def campaign_lock(engine: Engine, campaign_id: int) -> Iterator[None]:
+    """Hold campaign *campaign_id* for this process, or raise DeliveryError at once.
+
+    SQLite: an ``flock`` on ``<database>.campaign-<id>.lock``; PostgreSQL: a session
+    advisory lock on a connection kept open meanwhile. Both vanish with the process,
+    so a killed sender never leaves the campaign locked."""
+    busy = DeliveryError(
+        f"campaign {campaign_id} is being sent by another process right now",
+        hint="let it finish (`mailer campaigns` shows its progress), then run again.",
+    )
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock(:k, :id)"), {"k": LOCK_KEY, "id": campaign_id}
+            ).scalar()
+            conn.commit()
+            if not got:
+                raise busy
+            try:
+                yield
+            finally:
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(:k, :id)"), {"k": LOCK_KEY, "id": campaign_id}
+                )
+                conn.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.campaign-{campaign_id}.lock", "a+b") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def campaign_result(engine: Engine, campaign_id: int) -> CampaignResult:
