@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +48,28 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if (ROOT / name).exists():
             shutil.copytree(ROOT / name, dest / name)
     monkeypatch.chdir(dest)
-    for var in ("MAILER_DATABASE_URL", "SENDGRID_API_KEY", "MAILER_SENDGRID_HOST",
-                "MAILER_SMTP_URL", "MAILER_SECRET_KEY", "MAILER_SENDGRID_WEBHOOK_PUBLIC_KEY"):
+    for var in (
+        "MAILER_DATABASE_URL",
+        "SENDGRID_API_KEY",
+        "MAILER_SENDGRID_HOST",
+        "MAILER_SMTP_URL",
+        "MAILER_SECRET_KEY",
+        "MAILER_SENDGRID_WEBHOOK_PUBLIC_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
     return dest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Under MAILER_TEST_REQUIRE_ALL=1 (CI) a skipped test fails: nothing is left unjudged."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        os.environ.get("MAILER_TEST_REQUIRE_ALL") == "1"
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+    ):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped under MAILER_TEST_REQUIRE_ALL=1: {reason}"

@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import click
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +66,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_port(
+    port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -86,7 +89,7 @@ def _pg_bindir() -> Path | None:
 
 
 class PostgresServer:
-    """A throwaway PostgreSQL cluster on 127.0.0.1 (Debian's binaries, run as `postgres` if root)."""
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (Debian binaries; run as `postgres` if root)."""
 
     def __init__(self) -> None:
         bindir = _pg_bindir()
@@ -101,15 +104,37 @@ class PostgresServer:
             self.prefix = ["runuser", "-u", "postgres", "--"]
         data = self.dir / "data"
         subprocess.run(
-            [*self.prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-             "-E", "UTF8", "--locale=C.UTF-8"],
-            check=True, capture_output=True,
+            [
+                *self.prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            check=True,
+            capture_output=True,
         )
         subprocess.run(
-            [*self.prefix, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(self.dir / "log"),
-             "-o", f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c max_connections=200",
-             "start"],
-            check=True, capture_output=True,
+            [
+                *self.prefix,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(self.dir / "log"),
+                "-o",
+                f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c max_connections=200",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
         )
         self.data = data
         self._n = 0
@@ -120,15 +145,41 @@ class PostgresServer:
 
         self._n += 1
         name = name or f"t{self._n}_{os.getpid()}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
         subprocess.run(
-            [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-             "stop"],
+            [
+                *self.prefix,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "immediate",
+                "stop",
+            ],
             capture_output=True,
         )
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def parse_mailer_argv(argv: list[str]) -> click.Command:
+    """Parse *argv* (after the mailer binary) with the real click tree, down through groups;
+    return the command it names. Raises click.UsageError on an unknown command or option."""
+    from mailer.cli import main
+
+    ctx = main.make_context("mailer", list(argv), resilient_parsing=False)
+    cmd: click.Command = main
+    while isinstance(cmd, click.Group):
+        rest = [*ctx._protected_args, *ctx.args]
+        if not rest:
+            break
+        name, sub, sub_args = cmd.resolve_command(ctx, rest)
+        assert sub is not None, f"no such command {name}"
+        ctx = sub.make_context(name or "", list(sub_args), parent=ctx)
+        cmd = sub
+    return cmd

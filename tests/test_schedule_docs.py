@@ -1,4 +1,4 @@
-"""docs/scheduling.md: the cron line and systemd units name real commands and valid settings."""
+"""README → Scheduled sending: the cron line and systemd units name real commands and options."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from pathlib import Path
 import click
 import pytest
 
-from mailer.cli import main
-from support import ROOT
+from support import ROOT, parse_mailer_argv
 
-DOC = ROOT / "docs" / "scheduling.md"
+DOC = ROOT / "README.md"
 
 
 def _blocks(lang: str) -> list[str]:
@@ -28,16 +27,6 @@ def _units() -> dict[str, str]:
         assert first.startswith("# /etc/systemd/system/"), first
         units[first.removeprefix("# /etc/systemd/system/")] = block
     return units
-
-
-def _check_mailer_argv(argv: list[str]) -> click.Command:
-    """Parse *argv* (after the mailer binary) with the real click tree; return the command."""
-    ctx = main.make_context("mailer", list(argv), resilient_parsing=False)
-    rest = [*ctx._protected_args, *ctx.args]
-    name, cmd, sub_args = main.resolve_command(ctx, rest)
-    assert cmd is not None, f"no such command {name}"
-    cmd.make_context(name or "", list(sub_args), parent=ctx)  # raises on unknown options
-    return cmd
 
 
 def test_doc_has_cron_line_and_three_units() -> None:
@@ -59,7 +48,7 @@ def test_cron_line_runs_a_real_command_every_minute() -> None:
     mailer_part = command.split("&&", 1)[1].split(">>", 1)[0]
     argv = shlex.split(mailer_part)
     assert argv[0].endswith("bin/mailer")
-    assert _check_mailer_argv(argv[1:]).name == "run-due"
+    assert parse_mailer_argv(argv[1:]).name == "run-due"
 
 
 @pytest.mark.parametrize(
@@ -73,13 +62,13 @@ def test_service_execstart_names_real_subcommand_and_options(unit: str, command:
     assert exec_start
     argv = shlex.split(exec_start.group(1))
     assert argv[0] == "/srv/newsletter/.venv/bin/mailer"
-    assert _check_mailer_argv(argv[1:]).name == command
+    assert parse_mailer_argv(argv[1:]).name == command
 
 
 def test_a_bad_option_would_be_caught() -> None:
     """The parser used above rejects an option mailer does not have (the check can fail)."""
     with pytest.raises(click.UsageError):
-        _check_mailer_argv(["run-due", "--no-such-option"])
+        parse_mailer_argv(["run-due", "--no-such-option"])
 
 
 def test_timer_fires_every_minute_for_the_service() -> None:

@@ -195,7 +195,9 @@ def load_config(path: str | Path | None = None) -> Config:
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}", hint="check quotes and brackets.") from None
+        raise ConfigError(
+            f"{p}: not valid TOML: {exc}", hint="check quotes and brackets."
+        ) from None
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

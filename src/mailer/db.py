@@ -28,7 +28,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
-
     ForeignKey,
     Index,
     Integer,
@@ -158,7 +157,9 @@ campaigns = Table(
 campaign_contents = Table(
     "campaign_contents",
     metadata,
-    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("language", String(35), primary_key=True),
     Column("subject", Text, nullable=False),
     Column("html", Text, nullable=False),  # as sent, with per-recipient tokens, no personal data
@@ -362,5 +363,3 @@ def get_or_create_list(conn: Connection, name: str) -> int:
     if found is not None:
         return int(found)
     return int(conn.execute(lists.insert().values(name=name)).inserted_primary_key[0])  # type: ignore[index]
-
-

@@ -8,11 +8,11 @@ so the one-click ``List-Unsubscribe`` headers stay readable (unfolded, not RFC
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
 
 #: serialise like an MTA would accept, without folding or encoding long ASCII headers
 SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
