@@ -14,6 +14,7 @@ a few helpers: ``md(text, block_id)`` (Markdown → sanitised HTML, links with U
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,20 @@ def template_dirs(config: Config) -> tuple[str, ...]:
     return tuple(str(d) for d in dict.fromkeys(dirs) if d.is_dir())
 
 
+def _bytecode_cache() -> Any:
+    """Compiled templates kept between runs (Jinja2 checks each source's checksum), in
+    ``$XDG_CACHE_HOME/mailer/jinja``; none when that folder cannot be written."""
+    import jinja2
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "mailer", "jinja")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(folder) if os.access(folder, os.W_OK) else None
+
+
 @functools.lru_cache(maxsize=8)
 def environment(dirs: tuple[str, ...]) -> Any:
     """One Jinja2 environment per search path (templates are compiled once, reloaded on change)."""
@@ -80,6 +95,7 @@ def environment(dirs: tuple[str, ...]) -> Any:
         lstrip_blocks=True,
         auto_reload=True,
         keep_trailing_newline=False,
+        bytecode_cache=_bytecode_cache(),
     )
     env.filters["default"] = env.filters["d"] = _default
     return env
