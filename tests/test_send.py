@@ -13,10 +13,11 @@ from sqlalchemy import Engine, func, select
 
 from mailer import db
 from mailer.backends import MemoryBackend
+from mailer.campaigns import campaign_result
 from mailer.config import Config, Settings
 from mailer.errors import ProviderRejected
 from mailer.rendered import MergeField, Rendered
-from mailer.send import campaign_result, create_campaign, run_campaign, send_issue, store_contents
+from mailer.send import create_campaign, run_campaign, send_issue, store_contents
 
 SECRET = "test-secret-key-0123456789abcdef"
 
@@ -303,7 +304,7 @@ def test_outbox_in_flight_message_is_probed(engine: Engine, tmp_path: Path) -> N
     cid = campaign(engine, config)
     backend = OutboxBackend(tmp_path / "outbox")
     b, d = db.batches, db.deliveries
-    from mailer.send import Ledger, _load_contents
+    from mailer.ledger import Ledger, _load_contents
 
     with db.read(engine) as conn:
         row = conn.execute(select(db.campaigns).where(db.campaigns.c.id == cid)).mappings().one()
@@ -359,7 +360,7 @@ def test_resume_with_another_backend_uses_the_old_ones_rules(
     seed(engine, 15)
     cid = create_campaign(engine, config, "x.yaml", "partners", backend="sendgrid", slug="x")
     store_contents(engine, config, cid, [rendered("en")])
-    from mailer.send import Ledger, _load_contents
+    from mailer.ledger import Ledger, _load_contents
 
     with db.read(engine) as conn:
         row = conn.execute(select(db.campaigns).where(db.campaigns.c.id == cid)).mappings().one()

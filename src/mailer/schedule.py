@@ -271,7 +271,8 @@ def schedule_issue(
 def _existing_campaign(engine: Engine, path: Path, list_name: str) -> int | None:
     """A draft campaign of this issue to this list (reused), else None; refuses when the
     issue is already scheduled, being sent or sent to the list (one issue, one send)."""
-    from .send import find_campaign, issue_slug
+    from .campaigns import find_campaign
+    from .send import issue_slug
 
     with db.read(engine) as conn:
         list_id = conn.execute(select(db.lists.c.id).where(db.lists.c.name == list_name)).scalar()

@@ -12,7 +12,8 @@ from typing import Any
 import click
 
 from .. import db
-from ..send import CampaignResult, issue_slug, list_campaigns, plan, send_issue, send_test
+from ..campaigns import CampaignResult, list_campaigns
+from ..send import issue_slug, plan, send_issue, send_test
 from . import State, console, pass_state
 
 BACKENDS = click.Choice(["outbox", "smtp", "sendgrid"])
