@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import db
 from .config import Config
 from .errors import MailerError
+from .process import pid_alive
 from .schedule import ScheduleRow, list_schedules, parse_duration
 
 log = logging.getLogger(__name__)
@@ -67,16 +68,6 @@ def runner_id() -> str:
     return f"{_host()}:{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def claim_is_stale(
     claimed_by: str, claimed_at: datetime | None, now: datetime, lease: timedelta = LEASE
 ) -> bool:
@@ -85,7 +76,7 @@ def claim_is_stale(
         return True
     host, _, pid = claimed_by.rpartition(":")
     if host == _host() and pid.isdigit():
-        return not _pid_alive(int(pid))
+        return not pid_alive(int(pid))
     return False
 
 

@@ -15,19 +15,10 @@ import re
 import time
 from pathlib import Path
 
+from ..process import pid_alive
 from .base import Batch, Recipient, Report, build_bytes
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class OutboxBackend:
@@ -52,7 +43,7 @@ class OutboxBackend:
         self.directory.mkdir(parents=True, exist_ok=True)
         for tmp in self.directory.glob("*/.*.tmp"):  # half-written by a process that died
             pid = tmp.name.rsplit(".", 2)[-2]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 tmp.unlink(missing_ok=True)
 
     def close(self) -> None:

@@ -73,6 +73,20 @@ COMMANDS = {
 }
 
 
+def progress_bar() -> Any:
+    """A transient rich progress bar on stderr for counted work (sends, imports, runs)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console(stderr=True),
+        transient=True,
+    )
+
+
 class MailerGroup(click.Group):
     """Loads command modules on demand, and turns MailerError into ``error: …`` on stderr
     and exit 1 (traceback only with --debug)."""
@@ -130,4 +144,4 @@ def run() -> None:  # pragma: no cover - console entry alias
     main()
 
 
-__all__ = ["Path", "State", "console", "main", "pass_state"]
+__all__ = ["Path", "State", "console", "main", "pass_state", "progress_bar"]

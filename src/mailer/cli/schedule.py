@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from . import console, pass_state
+from . import console, pass_state, progress_bar
 
 BACKENDS = ("outbox", "smtp", "sendgrid")
 
@@ -237,16 +237,7 @@ def _bars(show: bool) -> Iterator[Any]:
     if not show:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console(stderr=True),
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
 
         def for_campaign(campaign_id: int) -> Any:
             task = bar.add_task(f"campaign {campaign_id}", total=None)

@@ -14,7 +14,7 @@ import click
 from .. import db
 from ..campaigns import CampaignResult, list_campaigns
 from ..send import issue_slug, plan, send_issue, send_test
-from . import State, console, pass_state
+from . import State, console, pass_state, progress_bar
 
 BACKENDS = click.Choice(["outbox", "smtp", "sendgrid"])
 
@@ -25,16 +25,7 @@ def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] 
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console(stderr=True),
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
