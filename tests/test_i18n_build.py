@@ -288,3 +288,28 @@ def test_link_labels_are_translated_in_arabic(project: Path) -> None:
     assert ">البريد الإلكتروني</a>" in ar.html
     assert ">الموقع الإلكتروني</a>" in ar.html
     assert ">Email</a>" not in ar.html and ">Website</a>" not in ar.html
+
+
+def test_check_lists_missing_translations_per_language(project: Path) -> None:
+    """`mailer check` warns per language: a partial translation, and one mailer.toml wants."""
+    from click.testing import CliRunner
+
+    from mailer.cli import main
+
+    issue = project / "issues" / "news.yaml"
+    issue.write_text(
+        "subject: News\npreheader: In brief\nblocks:\n"
+        "  - {type: text, id: intro, body: Hello}\n"
+        "  - {type: heading, id: more, text: More}\n",
+        encoding="utf-8",
+    )
+    (project / "issues" / "news.tr.yaml").write_text(
+        "subject: Haberler\nblocks:\n  intro: {body: Merhaba}\n", encoding="utf-8"
+    )
+    result = CliRunner().invoke(main, ["check", str(issue), "--json"])
+    assert result.exit_code == 0, result.output
+    found = [f for f in json.loads(result.output) if f["code"] == "translation"]
+    messages = sorted(f["message"] for f in found)
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("ar: 4 text(s) not translated: subject, preheader")
+    assert messages[1] == "tr: 2 text(s) not translated: preheader, blocks.more.text"

@@ -194,7 +194,7 @@ def check_issue(issue_path: str | Path, config: Config) -> list[Finding]:
                     where,
                 )
             )
-    missing = missing_translations(path, settings.default_language)
+    missing = missing_translations(path, settings.default_language, settings.languages)
     for lang, fields in missing.items():
         if fields:
             shown = ", ".join(fields[:5]) + (" …" if len(fields) > 5 else "")
