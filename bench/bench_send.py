@@ -7,7 +7,7 @@
   the ledger writes, keyset pagination, personalisation, payloads, posting;
 * 1M: peak RSS of ``run_campaign`` over 1,000,000 subscribers streamed from SQLite.
 
-Each measured run is its own process, so its peak RSS (``ru_maxrss``) is its own.
+Each measured run is its own process, so its peak RSS (``VmHWM``) is its own.
 Run: ``python -m bench send`` (``BENCH_SEND_N`` / ``BENCH_SEND_BIG`` change the sizes).
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import resource
 import shutil
 import socket
 import subprocess
@@ -24,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench import peak_rss_mb
 
 SECRET = "bench-secret-key-0123456789abcdef"
 #: runs per figure at 100k (the best is reported: other work on the machine only slows runs)
@@ -72,7 +73,7 @@ def _free_port() -> int:
 
 # -- children ------------------------------------------------------------------------
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb()
 
 
 def child_floor(n: int, host: str) -> dict[str, float]:
