@@ -81,9 +81,11 @@ def _bytecode_cache() -> Any:
     return jinja2.FileSystemBytecodeCache(folder) if os.access(folder, os.W_OK) else None
 
 
-@functools.lru_cache(maxsize=8)
-def environment(dirs: tuple[str, ...]) -> Any:
-    """One Jinja2 environment per search path (templates are compiled once, reloaded on change)."""
+@functools.lru_cache(maxsize=32)
+def environment(dirs: tuple[str, ...], lang: str) -> Any:
+    """One Jinja2 environment per search path and language, its catalogue installed once
+    (templates compiled once, reloaded on change; no state shared between languages, so
+    threads rendering two languages at once cannot mix catalogues)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -98,6 +100,9 @@ def environment(dirs: tuple[str, ...]) -> Any:
         bytecode_cache=_bytecode_cache(),
     )
     env.filters["default"] = env.filters["d"] = _default
+    from . import i18n
+
+    i18n.install(env, lang)
     return env
 
 
@@ -214,8 +219,7 @@ def render_mjml(issue: Issue, config: Config, *, for_send: bool = False) -> Rend
     merge = MergeCollector()
     for ref in issue.merge_fields:
         merge.refs[(ref.field, ref.fallback)] = ref
-    env = environment(template_dirs(config))
-    i18n.install(env, lang)
+    env = environment(template_dirs(config), lang)
     period = i18n.format_period(issue.period.start, issue.period.end, lang) if issue.period else ""
     social = [
         (SOCIAL_LABELS.get(name, name.title()), links.add(url, "footer", f"follow:{name}"))
