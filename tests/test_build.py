@@ -339,3 +339,11 @@ def test_a_broken_user_template_is_a_clean_error(project: Path) -> None:
     result = CliRunner().invoke(main, ["build", "issues/d.yaml", "-o", "out"])
     assert result.exit_code == 1
     assert "divider.mjml.j2:2" in result.output and "Traceback" not in result.output
+
+
+def test_build_refuses_a_language_the_issue_does_not_have(project: Path) -> None:
+    """`--lang fr` without a French translation is a clear error, not English labelled fr."""
+    result = CliRunner().invoke(main, ["build", SAMPLE, "-o", "out", "--lang", "fr"])
+    assert result.exit_code == 1
+    assert "no 'fr' version" in result.output and "2018-03-iom-turkey.fr.yaml" in result.output
+    assert not (project / "out" / "index.html").exists()

@@ -63,6 +63,17 @@ def _build(
     from .text import render_text
 
     default = config.settings.default_language
+    if lang and lang != default and lang not in issue_languages(issue_path, config):
+        from .errors import IssueError
+        from .i18n import translation_path
+
+        raise IssueError(
+            f"there is no '{lang}' version of this issue "
+            f"(it has: {', '.join(issue_languages(issue_path, config))})",
+            location=str(issue_path),
+            hint=f"write the translation in {translation_path(issue_path, lang)}, "
+            "or build without --lang.",
+        )
     issue = load_issue(
         issue_path, lang=lang if lang and lang != default else None, default_language=default
     )
