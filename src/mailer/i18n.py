@@ -233,26 +233,8 @@ def register_filters(env: Any, lang: str | None = None) -> None:
         lower_lang=_lower,
         upper=_upper,
         lower=_lower,
-        marks=escape_marks,
         in_default_lang=_in_default_lang,
     )
-
-
-def escape_marks(value: Any) -> Any:
-    """*value* HTML-escaped, with combining marks as character references (``&#x64b;``).
-
-    For text in MJML attributes (``alt``) and ``mj-title``: mjml-python 1.4 (MRML)
-    writes a combining mark in an attribute as Rust's debug escape, so Arabic
-    "معاً" (with tanween) came out as ``معا\\u{64b}``, and so would harakat and
-    decomposed Latin accents. A character reference passes MRML untouched and
-    means the same character in HTML.
-    """
-    from markupsafe import Markup, escape
-
-    text = str(escape(value))
-    if any(unicodedata.combining(c) for c in text):
-        text = "".join(f"&#x{ord(c):x};" if unicodedata.combining(c) else c for c in text)
-    return Markup(text)
 
 
 # -- dates ---------------------------------------------------------------------------------
