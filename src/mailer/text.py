@@ -23,6 +23,7 @@ from .issue import (
 )
 from .links import LinkCollector
 from .markdown import to_text
+from .render import SOCIAL_LABELS
 from .rendered import UNSUBSCRIBE_URL, VIEW_URL
 
 
@@ -36,6 +37,7 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
 
     settings = config.settings
     _ = i18n.translations(issue.language).gettext
+    marks = i18n.layout(issue.language)
     links = LinkCollector(
         campaign=issue.slug,
         utm=settings.tracking.utm,
@@ -54,7 +56,7 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
         if block.body:
             parts.append(_md(block.body, block.id))
         if block.quote:
-            quote = f"“{block.quote.text}”"
+            quote = f"{marks['quote_open']}{block.quote.text}{marks['quote_close']}"
             if block.quote.attribution:
                 quote += f"\n— {block.quote.attribution}"
             parts.append(quote)
@@ -119,7 +121,8 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
     footer = []
     if settings.social:
         follow = [
-            f"{name.title()}: {links.add(url, 'footer', f'follow:{name}')}"
+            f"{_(SOCIAL_LABELS.get(name, name.title()))}: "
+            f"{links.add(url, 'footer', f'follow:{name}')}"
             for name, url in settings.social.items()
         ]
         footer.append(f"{_('Follow us')}:\n" + "\n".join(follow))
