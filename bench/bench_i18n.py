@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from mailer import i18n
+from mailer import i18n, translations
 from mailer.build import build_issue
 from mailer.config import load_config
 
@@ -39,9 +39,9 @@ def main() -> None:
     config = load_config(ROOT / "mailer.toml")
     raw = yaml.safe_load(ISSUE.read_text(encoding="utf-8"))
     for lang in ("tr", "ar"):
-        ms = _median_ms(lambda lang=lang: i18n.overlay(raw, ISSUE, lang), 200)  # type: ignore[misc]
+        ms = _median_ms(lambda lang=lang: translations.overlay(raw, ISSUE, lang), 200)  # type: ignore[misc]
         print(f"overlay {lang}: {ms:.2f} ms (median of 200)")
-    ms = _median_ms(lambda: i18n.missing_translations(ISSUE, "en"), 50)
+    ms = _median_ms(lambda: translations.missing_translations(ISSUE, "en"), 50)
     print(f"missing_translations (tr + ar): {ms:.2f} ms (median of 50)")
     build_issue(ISSUE, config, lang="en")  # warm the template cache
     for lang in ("en", "tr", "ar"):

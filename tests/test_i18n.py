@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailer import i18n
+from mailer import i18n, translations
 from mailer.errors import IssueError
 
 ISSUE = """\
@@ -117,14 +117,14 @@ def test_bidi_text_marks_arabic_lines_that_start_with_latin() -> None:
 
 def test_issue_languages_lists_sibling_translations(issue: Path) -> None:
     """Languages are the default first, then each `<stem>.<lang>.yaml` beside the issue."""
-    assert i18n.issue_languages(issue, "en") == ["en"]
+    assert translations.issue_languages(issue, "en") == ["en"]
     (issue.parent / "2018-03-sample.tr.yaml").write_text("subject: Merhaba\n", encoding="utf-8")
     (issue.parent / "2018-03-sample.ar.yaml").write_text("subject: مرحبا\n", encoding="utf-8")
     (issue.parent / "2018-03-sample.notes.txt").write_text("x", encoding="utf-8")
     (issue.parent / "2018-03-other.de.yaml").write_text("subject: Hallo\n", encoding="utf-8")
-    assert i18n.issue_languages(issue, "en") == ["en", "ar", "tr"]
-    assert i18n.is_translation_file(issue.parent / "2018-03-sample.tr.yaml")
-    assert not i18n.is_translation_file(issue)
+    assert translations.issue_languages(issue, "en") == ["en", "ar", "tr"]
+    assert translations.is_translation_file(issue.parent / "2018-03-sample.tr.yaml")
+    assert not translations.is_translation_file(issue)
 
 
 def test_overlay_replaces_texts_by_block_id_and_keeps_the_rest(issue: Path) -> None:
@@ -144,7 +144,7 @@ def test_overlay_replaces_texts_by_block_id_and_keeps_the_rest(issue: Path) -> N
     )
     data = raw(issue)
     before = yaml.safe_dump(data)
-    tr = i18n.overlay(data, issue, "tr")
+    tr = translations.overlay(data, issue, "tr")
     assert yaml.safe_dump(data) == before
     assert tr["subject"] == "Merhaba"
     assert tr["preheader"] == "The quarter in brief"
@@ -158,7 +158,7 @@ def test_overlay_replaces_texts_by_block_id_and_keeps_the_rest(issue: Path) -> N
         "title": "İkili istişare",
         "url": "https://example.org/tr/2",
     }
-    assert i18n.overlay(data, issue, "ar") is data
+    assert translations.overlay(data, issue, "ar") is data
 
 
 def test_overlay_unknown_block_id_names_file_line_and_closest_id(issue: Path) -> None:
@@ -166,7 +166,7 @@ def test_overlay_unknown_block_id_names_file_line_and_closest_id(issue: Path) ->
     path = issue.parent / "2018-03-sample.ar.yaml"
     path.write_text("subject: مرحبا\nblocks:\n  highlight:\n    title: أبرز\n", encoding="utf-8")
     with pytest.raises(IssueError) as err:
-        i18n.overlay(raw(issue), issue, "ar")
+        translations.overlay(raw(issue), issue, "ar")
     assert err.value.location == f"{path}:3"
     assert "'highlight'" in err.value.message
     assert err.value.hint and "did you mean 'highlights'" in err.value.hint
@@ -177,15 +177,15 @@ def test_overlay_refuses_structure_changes_and_unknown_fields(issue: Path) -> No
     path = issue.parent / "2018-03-sample.tr.yaml"
     path.write_text("blocks:\n  - id: hero\n    type: video\n", encoding="utf-8")
     with pytest.raises(IssueError, match="cannot change `type`") as err:
-        i18n.overlay(raw(issue), issue, "tr")
+        translations.overlay(raw(issue), issue, "tr")
     assert err.value.location == f"{path}:3"
     path.write_text("blocks:\n  hero:\n    titel: Başlık\n", encoding="utf-8")
     with pytest.raises(IssueError, match="unknown field") as err:
-        i18n.overlay(raw(issue), issue, "tr")
+        translations.overlay(raw(issue), issue, "tr")
     assert err.value.hint == "did you mean 'title'?"
     path.write_text("subject: [unclosed\n", encoding="utf-8")
     with pytest.raises(IssueError, match="not valid YAML"):
-        i18n.overlay(raw(issue), issue, "tr")
+        translations.overlay(raw(issue), issue, "tr")
 
 
 def test_missing_translations_lists_untranslated_fields_per_language(issue: Path) -> None:
@@ -197,7 +197,7 @@ def test_missing_translations_lists_untranslated_fields_per_language(issue: Path
         "  highlights:\n    items:\n      senior-directors: {title: Üst düzey}\n",
         encoding="utf-8",
     )
-    missing = i18n.missing_translations(issue, "en", languages=["en", "tr", "ar"])
+    missing = translations.missing_translations(issue, "en", languages=["en", "tr", "ar"])
     assert missing["tr"] == ["blocks.highlights.items.consultation.title"]
     assert missing["ar"] == [
         "subject",
@@ -273,7 +273,7 @@ def test_blocks_without_id_are_matched_by_their_derived_id(tmp_path: Path) -> No
         "subject: Merhaba\nblocks:\n  why-gaziantep: {title: Neden Gaziantep, body: Metin.}\n",
         encoding="utf-8",
     )
-    missing = i18n.missing_translations(issue, "en")
+    missing = translations.missing_translations(issue, "en")
     assert len(missing["tr"]) == 1 and missing["tr"][0].endswith(".text")
     assert missing["tr"][0].startswith("blocks.") and "[" not in missing["tr"][0]
 

@@ -273,7 +273,7 @@ def test_cli_builds_one_language_and_all_languages(project: Path) -> None:
 
 def test_sample_translations_cover_every_text(project: Path) -> None:
     """The sample's Turkish and Arabic files translate every text of the issue."""
-    from mailer.i18n import issue_languages, missing_translations
+    from mailer.translations import issue_languages, missing_translations
 
     issue = project / ISSUE
     assert issue_languages(issue, "en") == ["en", "ar", "tr"]

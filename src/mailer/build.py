@@ -35,7 +35,7 @@ class Built:
 
 def issue_languages(issue_path: str | Path, config: Config) -> list[str]:
     """The languages of an issue: the default first, then one per translation file."""
-    from .i18n import issue_languages as languages
+    from .translations import issue_languages as languages
 
     return languages(Path(issue_path), config.settings.default_language)
 
@@ -65,7 +65,7 @@ def _build(
     default = config.settings.default_language
     if lang and lang != default and lang not in issue_languages(issue_path, config):
         from .errors import IssueError
-        from .i18n import translation_path
+        from .translations import translation_path
 
         raise IssueError(
             f"there is no '{lang}' version of this issue "

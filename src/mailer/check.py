@@ -156,7 +156,7 @@ def check_issue(issue_path: str | Path, config: Config) -> list[Finding]:
     An issue file that cannot be loaded raises :class:`~mailer.errors.IssueError`.
     """
     from .build import build_issue, issue_languages
-    from .i18n import missing_translations
+    from .translations import missing_translations
 
     path = Path(issue_path)
     where = str(path)
