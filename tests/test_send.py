@@ -304,7 +304,8 @@ def test_outbox_in_flight_message_is_probed(engine: Engine, tmp_path: Path) -> N
     cid = campaign(engine, config)
     backend = OutboxBackend(tmp_path / "outbox")
     b, d = db.batches, db.deliveries
-    from mailer.ledger import Ledger, _load_contents
+    from mailer.ledger import Ledger
+    from mailer.recipients import _load_contents
 
     with db.read(engine) as conn:
         row = conn.execute(select(db.campaigns).where(db.campaigns.c.id == cid)).mappings().one()
@@ -360,7 +361,8 @@ def test_resume_with_another_backend_uses_the_old_ones_rules(
     seed(engine, 15)
     cid = create_campaign(engine, config, "x.yaml", "partners", backend="sendgrid", slug="x")
     store_contents(engine, config, cid, [rendered("en")])
-    from mailer.ledger import Ledger, _load_contents
+    from mailer.ledger import Ledger
+    from mailer.recipients import _load_contents
 
     with db.read(engine) as conn:
         row = conn.execute(select(db.campaigns).where(db.campaigns.c.id == cid)).mappings().one()

@@ -1,9 +1,9 @@
 """The ledger: batch and delivery bookkeeping, and the send loop of one campaign.
 
 This module owns :class:`Ledger` (the loop that sends, checkpoints and resumes one
-campaign), the recipient selection it pages through (:func:`_eligible`, routed per
-language by :func:`_language_cond`) and the stored contents it sends
-(:func:`_load_contents`). Creating, starting and locking a campaign is
+campaign). The recipients it pages through and the stored contents it sends are
+in :mod:`mailer.recipients`; settling what a crashed sender left in flight is
+:mod:`mailer.recovery`'s. Creating, starting and locking a campaign is
 :mod:`mailer.send`'s job; reading where a campaign stands is :mod:`mailer.campaigns`'.
 
 The ledger (tables ``batches`` and ``deliveries``):
@@ -15,42 +15,28 @@ The ledger (tables ``batches`` and ``deliveries``):
 * deliveries become ``accepted`` only after the provider accepted them (SMTP and
   outbox: message by message, each committed on its own; SendGrid: the whole
   request), ``failed`` when the provider refused that address, ``unknown`` when the
-  request left and no answer came.
+  request left and no answer came. Resuming after a crash: see :mod:`mailer.recovery`.
 
-Resuming after a crash (kill -9 at any instant):
-
-* ``pending`` batches never left: they are sent as they are;
-* a ``sending`` batch was in flight. Batch backends (SendGrid): its pending
-  deliveries become ``unknown``. Per-message backends: messages go in delivery
-  order and each acceptance is committed, so only the *first* pending delivery
-  can have been in flight: the backend is asked (the outbox checks whether the file
-  exists), else it becomes ``unknown``; the rest of the batch is sent.
-* ``unknown`` deliveries are held and reported; ``retry_unknown=True``
-  (``--retry-unknown``) sends them again on the operator's word.
-
-Recipients are streamed from the database a batch at a time (keyset pagination by
-subscriber id, per language), and their status is re-checked when a batch is built
-or re-sent, so someone who unsubscribes during a send is skipped from then on.
-After ``sending.max_consecutive_failures`` failed batches in a row the campaign
-pauses with the last error instead of burning through the list.
+Recipients are streamed from the database a batch at a time, and their status is
+re-checked when a batch is built or re-sent, so someone who unsubscribes during a send
+is skipped from then on. After ``sending.max_consecutive_failures`` failed batches in a
+row the campaign pauses with the last error instead of burning through the list.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Text, and_, exists, func, not_, or_, select, true, type_coerce
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from . import db
+from . import db, recovery
 from .backends import Backend
 from .backends.base import (
     Batch,
-    Content,
     Outcome,
     Recipient,
     Sender,
@@ -61,75 +47,17 @@ from .campaigns import SKIPPED
 from .config import Config
 from .errors import DeliveryError, MailerError, ProviderRejected
 from .personalize import Personalizer
-from .rendered import MergeField
+from .recipients import _eligible, _Language, _language_cond, _raw_attributes, insert_deliveries
+from .recovery import BATCH_SENDING
 
 log = logging.getLogger(__name__)
 
 CS, DS = db.CampaignStatus, db.DeliveryStatus
-#: batch states besides the delivery states: in flight
-BATCH_SENDING = "sending"
 PER_MESSAGE = {"outbox": True, "smtp": True, "sendgrid": False}
 
 Progress = Callable[[int, int], None]
 #: (subscriber id, outcome, provider message id, error)
 Reported = tuple[int, Outcome, str | None, str | None]
-
-
-# -- recipients ----------------------------------------------------------------
-def _language_cond(language: str, default: str, languages: Sequence[str]) -> Any:
-    """SQL condition: subscribers routed to *language* (their own if the issue has it)."""
-    lang = func.lower(db.subscribers.c.language)
-
-    def speaks(code: str) -> Any:
-        return or_(lang == code.lower(), lang.like(code.lower() + "-%"))
-
-    if language != default:
-        return speaks(language)
-    others = [speaks(code) for code in languages if code != default]
-    if not others:
-        return true()
-    return or_(db.subscribers.c.language.is_(None), not_(or_(*others)))
-
-
-def _raw_attributes() -> Any:
-    """The attributes column as the driver gives it (JSON text on SQLite: parsed only when
-    a merge field needs it, see ``personalize.field_value``)."""
-    return type_coerce(db.subscribers.c.attributes, Text)
-
-
-def _eligible(campaign_id: int, list_id: int) -> Any:
-    """Subscribed members of the list not yet queued in the campaign."""
-    s, m, d = db.subscribers, db.memberships, db.deliveries
-    queued = exists().where(d.c.campaign_id == campaign_id, d.c.subscriber_id == m.c.subscriber_id)
-    return (
-        select(s.c.id, s.c.email, s.c.name, _raw_attributes())
-        .select_from(m.join(s, s.c.id == m.c.subscriber_id))
-        .where(
-            m.c.list_id == list_id,
-            s.c.status == db.SubscriberStatus.SUBSCRIBED.value,
-            not_(queued),
-        )
-    )
-
-
-# -- contents ------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Language:
-    content: Content
-    merge_fields: tuple[MergeField, ...]
-
-
-def _load_contents(engine: Engine, campaign_id: int) -> dict[str, _Language]:
-    cc = db.campaign_contents
-    with db.read(engine) as conn:
-        rows = conn.execute(select(cc).where(cc.c.campaign_id == campaign_id)).mappings().all()
-    return {
-        r["language"]: _Language(
-            Content.of(r["language"], r["subject"], r["html"], r["text"]),
-            tuple(MergeField(**f) for f in (r["merge_fields"] or [])),
-        )
-        for r in rows
-    }
 
 
 # -- the run -----------------------------------------------------------------
@@ -187,63 +115,21 @@ class Ledger:
     # -- before the loop ---------------------------------------------------------
     def release_unknown(self) -> int:
         """``--retry-unknown``: put held deliveries back in line; returns how many."""
-        b, d = db.batches, db.deliveries
-        held = and_(d.c.campaign_id == self.cid, d.c.status == DS.UNKNOWN.value)
-        with db.transaction(self.engine) as conn:
-            ids = [r[0] for r in conn.execute(select(d.c.batch_id).where(held).distinct())]
-            n = conn.execute(d.update().where(held).values(status=DS.PENDING.value, error=None))
-            if ids:
-                conn.execute(b.update().where(b.c.id.in_(ids)).values(status=DS.PENDING.value))
-        return int(n.rowcount or 0)
+        return recovery.release_unknown(self.engine, self.cid)
 
     def recover(self) -> None:
         """Settle batches left in flight by a sender that stopped (crash, kill -9)."""
-        b, d, s = db.batches, db.deliveries, db.subscribers
-        now = db.utcnow()
-        with db.transaction(self.engine) as conn:
-            inflight = conn.execute(
-                select(b.c.id).where(b.c.campaign_id == self.cid, b.c.status == BATCH_SENDING)
-            ).all()
-            for (bid,) in inflight:
-                if not self.per_message_before:
-                    conn.execute(
-                        d.update()
-                        .where(d.c.batch_id == bid, d.c.status == DS.PENDING.value)
-                        .values(
-                            status=DS.UNKNOWN.value,
-                            error="in flight when the sender stopped",
-                            updated_at=now,
-                        )
-                    )
-                    conn.execute(b.update().where(b.c.id == bid).values(status=DS.UNKNOWN.value))
-                    log.warning("campaign %s: batch %s was in flight: held unknown", self.cid, bid)
-                    continue
-                first = conn.execute(
-                    select(d.c.subscriber_id, s.c.email, s.c.name, d.c.language)
-                    .join(s, s.c.id == d.c.subscriber_id)
-                    .where(d.c.batch_id == bid, d.c.status == DS.PENDING.value)
-                    .order_by(d.c.id)
-                    .limit(1)
-                ).first()
-                if first is not None:
-                    verdict: bool | None = None
-                    lang = first[3] if first[3] in self.contents else self.languages[0]
-                    if self.can_probe:
-                        probe_batch = self._batch(bid, lang, [])
-                        who = Recipient(first[0], first[1], first[2] or "", {}, {})
-                        verdict = self.backend.probe(probe_batch, who)
-                    if verdict is not False:
-                        conn.execute(
-                            d.update()
-                            .where(d.c.campaign_id == self.cid, d.c.subscriber_id == first[0])
-                            .values(
-                                status=DS.ACCEPTED.value if verdict else DS.UNKNOWN.value,
-                                error=None if verdict else "in flight when the sender stopped",
-                                accepted_at=now if verdict else None,
-                                updated_at=now,
-                            )
-                        )
-                conn.execute(b.update().where(b.c.id == bid).values(status=DS.PENDING.value))
+
+        def probe(batch_id: int, who: Recipient, language: str) -> bool | None:
+            return self.backend.probe(self._batch(batch_id, language, []), who)
+
+        recovery.recover(
+            self.engine,
+            self.cid,
+            per_message=self.per_message_before,
+            probe=probe if self.can_probe else None,
+            language_of=lambda lang: lang if lang in self.contents else self.languages[0],
+        )
 
     def count_total(self) -> tuple[int, int]:
         """(recipients in all, recipients already settled) — and store the total."""
@@ -336,7 +222,7 @@ class Ledger:
                     ).inserted_primary_key[0]  # type: ignore[index]
                 )
                 try:
-                    self._insert_deliveries(conn, bid, lang, rows)
+                    insert_deliveries(conn, self.cid, bid, lang, rows)
                 except IntegrityError:
                     raise DeliveryError(
                         f"campaign {self.cid} is being sent by another process at the same time",
@@ -345,37 +231,6 @@ class Ledger:
             self._cursor = int(rows[-1][0])
             return self._batch(bid, lang, rows)
         return None
-
-    def _insert_deliveries(
-        self, conn: Connection, batch_id: int, language: str, rows: Sequence[Any]
-    ) -> None:
-        """The batch's delivery rows with a bare DBAPI executemany (the hot insert of a
-        send: Core would run bind processors per row for values that are all alike)."""
-        d = db.deliveries
-        keys = ["campaign_id", "subscriber_id", "batch_id", "language", "status", "updated_at"]
-        compiled = d.insert().compile(dialect=conn.dialect, column_keys=keys)
-        to_db = d.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        now: Any = db.utcnow()
-        if to_db is not None:
-            now = to_db(now)
-        common = {
-            "campaign_id": self.cid,
-            "batch_id": batch_id,
-            "language": language,
-            "status": DS.PENDING.value,
-            "updated_at": now,
-        }
-        if compiled.positional:
-            order = list(compiled.positiontup or [])
-            i = order.index("subscriber_id")
-            template = [common.get(k) for k in order]
-            params: list[Any] = []
-            for r in rows:
-                template[i] = r[0]
-                params.append(tuple(template))
-        else:
-            params = [{**common, "subscriber_id": r[0]} for r in rows]
-        conn.exec_driver_sql(compiled.string, params)
 
     # -- outcomes ------------------------------------------------------------------
     def record(self, batch: Batch, items: list[Reported]) -> None:

@@ -31,8 +31,9 @@ from .backends.base import Batch, Content, Outcome, Recipient, Sender
 from .campaigns import CampaignResult, campaign_result, find_campaign
 from .config import Config
 from .errors import ConfigError, DeliveryError, SubscriberError
-from .ledger import Ledger, Progress, _eligible, _Language, _language_cond, _load_contents
+from .ledger import Ledger, Progress
 from .personalize import Personalizer
+from .recipients import _eligible, _Language, _language_cond, _load_contents
 from .rendered import Rendered
 
 log = logging.getLogger(__name__)
