@@ -39,10 +39,6 @@ from typing import Any
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_skeleton
 
-# re-exported for callers that still import them from here (issue.py, send.py)
-from .translations import issue_languages as issue_languages
-from .translations import overlay as overlay
-
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "ckb", "sd", "ug"})
 TURKIC_CASING = frozenset({"tr", "az", "crh", "tt", "ba"})
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -149,7 +145,7 @@ def lower(text: str, lang: str = "en") -> str:
 def register_filters(env: Any, lang: str | None = None) -> None:
     """Add ``upper_lang``/``lower_lang`` and make ``upper``/``lower`` language-aware.
 
-    Also ``marks`` (see :func:`escape_marks`) and ``in_default_lang``: text from
+    Also ``in_default_lang``: text from
     ``mailer.toml`` (the reason for the email, the address) is in the default
     language; in another language's variant it is wrapped in ``<span lang="en">``
     (screen readers switch voice), with ``dir="ltr"`` in a right-to-left variant so

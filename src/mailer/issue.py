@@ -352,7 +352,7 @@ def load_issue(path: str | Path, *, lang: str | None = None, default_language: s
     """Read, check and validate the issue file at *path*.
 
     With *lang*, the sibling translation ``<stem>.<lang>.yaml`` is applied (see
-    :func:`mailer.i18n.overlay`) and the issue's ``language`` becomes *lang*.
+    :func:`mailer.translations.overlay`) and the issue's ``language`` becomes *lang*.
     Raises :class:`IssueError` with file:line:column, field path and a fix.
     """
     path = Path(path)
@@ -360,7 +360,7 @@ def load_issue(path: str | Path, *, lang: str | None = None, default_language: s
     data, marks = compose(path, text)
     _assign_ids(data)
     if lang:
-        from .i18n import overlay
+        from .translations import overlay
 
         data = overlay(data, path, lang)
     collector = MergeCollector()

@@ -53,29 +53,16 @@ def issue_slug(issue_path: str | Path) -> str:
     path = Path(issue_path)
     if not path.exists():
         return path.stem
-    try:
-        from . import issue as issue_module
+    from .issue import load_issue
 
-        load = getattr(issue_module, "load_issue", None)
-        if load is not None:
-            slug = getattr(load(path), "slug", None)
-            if slug:
-                return str(slug)
-    except ImportError:
-        pass
-    return path.stem
+    return load_issue(path).slug or path.stem
 
 
 def issue_languages(issue_path: str | Path, config: Config) -> list[str]:
     """The issue's languages, default first."""
-    try:
-        from .build import issue_languages as languages
+    from .build import issue_languages as languages
 
-        return list(languages(Path(issue_path), config))
-    except ImportError:
-        from .i18n import issue_languages as fallback
-
-        return fallback(Path(issue_path), config.settings.default_language)
+    return list(languages(Path(issue_path), config))
 
 
 def _list_id(conn: Connection, name: str) -> int:
