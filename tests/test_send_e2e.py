@@ -166,3 +166,15 @@ def test_send_test_to_the_outbox_writes_new_files_each_time(
     for f in files:
         msg = email.message_from_bytes(f.read_bytes(), policy=policy.default)
         assert str(msg["Subject"]).startswith("[TEST] ") and str(msg["To"]) == "editor@example.org"
+
+
+def test_send_test_refuses_a_malformed_address(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in --to is a clear error (exit 1) and nothing is written to the outbox."""
+    _configure(project, monkeypatch, free_port())
+    args = ["send-test", ISSUE, "--to", "editor@example.org,editor.example.org"]
+    result = CliRunner().invoke(main, [*args, "--backend", "outbox"])
+    assert result.exit_code == 1
+    assert "editor.example.org" in result.output and "@" in result.output
+    assert not list((project / "outbox").rglob("*.eml"))

@@ -386,7 +386,18 @@ def send_test(
     """Send the issue to *to* with the subject prefixed "[TEST]". Nothing is recorded:
     no campaign, no ledger, no tracking links (links go straight to their targets)."""
     from .build import build_issue
+    from .subscribers import normalise_email
 
+    # a typo in --to is an error before anything is built or sent
+    addresses = []
+    for address in to:
+        try:
+            addresses.append(normalise_email(address)[0])
+        except SubscriberError as exc:
+            raise SubscriberError(
+                f"test address {address.strip()!r}: {exc.message}",
+                hint="give --to as comma-separated addresses: --to a@example.org,b@example.org",
+            ) from None
     r = build_issue(Path(issue_path), config, lang=lang, for_send=True)
     view = config.settings.website or f"mailto:{config.settings.sender.from_email}"
     html = r.html.replace("%%view_url%%", view)
@@ -394,7 +405,7 @@ def send_test(
     content = Content.of(r.language, f"[TEST] {r.subject}", html, text)
     p = Personalizer(config, 0, content, r.merge_fields, test=True)
     s = config.settings
-    recipients = [p.recipient(i + 1, email.strip(), "") for i, email in enumerate(to)]
+    recipients = [p.recipient(i + 1, email, "") for i, email in enumerate(addresses)]
     batch = Batch(
         0,
         0,
