@@ -121,21 +121,22 @@ def _print_report(report: ImportReport, as_json: bool, quiet: bool) -> None:
     summary.add_row("rows read", str(report.rows))
     out.print(summary)
     if report.rejected:
-        table = Table(title="rejected rows", show_header=True)
-        table.add_column("line", justify="right")
-        table.add_column("value")
-        table.add_column("why")
-        for r in report.rejected:
-            table.add_row(str(r.line), r.email, r.reason)
-        out.print(table)
+        out.print(_rows_table("rejected rows", "value", report.rejected))
     if report.skipped_rows and not quiet and len(report.skipped_rows) <= 100:
-        table = Table(title="skipped rows", show_header=True)
-        table.add_column("line", justify="right")
-        table.add_column("email")
-        table.add_column("why")
-        for s in report.skipped_rows:
-            table.add_row(str(s.line), s.email, s.reason)
-        out.print(table)
+        out.print(_rows_table("skipped rows", "email", report.skipped_rows))
+
+
+def _rows_table(title: str, what: str, rows: Any) -> Any:
+    """A table of report rows: line, address (or raw value), why."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=True)
+    table.add_column("line", justify="right")
+    table.add_column(what)
+    table.add_column("why")
+    for row in rows:
+        table.add_row(str(row.line), row.email, row.reason)
+    return table
 
 
 def _print_report_plain(report: ImportReport, quiet: bool) -> None:
