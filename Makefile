@@ -38,10 +38,12 @@ bench: $(STAMP)
 golden: $(STAMP)
 	MAILER_REGENERATE_GOLDEN=1 $(BIN)/python -m pytest -q tests -k golden
 
+## lint: ruff, formatting, strict mypy and the import layers (import-linter)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf out outbox demo .pytest_cache .mypy_cache .ruff_cache

@@ -60,13 +60,13 @@ def median_walls(commands: dict[str, list[str]], runs: int, cwd: Path) -> dict[s
 
 def stages(config_path: Path) -> dict[str, float]:
     """Median milliseconds per stage of an in-process build (warm)."""
-    from mailer.compile import compile_mjml
+    from mailer.build.compile import compile_mjml
+    from mailer.build.i18n import format_period
+    from mailer.build.inline import inline_css
+    from mailer.build.issue import load_issue
+    from mailer.build.render import render_mjml
+    from mailer.build.text import render_text
     from mailer.config import load_config
-    from mailer.i18n import format_period
-    from mailer.inline import inline_css
-    from mailer.issue import load_issue
-    from mailer.render import render_mjml
-    from mailer.text import render_text
 
     config = load_config(config_path)
     times: dict[str, list[float]] = {k: [] for k in ("load", "render", "compile", "inline", "text")}

@@ -38,10 +38,11 @@ def _free_port() -> int:
 
 def _prepare(root: Path) -> tuple[list[str], object]:
     """A config, a database with one tracked campaign; returns the click paths and engine."""
-    from mailer import db, tracking
+    from mailer import db
     from mailer.config import load_config
     from mailer.rendered import Link, Rendered
-    from mailer.tokens import Signer
+    from mailer.tracking import rewrite as tracking
+    from mailer.tracking.tokens import Signer
 
     (root / "mailer.toml").write_text(
         f'database_url = "sqlite:///{root / "bench.db"}"\n'
@@ -152,7 +153,7 @@ def main() -> None:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "mailer.server:app_from_env",
+                "mailer.web.server:app_from_env",
                 "--factory",
                 "--host",
                 "127.0.0.1",

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from mailer import i18n, translations
-from mailer.build import build_issue
+from mailer.build import build_issue, i18n, translations
 from mailer.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -81,7 +81,8 @@ def floor(db_path: Path, rows: int) -> tuple[float, float]:
 
 CHILD = """
 import sys, time
-from mailer import db, csvimport
+from mailer import db
+from mailer.audience import csvimport
 engine = db.connect(sys.argv[1])
 start, cpu = time.perf_counter(), time.process_time()
 report = csvimport.import_csv(engine, sys.argv[2], "bench")

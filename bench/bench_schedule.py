@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mailer import db
 from mailer.config import Config, Settings
-from mailer.worker import claim_next, run_due
+from mailer.schedule.worker import claim_next, run_due
 
 NOW = datetime(2026, 12, 1, 6, 0)
 MAILER = Path(sys.executable).with_name("mailer")

@@ -80,7 +80,7 @@ def child_floor(n: int, host: str) -> dict[str, float]:
     """Bare dicts from an in-memory list, same client, same payload shape."""
     from sendgrid import SendGridAPIClient
 
-    from mailer.tokens import Signer
+    from mailer.tracking.tokens import Signer
 
     signer = Signer(SECRET.encode())
     client = SendGridAPIClient("SG.bench", host=host)
@@ -145,8 +145,8 @@ def child_seed(db_path: Path, n: int) -> dict[str, float]:
     import sqlite3
 
     from mailer import db
+    from mailer.delivery.send import create_campaign, store_contents
     from mailer.rendered import MergeField, Rendered
-    from mailer.send import create_campaign, store_contents
 
     config = _config(db_path.parent, db_path)
     engine = db.connect(f"sqlite:///{db_path}")
@@ -204,7 +204,7 @@ def child_seed(db_path: Path, n: int) -> dict[str, float]:
 def child_send(db_path: Path, host: str, cid: int) -> dict[str, float]:
     from mailer import db
     from mailer.backends.sendgrid import SendGridBackend
-    from mailer.send import run_campaign
+    from mailer.delivery.send import run_campaign
 
     os.environ["MAILER_SECRET_KEY"] = SECRET
     config = _config(db_path.parent, db_path)

@@ -1,7 +1,7 @@
 """A session fixture serving SendGrid's own mail/send contract with Prism on 127.0.0.1.
 
 Prism (npm ``@stoplight/prism-cli`` in node/) validates every request against the
-OpenAPI spec in ``../shared/sendgrid`` and answers 202, or 400 with the reasons in
+OpenAPI spec vendored in ``tests/sendgrid/`` and answers 202, or 400 with the reasons in
 the ``sl-violations`` header. Import the fixture into a test module:
 ``from prism import prism_url  # noqa: F401``.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from support import ROOT, free_port, node_tool, require, wait_port
+from support import free_port, node_tool, require, wait_port
 
-SPEC = Path(ROOT) / ".." / "shared" / "sendgrid" / "tsg_mail_v3.custom_args-object.json"
+SPEC = Path(__file__).resolve().parent / "sendgrid" / "tsg_mail_v3.custom_args-object.json"
 
 
 @pytest.fixture(scope="session")

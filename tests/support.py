@@ -18,7 +18,6 @@ import click
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 NODE_BIN = ROOT / "node" / "node_modules" / ".bin"
 NODE_MODULES = ROOT / "node" / "node_modules"
 

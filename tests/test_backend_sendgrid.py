@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 from faultserver import FaultServer
 from mailer import db
 from mailer.backends.sendgrid import SendGridBackend, retry_delay
-from mailer.campaigns import campaign_result
+from mailer.delivery.campaigns import campaign_result
+from mailer.delivery.send import run_campaign
 from mailer.errors import ProviderRejected
-from mailer.send import run_campaign
 from prism import prism_url  # noqa: F401  (session fixture)
 from test_send import SECRET, campaign, make_config, seed
 

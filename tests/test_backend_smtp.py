@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from mailer import db
 from mailer.backends import get_backend
 from mailer.backends.smtp import SmtpBackend, smtp_settings
-from mailer.send import run_campaign
+from mailer.delivery.send import run_campaign
 from support import free_port
 from test_send import SECRET, campaign, make_config, seed
 

@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from mailer.build import build_issue
+from mailer.build.inline import inline_css
+from mailer.build.links import add_utm, share_url, shared_url
 from mailer.cli import main
 from mailer.config import load_config
 from mailer.errors import RenderError
-from mailer.inline import inline_css
-from mailer.links import add_utm, share_url, shared_url
 
 SAMPLE = "issues/2018-03-iom-turkey.yaml"
 HEADLINES = [
@@ -199,7 +199,7 @@ def test_merge_fields_in_templates_and_issue(project: Path) -> None:
 @pytest.mark.parametrize("inliner", ["css-inline", "premailer"])
 def test_inliners_keep_doctype_media_queries_and_mso_comments(inliner: str) -> None:
     """Both inliners inline the theme's rules and keep the doctype, @media and MSO comments."""
-    from mailer.compile import compile_mjml
+    from mailer.build.compile import compile_mjml
 
     mjml = (
         '<mjml lang="en"><mj-head><mj-style>/* mailer:inline */ h2 { color: #123456 !important; }'

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from mailer.check import check_issue
+from mailer.build.check import check_issue
 from mailer.cli import main
 from mailer.config import load_config
 

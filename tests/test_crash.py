@@ -23,7 +23,7 @@ from sqlalchemy import select
 from faultserver import FaultServer
 from mailer import db
 from mailer.config import load_config
-from mailer.send import store_contents
+from mailer.delivery.send import store_contents
 from support import free_port
 from test_send import rendered, seed
 
@@ -33,7 +33,7 @@ DRIVER = """
 import sys
 from mailer import db
 from mailer.config import load_config
-from mailer.send import run_campaign
+from mailer.delivery.send import run_campaign
 config = load_config(sys.argv[1])
 result = run_campaign(db.connect(config.database_url), config, int(sys.argv[2]))
 print(result.status, result.accepted, result.unknown)
@@ -114,7 +114,7 @@ def test_kill_9_and_resume_sends_each_address_once(backend: str, tmp_path: Path)
         config = load_config(config_path)
         engine = db.connect(config.database_url)
         seed(engine, N)
-        from mailer.send import create_campaign
+        from mailer.delivery.send import create_campaign
 
         cid = create_campaign(engine, config, "issues/2018-03-iom-turkey.yaml", "partners")
         store_contents(engine, config, cid, [rendered("en")])

@@ -9,8 +9,8 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from mailer import db
+from mailer.audience.subscribers import add, unsubscribe
 from mailer.errors import DatabaseError
-from mailer.subscribers import add, unsubscribe
 
 
 def test_schema_created_and_versioned(db_url: str) -> None:

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailer import i18n, translations
+from mailer.build import i18n, translations
 from mailer.errors import IssueError
 
 ISSUE = """\
@@ -228,7 +228,7 @@ def test_combining_marks_survive_mjml_python() -> None:
     attributes as ``\\u{64b}``; the compile stage restores them)."""
     from markupsafe import escape
 
-    from mailer.compile import compile_mjml
+    from mailer.build.compile import compile_mjml
 
     alt = "طلاب يرسمون معاً & <أُسرهم>"
     mjml_doc = (

@@ -215,10 +215,10 @@ def test_send_gives_each_subscriber_their_language(
 ) -> None:
     """Outbox send: tr and ar subscribers get their variant; en, fr and no language get English."""
     from mailer import db
+    from mailer.audience.csvimport import import_csv
+    from mailer.audience.subscribers import add
     from mailer.config import load_config
-    from mailer.csvimport import import_csv
-    from mailer.send import send_issue
-    from mailer.subscribers import add
+    from mailer.delivery.send import send_issue
 
     monkeypatch.setenv("MAILER_OUTBOX_DIR", str(project / "outbox"))
     config = load_config(project / "mailer.toml")
@@ -273,7 +273,7 @@ def test_cli_builds_one_language_and_all_languages(project: Path) -> None:
 
 def test_sample_translations_cover_every_text(project: Path) -> None:
     """The sample's Turkish and Arabic files translate every text of the issue."""
-    from mailer.translations import issue_languages, missing_translations
+    from mailer.build.translations import issue_languages, missing_translations
 
     issue = project / ISSUE
     assert issue_languages(issue, "en") == ["en", "ar", "tr"]

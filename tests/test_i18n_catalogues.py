@@ -12,10 +12,10 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from jinja2 import Environment
 
-from mailer import i18n
+from mailer.build import i18n
 from support import ROOT
 
-LOCALE = Path(i18n.__file__).parent / "locale"
+LOCALE = Path(i18n.__file__).parent.parent / "locale"
 TEMPLATES = ROOT / "templates"
 METHODS = [(f"**.{ext}", "jinja2") for ext in ("mjml", "j2", "html", "txt")]
 
@@ -24,20 +24,20 @@ def template_msgids() -> set[str]:
     """Every msgid in templates/** (Babel's Jinja2 extractor) and in the text part's code.
 
     Babel's Python extractor cannot see into f-strings before Python 3.12, so the
-    ``_('...')`` calls of ``mailer/text.py`` are found with a pattern.
+    ``_('...')`` calls of ``mailer/build/text.py`` are found with a pattern.
     """
     options = {pattern: {"extensions": "jinja2.ext.i18n"} for pattern, _ in METHODS}
     found = set()
     for _file, _line, message, _comments, _ctx in extract_from_dir(TEMPLATES, METHODS, options):
         found.add(message if isinstance(message, str) else message[0])
-    text_py = (ROOT / "src" / "mailer" / "text.py").read_text(encoding="utf-8")
+    text_py = (ROOT / "src" / "mailer" / "build" / "text.py").read_text(encoding="utf-8")
     found.update(m[1] for m in re.findall(r"""\b_\((["'])(.+?)\1\)""", text_py))
     return found | link_labels()
 
 
 def link_labels() -> set[str]:
     """The follow and share link labels of render.py, which the templates pass through `_()`."""
-    tree = ast.parse((ROOT / "src" / "mailer" / "render.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "src" / "mailer" / "build" / "render.py").read_text(encoding="utf-8"))
     labels: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.Assign | ast.AnnAssign):

@@ -13,10 +13,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from mailer import db
-from mailer.csvimport import ImportFailed, import_csv
+from mailer.audience.csvimport import ImportFailed, import_csv
+from mailer.audience.subscribers import add, set_status
 from mailer.db import SubscriberStatus
 from mailer.errors import DatabaseError, SubscriberError
-from mailer.subscribers import add, set_status
 
 DATA = Path(__file__).parent / "data"
 MESSY = DATA / "messy.csv"
@@ -182,7 +182,8 @@ def test_failure_half_way_leaves_database_as_it_was(db_url: str, tmp_path: Path)
 
 KILL_SCRIPT = """
 import sys
-from mailer import db, csvimport
+from mailer import db
+from mailer.audience import csvimport
 engine = db.connect(sys.argv[1])
 def progress(done):
     print("batch", done, flush=True)

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailer import db
-from mailer.csvimport import import_csv
+from mailer.audience.csvimport import import_csv
+from mailer.audience.subscribers import export_csv, normalise_email, normalise_language
 from mailer.errors import SubscriberError
-from mailer.subscribers import export_csv, normalise_email, normalise_language
 
 # characters that exercise both the fast path and email-validator's own path
 _EMAILISH = st.lists(

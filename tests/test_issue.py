@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mailer.build.ids import slugify
+from mailer.build.issue import load_issue
 from mailer.cli import main
 from mailer.errors import IssueError
-from mailer.issue import load_issue, slugify
 from support import ROOT
 
 SAMPLE = ROOT / "issues" / "2018-03-iom-turkey.yaml"

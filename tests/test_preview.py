@@ -7,7 +7,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mailer.preview import PreviewServer
+from mailer.build.preview import PreviewServer
 from support import free_port
 
 SAMPLE = Path("issues/2018-03-iom-turkey.yaml")

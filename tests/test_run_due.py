@@ -14,11 +14,11 @@ from sqlalchemy import Engine, select
 
 from mailer import db
 from mailer.config import Config, Settings
+from mailer.delivery.send import create_campaign, store_contents
 from mailer.errors import ScheduleError
 from mailer.rendered import MergeField, Rendered
 from mailer.schedule import cancel_schedule, list_schedules, parse_when
-from mailer.send import create_campaign, store_contents
-from mailer.worker import claim_next, next_due, run_due, runner_id
+from mailer.schedule.worker import claim_next, next_due, run_due, runner_id
 
 T0 = datetime(2026, 12, 1, 6, 0)  # naive UTC
 

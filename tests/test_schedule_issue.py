@@ -167,7 +167,7 @@ def test_a_draft_of_the_same_issue_is_scheduled_in_place(
     engine: Engine, tmp_path: Path, issue: Path
 ) -> None:
     """A draft campaign of the issue to the list becomes the scheduled one (no second row)."""
-    from mailer.send import create_campaign
+    from mailer.delivery.send import create_campaign
 
     config = make_config(tmp_path)
     subscribe(engine, "partners", 1)

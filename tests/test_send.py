@@ -13,11 +13,11 @@ from sqlalchemy import Engine, func, select
 
 from mailer import db
 from mailer.backends import MemoryBackend
-from mailer.campaigns import campaign_result
 from mailer.config import Config, Settings
+from mailer.delivery.campaigns import campaign_result
+from mailer.delivery.send import create_campaign, run_campaign, send_issue, store_contents
 from mailer.errors import ProviderRejected
 from mailer.rendered import MergeField, Rendered
-from mailer.send import create_campaign, run_campaign, send_issue, store_contents
 
 SECRET = "test-secret-key-0123456789abcdef"
 
@@ -157,7 +157,7 @@ def test_tracking_base_url_gives_signed_unsubscribe_links(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With tracking.base_url, each recipient gets a signed /u/ link and one-click headers."""
-    from mailer.tokens import Signer
+    from mailer.tracking.tokens import Signer
 
     monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
     config = make_config(tmp_path, tracking={"base_url": "https://news.example.org/"})
@@ -304,12 +304,12 @@ def test_outbox_in_flight_message_is_probed(engine: Engine, tmp_path: Path) -> N
     cid = campaign(engine, config)
     backend = OutboxBackend(tmp_path / "outbox")
     b, d = db.batches, db.deliveries
-    from mailer.ledger import Ledger
-    from mailer.recipients import _load_contents
+    from mailer.delivery.ledger import Ledger
+    from mailer.delivery.recipients import load_contents
 
     with db.read(engine) as conn:
         row = conn.execute(select(db.campaigns).where(db.campaigns.c.id == cid)).mappings().one()
-    ledger = Ledger(engine, config, row, backend, _load_contents(engine, cid))
+    ledger = Ledger(engine, config, row, backend, load_contents(engine, cid))
     batch = ledger.next_new()
     assert batch is not None
     backend.open()
@@ -335,7 +335,7 @@ def test_outbox_in_flight_message_is_probed(engine: Engine, tmp_path: Path) -> N
 def test_send_issue_leaves_a_campaign_a_live_runner_holds(engine: Engine, tmp_path: Path) -> None:
     """A campaign claimed by a live run-due process is not sent a second time by hand."""
     from mailer.errors import DeliveryError
-    from mailer.worker import runner_id
+    from mailer.schedule.worker import runner_id
 
     config = make_config(tmp_path)
     seed(engine, 3)
@@ -361,12 +361,12 @@ def test_resume_with_another_backend_uses_the_old_ones_rules(
     seed(engine, 15)
     cid = create_campaign(engine, config, "x.yaml", "partners", backend="sendgrid", slug="x")
     store_contents(engine, config, cid, [rendered("en")])
-    from mailer.ledger import Ledger
-    from mailer.recipients import _load_contents
+    from mailer.delivery.ledger import Ledger
+    from mailer.delivery.recipients import load_contents
 
     with db.read(engine) as conn:
         row = conn.execute(select(db.campaigns).where(db.campaigns.c.id == cid)).mappings().one()
-    ledger = Ledger(engine, config, row, MemoryBackend(), _load_contents(engine, cid))
+    ledger = Ledger(engine, config, row, MemoryBackend(), load_contents(engine, cid))
     batch = ledger.next_new()
     assert batch is not None
     ledger.mark_in_flight(batch)  # ... and the process dies here
@@ -421,7 +421,7 @@ def test_any_mix_of_failures_and_stops_sends_each_once() -> None:
 def test_merge_values_are_escaped_in_html_only(tmp_path: Path) -> None:
     """A name with HTML characters is escaped in the HTML part and kept as is in the text."""
     from mailer.backends.base import Content
-    from mailer.personalize import Personalizer
+    from mailer.delivery.personalize import Personalizer
 
     r = rendered("en")
     content = Content.of("en", r.subject + " %%first_name%%", r.html, r.text)
@@ -438,8 +438,8 @@ def test_merge_values_are_escaped_in_html_only(tmp_path: Path) -> None:
 
 def test_a_second_sender_of_the_same_campaign_is_refused(engine: Engine, tmp_path: Path) -> None:
     """While one process holds a campaign, another run_campaign refuses and sends nothing."""
+    from mailer.delivery.send import campaign_lock
     from mailer.errors import DeliveryError
-    from mailer.send import campaign_lock
 
     config = make_config(tmp_path)
     seed(engine, 3)
@@ -448,7 +448,7 @@ def test_a_second_sender_of_the_same_campaign_is_refused(engine: Engine, tmp_pat
     script = (
         "import sys, time\n"
         "from mailer import db\n"
-        "from mailer.send import campaign_lock\n"
+        "from mailer.delivery.send import campaign_lock\n"
         "with campaign_lock(db.connect(sys.argv[1]), int(sys.argv[2])):\n"
         "    print('held', flush=True)\n"
         "    time.sleep(30)\n"

@@ -14,7 +14,7 @@ from faultserver import FaultServer
 from mailer import db
 from mailer.cli import main
 from mailer.config import load_config
-from mailer.send import create_campaign, store_contents
+from mailer.delivery.send import create_campaign, store_contents
 from test_send import rendered, seed
 
 ISSUE = "issues/2018-03-iom-turkey.yaml"

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from mailer import db
 from mailer.cli import main
 from mailer.config import load_config
-from mailer.tokens import Signer
+from mailer.tracking.tokens import Signer
 from prism import prism_url  # noqa: F401  (session fixture)
 from support import free_port
 from test_send import SECRET
@@ -49,7 +49,7 @@ def _configure(project: Path, monkeypatch: pytest.MonkeyPatch, smtp_port: int) -
 
 
 def _import(project: Path) -> dict[str, int]:
-    from mailer.csvimport import import_csv
+    from mailer.audience.csvimport import import_csv
 
     config = load_config(project / "mailer.toml")
     engine = db.connect(config.database_url)

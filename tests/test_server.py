@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, text
 
 from mailer import db
-from mailer.server import create_app
-from mailer.tokens import Signer
+from mailer.tracking.tokens import Signer
+from mailer.web.server import create_app
 from tracking_helpers import BASE, SECRET, Seeded, count_events, live_server, seed, wait_for
 from tracking_helpers import write_config as make_config
 

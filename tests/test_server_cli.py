@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from mailer.cli import main
-from mailer.tokens import Signer
+from mailer.tracking.tokens import Signer
 from support import free_port, wait_port
 from tracking_helpers import BASE, SECRET, count_events, seed, wait_for
 from tracking_helpers import write_config as make_config

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailer.server import create_app
-from mailer.tokens import Signer
+from mailer.tracking.tokens import Signer
+from mailer.web.server import create_app
 from tracking_helpers import BASE, SECRET, live_server, raw_get, seed
 from tracking_helpers import write_config as make_config
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mailer import pages
 from mailer.stats import Stats, StoryStats
-from mailer.stats_report import render_html
+from mailer.stats.report import render_html
+from mailer.web import pages
 
 ORG = "IOM Turkey: International Organization for Migration & UN Migration"
 

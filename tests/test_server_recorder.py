@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mailer.recorder import Recorder
-from mailer.server import event_row
+from mailer.web.recorder import Recorder
+from mailer.web.server import event_row
 from tracking_helpers import BASE, SECRET, count_events, seed
 from tracking_helpers import write_config as make_config
 
@@ -76,7 +76,7 @@ def test_too_soon_and_scanner_agents() -> None:
     """The window is measured from acceptance; known scanner agents are recognised."""
     from datetime import datetime, timedelta
 
-    from mailer.scanners import is_scanner_agent, too_soon
+    from mailer.tracking.scanners import is_scanner_agent, too_soon
 
     t = datetime(2026, 3, 1, 12, 0, 0)
     assert too_soon(t + timedelta(seconds=2), t, 5)

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from mailer import db
 from mailer.cli import main
-from mailer.server import create_app
 from mailer.stats import issue_stats
-from mailer.tokens import Signer
+from mailer.tracking.tokens import Signer
+from mailer.web.server import create_app
 from tracking_helpers import BASE, SECRET, Seeded, count_events, live_server, seed, wait_for
 from tracking_helpers import write_config as make_config
 

@@ -12,11 +12,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from mailer import db
-from mailer.cli import main
-from mailer.csvimport import import_csv
-from mailer.db import SubscriberStatus
-from mailer.errors import SubscriberError
-from mailer.subscribers import (
+from mailer.audience.csvimport import import_csv
+from mailer.audience.subscribers import (
     add,
     export_csv,
     find,
@@ -26,6 +23,9 @@ from mailer.subscribers import (
     spreadsheet_safe,
     unsubscribe,
 )
+from mailer.cli import main
+from mailer.db import SubscriberStatus
+from mailer.errors import SubscriberError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailer import db, tracking
+from mailer import db
 from mailer.errors import ConfigError
 from mailer.rendered import Link
-from mailer.tokens import Signer
+from mailer.tracking import rewrite as tracking
+from mailer.tracking.tokens import Signer
 from tracking_helpers import BASE, LINKS, SECRET, rendered
 from tracking_helpers import write_config as make_config
 

@@ -19,12 +19,12 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from mailer import db
+from mailer.audience.subscribers import add
 from mailer.cli import main
 from mailer.config import load_config
-from mailer.server import create_app
 from mailer.stats import issue_stats
-from mailer.subscribers import add
-from mailer.tokens import Signer
+from mailer.tracking.tokens import Signer
+from mailer.web.server import create_app
 from tracking_helpers import SECRET, count_events, live_server, raw_get, wait_for
 
 BASE = "https://news.turkey.iom.int"
@@ -60,7 +60,7 @@ def sent(project: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[st
     monkeypatch.setenv("MAILER_OUTBOX_DIR", str(project / "outbox"))
     monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
     monkeypatch.setenv("MAILER_EVENTS_FLUSH_SECONDS", "0.01")
-    from mailer.send import send_issue
+    from mailer.delivery.send import send_issue
 
     config = load_config(project / "mailer.toml")
     engine = db.connect(config.database_url)
@@ -187,7 +187,7 @@ def test_sent_issue_links_redirect_and_stats_count_them(sent: dict[str, Any]) ->
     assert json.loads(result.output) == stats.as_dict()
 
     # a following send to the same list skips the reader who left
-    from mailer.send import create_campaign, run_campaign
+    from mailer.delivery.send import create_campaign, run_campaign
 
     config = sent["config"]
     again = create_campaign(engine, config, config.root / ISSUE, "partners", backend="outbox")

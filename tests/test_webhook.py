@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
 from mailer import db
-from mailer.server import create_app
 from mailer.stats import issue_stats
-from mailer.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, attribution
+from mailer.web.server import create_app
+from mailer.web.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, attribution
 from tracking_helpers import SECRET, Seeded, count_events, live_server, seed
 from tracking_helpers import write_config as make_config
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from mailer import db
 from mailer.errors import ConfigError
-from mailer.worker import RunDueReport, run_due, run_worker, sleep_seconds
+from mailer.schedule.worker import RunDueReport, run_due, run_worker, sleep_seconds
 from test_run_due import make_config, scheduled, sent_to, subscribe
 
 T0 = datetime(2026, 12, 1, 6, 0)

@@ -17,9 +17,10 @@ from typing import Any
 import uvicorn
 from sqlalchemy import func, select
 
-from mailer import db, tracking
+from mailer import db
 from mailer.config import Config, load_config
 from mailer.rendered import Link, Rendered
+from mailer.tracking import rewrite as tracking
 from support import free_port, wait_port
 
 SECRET = "test-secret-key-0123456789abcdef"

@@ -17,7 +17,7 @@ from .errors import MailerError
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .build import build_issue as build_issue
+    from .build.pipeline import build_issue as build_issue
 
 __all__ = ["Config", "MailerError", "build_issue", "load_config"]
 
@@ -25,7 +25,7 @@ __all__ = ["Config", "MailerError", "build_issue", "load_config"]
 def __getattr__(name: str) -> Any:
     # keep `import mailer` light: heavy stages are imported on first use
     if name == "build_issue":
-        from .build import build_issue
+        from .build.pipeline import build_issue
 
         return build_issue
     raise AttributeError(name)

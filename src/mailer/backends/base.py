@@ -144,7 +144,7 @@ def personal_parts(batch: Batch, recipient: Recipient) -> tuple[str, str, str]:
 
 def build_bytes(batch: Batch, recipient: Recipient) -> bytes:
     """The complete RFC 5322 message for one recipient (SMTP and outbox)."""
-    from ..message import make_message, to_bytes
+    from ..build.message import make_message, to_bytes
 
     subject, text, html = personal_parts(batch, recipient)
     msg = make_message(

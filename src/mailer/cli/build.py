@@ -32,7 +32,7 @@ def build_cmd(state: Any, issue: str, out: str, lang: str | None) -> None:
     Example:
         mailer build issues/2018-03-iom-turkey.yaml -o out/
     """
-    from ..build import write_build
+    from ..build.pipeline import write_build
 
     built = write_build(issue, state.config, out, lang=lang)
     if state.quiet:
@@ -60,7 +60,7 @@ def check_cmd(state: Any, issue: str, strict: bool, as_json: bool) -> None:
     Example:
         mailer check issues/2018-03-iom-turkey.yaml --strict
     """
-    from ..check import check_issue
+    from ..build.check import check_issue
 
     findings = check_issue(issue, state.config)
     if as_json:
@@ -93,7 +93,7 @@ def preview_cmd(state: Any, issue: str, port: int, open_browser: bool) -> None:
     Example:
         mailer preview issues/2018-03-iom-turkey.yaml --open
     """
-    from ..preview import serve
+    from ..build.preview import serve
 
     serve(Path(issue), state.config_path, port=port, open_browser=open_browser)
 
@@ -109,7 +109,7 @@ def init_cmd(directory: str, name: str | None) -> None:
     Example:
         mailer init my-newsletter && cd my-newsletter && mailer build issues/first-issue.yaml
     """
-    from ..scaffold import scaffold
+    from ..build.scaffold import scaffold
 
     created = scaffold(Path(directory), name=name)
     click.echo(f"created {directory} ({len(created)} files); next:")

@@ -101,7 +101,7 @@ def create(
         mailer schedule create issues/2018-03-iom-turkey.yaml --list partners \\
             --at 2026-12-01T09:00+03:00
     """
-    from ..schedule import schedule_issue
+    from ..schedule.schedules import schedule_issue
 
     done = schedule_issue(
         _engine(state),
@@ -155,7 +155,7 @@ def list_(state: Any, show_all: bool, as_json: bool) -> None:
     Example:
         mailer schedule list --json
     """
-    from ..schedule import list_schedules
+    from ..schedule.schedules import list_schedules
 
     rows = list_schedules(
         _engine(state), statuses=None if show_all else ("scheduled", "sending", "paused")
@@ -203,7 +203,7 @@ def cancel(state: Any, campaign_id: int) -> None:
     Example:
         mailer schedule cancel 7
     """
-    from ..schedule import cancel_schedule
+    from ..schedule.schedules import cancel_schedule
 
     row = cancel_schedule(_engine(state), campaign_id, config=state.config)
     local, utc = _when(row.scheduled_at, row.local)
@@ -286,7 +286,7 @@ def run_due_cmd(ctx: click.Context, state: Any, send_late: bool, as_json: bool) 
     Example:
         * * * * *  cd /srv/newsletter && mailer -q run-due
     """
-    from ..worker import run_due
+    from ..schedule.worker import run_due
 
     show = console(stderr=True).is_terminal and not (as_json or state.quiet)
     with _stop_on_signals() as stop, _bars(show) as bars:
@@ -320,7 +320,7 @@ def worker_cmd(state: Any, send_late: bool, max_sleep: float) -> None:
     Example:
         mailer worker --max-sleep 30
     """
-    from ..worker import run_worker
+    from ..schedule.worker import run_worker
 
     engine = _engine(state)
     err = console(stderr=True)

@@ -12,8 +12,9 @@ from typing import Any
 import click
 
 from .. import db
-from ..campaigns import CampaignResult, list_campaigns
-from ..send import issue_slug, plan, send_issue, send_test
+from ..build.issue import issue_slug
+from ..delivery.campaigns import CampaignResult, list_campaigns
+from ..delivery.send import plan, send_issue, send_test
 from . import State, console, pass_state, progress_bar
 
 BACKENDS = click.Choice(["outbox", "smtp", "sendgrid"])

@@ -11,9 +11,9 @@ from typing import Any
 import click
 
 from .. import db
+from ..audience.csvimport import ImportFailed, ImportReport, import_csv
+from ..audience.subscribers import add, export_csv, lists_with_counts, unsubscribe
 from ..config import Config
-from ..csvimport import ImportFailed, ImportReport, import_csv
-from ..subscribers import add, export_csv, lists_with_counts, unsubscribe
 from . import State, console, pass_state
 
 _PROGRESS_MIN_BYTES = 1_000_000

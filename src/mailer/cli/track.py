@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..stats import Stats
+from ..stats.collect import Stats
 from . import State, console, pass_state
 
 
@@ -33,7 +33,7 @@ def serve_command(state: State, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from .. import db
-    from ..tracking import base_url, signer
+    from ..tracking.rewrite import base_url, signer
 
     config = state.config
     signer(config)  # a missing or short MAILER_SECRET_KEY is reported before binding
@@ -45,7 +45,7 @@ def serve_command(state: State, host: str, port: int, workers: int) -> None:
     if not state.quiet:
         click.echo(f"serving on http://{host}:{port} ({workers} worker(s))", err=True)
     uvicorn.run(
-        "mailer.server:app_from_env",
+        "mailer.web.server:app_from_env",
         factory=True,
         host=host,
         port=port,
@@ -82,7 +82,7 @@ def stats_command(
         mailer stats 2018-03-iom-turkey --html report.html
     """
     from .. import db
-    from ..stats import issue_stats
+    from ..stats.collect import issue_stats
 
     engine = db.connect(state.config.database_url)
     stats = issue_stats(engine, issue, campaign_id=campaign_id)
@@ -90,7 +90,7 @@ def stats_command(
         click.echo(json.dumps(stats.as_dict(), indent=2))
         return
     if html_file is not None:
-        from ..stats_report import render_html
+        from ..stats.report import render_html
 
         html_file.write_text(render_html(stats), encoding="utf-8")
         if not state.quiet:

@@ -1,0 +1,338 @@
+"""Load and validate an issue file (YAML with Markdown in text fields).
+
+An issue file is written by hand, so every error names the file, line and
+column, the field path (``blocks[2] (story 'gaziantep').image.alt``), what was
+expected and, for a misspelled key, the closest known one. This module owns
+the pydantic models, block ids, merge fields and :func:`load_issue`; reading
+the YAML with positions and turning validation errors into located messages
+is :mod:`mailer.issue_yaml`'s part (it is given the models as a ``Schema``).
+
+Blocks carry a stable ``id`` (written by the editor, or derived from the title)
+used for UTM ``utm_content``, link statistics and translations. Merge fields
+(``{{ subscriber.first_name | default("friend") }}``) in texts become tokens such
+as ``%%first_name%%``; the text is never executed as a template.
+
+The format (texts are Markdown where they are long: ``body``, ``summary``)::
+
+    subject: "IOM Turkey Newsletter: December 2017 – March 2018"   # required
+    preheader: "The line inboxes show after the subject"
+    title: "A masthead title"             # default: name in mailer.toml
+    period: {start: 2017-12-01, end: 2018-03-31}   # the masthead's date range
+    slug: 2018-03-iom-turkey              # default: the file name
+    blocks:                               # in reading order
+      - type: story                       # photo, title, body, quote, links
+        id: gaziantep                     # optional; default from the title
+        hero: true                        # the big first story
+        title: ...
+        image: {src: assets/x.jpg, alt: ..., width: 600, caption: ..., credit: ...}
+        body: Markdown
+        quote: {text: ..., attribution: ...}
+        url: https://...                  # "Read more"
+        video: https://...                # "Watch here"
+        share: true                       # "Share on" Facebook, X, LinkedIn, WhatsApp, email
+      - type: highlights                  # cards two per row: items of {id, title, url,
+        title: ...                        #   image, summary}
+      - type: videos                      # items of {id, title, summary, url, thumbnail}
+      - type: news                        # items of {id, outlet, summary, url}
+      - type: heading                     # text: a section title ("Our Stories")
+      - type: text                        # title, body
+      - type: image                       # image, url
+      - type: button                      # label, url
+      - type: divider
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from .ids import assign_ids
+from .issue_yaml import Schema, compose, read_text, validation_error
+
+# -- field types -----------------------------------------------------------------------------
+_URL_RE = re.compile(r"^(https?://[^\s/?#]+\.[^\s/?#]+[^\s]*|mailto:[^\s@]+@[^\s@]+)$")
+
+
+def _check_url(value: str) -> str:
+    value = value.strip()
+    if not _URL_RE.match(value):
+        raise ValueError(
+            "expected an absolute link starting with https:// (or mailto:), "
+            f"e.g. https://example.org/story; got {value!r}"
+        )
+    return value
+
+
+def _check_src(value: str) -> str:
+    value = value.strip()
+    if value.startswith(("https://", "http://")):
+        return _check_url(value)
+    if not value or value.startswith(("/", "javascript:", "data:")) or ".." in value.split("/"):
+        raise ValueError(
+            "expected an image path relative to the issue (e.g. assets/hero.jpg) "
+            f"or an https:// URL; got {value!r}"
+        )
+    return value
+
+
+Url = Annotated[str, AfterValidator(_check_url)]
+Src = Annotated[str, AfterValidator(_check_src)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Image(_Model):
+    """A picture: ``src`` relative to the issue file (or https), ``alt`` always."""
+
+    src: Src
+    alt: str = Field(min_length=1)
+    width: int | None = Field(default=None, ge=16, le=600)
+    caption: str = ""
+    credit: str = ""
+
+
+class Quote(_Model):
+    text: str = Field(min_length=1)
+    attribution: str = ""
+
+
+class Period(_Model):
+    start: date
+    end: date
+
+
+class _Block(_Model):
+    id: str
+
+
+class StoryBlock(_Block):
+    """A story: title, optional photo, Markdown body, Read more / Watch here / Share on."""
+
+    type: Literal["story"]
+    title: str = Field(min_length=1)
+    hero: bool = False
+    image: Image | None = None
+    body: str = ""
+    quote: Quote | None = None
+    url: Url | None = None
+    video: Url | None = None
+    share: bool = False
+
+
+class Card(_Model):
+    id: str
+    title: str = Field(min_length=1)
+    url: Url
+    image: Image | None = None
+    summary: str = ""
+
+
+class HighlightsBlock(_Block):
+    """A grid of cards (two per row on desktop, stacked on a phone)."""
+
+    type: Literal["highlights"]
+    title: str = ""
+    items: list[Card] = Field(min_length=1)
+
+
+class Video(_Model):
+    id: str
+    title: str = ""
+    summary: str = ""
+    url: Url
+    thumbnail: Image
+
+
+class VideosBlock(_Block):
+    """Video items, each with a thumbnail and "Watch here"."""
+
+    type: Literal["videos"]
+    title: str = ""
+    items: list[Video] = Field(min_length=1)
+
+
+class NewsItem(_Model):
+    id: str
+    outlet: str = Field(min_length=1)
+    summary: str = Field(min_length=1)
+    url: Url
+
+
+class NewsBlock(_Block):
+    """Press mentions: outlet, summary, link."""
+
+    type: Literal["news"]
+    title: str = ""
+    items: list[NewsItem] = Field(min_length=1)
+
+
+class HeadingBlock(_Block):
+    type: Literal["heading"]
+    text: str = Field(min_length=1)
+
+
+class TextBlock(_Block):
+    type: Literal["text"]
+    title: str = ""
+    body: str = Field(min_length=1)
+
+
+class ImageBlock(_Block):
+    type: Literal["image"]
+    image: Image
+    url: Url | None = None
+
+
+class ButtonBlock(_Block):
+    type: Literal["button"]
+    label: str = Field(min_length=1)
+    url: Url
+
+
+class DividerBlock(_Block):
+    type: Literal["divider"]
+
+
+Block = Annotated[
+    StoryBlock
+    | HighlightsBlock
+    | VideosBlock
+    | NewsBlock
+    | HeadingBlock
+    | TextBlock
+    | ImageBlock
+    | ButtonBlock
+    | DividerBlock,
+    Field(discriminator="type"),
+]
+BLOCK_TYPES: dict[str, type[_Block]] = {
+    "story": StoryBlock,
+    "highlights": HighlightsBlock,
+    "videos": VideosBlock,
+    "news": NewsBlock,
+    "heading": HeadingBlock,
+    "text": TextBlock,
+    "image": ImageBlock,
+    "button": ButtonBlock,
+    "divider": DividerBlock,
+}
+ITEM_MODELS: dict[str, type[_Model]] = {"highlights": Card, "videos": Video, "news": NewsItem}
+
+
+class MergeRef(_Model):
+    """A merge field found in the issue's text: ``token`` stands for subscriber ``field``."""
+
+    token: str
+    field: str
+    fallback: str = ""
+
+
+class Issue(_Model):
+    """One newsletter issue, validated."""
+
+    slug: str
+    language: str
+    subject: str = Field(min_length=1, max_length=200)
+    preheader: str = ""
+    title: str | None = None
+    period: Period | None = None
+    blocks: list[Block] = Field(min_length=1)
+    path: Path
+    merge_fields: list[MergeRef] = Field(default_factory=list)
+
+    def all_blocks(self) -> list[Any]:
+        return list(self.blocks)
+
+
+#: where each model sits in an issue file, for error paths and did-you-mean
+_SCHEMA = Schema(
+    root=Issue,
+    blocks=BLOCK_TYPES,
+    items=ITEM_MODELS,
+    nested={"image": Image, "thumbnail": Image, "quote": Quote, "period": Period},
+    hidden=frozenset({"path", "merge_fields"}),
+)
+
+
+# -- ids and merge fields --------------------------------------------------------------------
+_MERGE_RE = re.compile(
+    r"\{\{\s*subscriber\.([a-z_][a-z0-9_]*)\s*"
+    r"(?:\|\s*default\(\s*(?:\"([^\"]*)\"|'([^']*)')\s*\)\s*)?\}\}"
+)
+_NOT_TEXT = frozenset({"url", "src", "video", "id", "type", "slug", "language"})
+
+
+class MergeCollector:
+    """Collects merge fields: one token per (field, fallback)."""
+
+    def __init__(self) -> None:
+        self.refs: dict[tuple[str, str], MergeRef] = {}
+
+    def token(self, field: str, fallback: str) -> str:
+        key = (field, fallback)
+        if key not in self.refs:
+            n = sum(1 for f, _ in self.refs if f == field)
+            token = f"%%{field}%%" if n == 0 else f"%%{field}:{n + 1}%%"
+            self.refs[key] = MergeRef(token=token, field=field, fallback=fallback)
+        return self.refs[key].token
+
+    def replace(self, text: str) -> str:
+        if "{{" not in text:
+            return text
+        return _MERGE_RE.sub(lambda m: self.token(m[1], m[2] or m[3] or ""), text)
+
+
+def _tokenize(value: Any, collector: MergeCollector, key: str = "") -> Any:
+    if isinstance(value, str):
+        return value if key in _NOT_TEXT else collector.replace(value)
+    if isinstance(value, dict):
+        return {k: _tokenize(v, collector, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tokenize(v, collector, key) for v in value]
+    return value
+
+
+# -- the entry point -------------------------------------------------------------------------
+def load_issue(path: str | Path, *, lang: str | None = None, default_language: str = "en") -> Issue:
+    """Read, check and validate the issue file at *path*.
+
+    With *lang*, the sibling translation ``<stem>.<lang>.yaml`` is applied (see
+    :func:`mailer.translations.overlay`) and the issue's ``language`` becomes *lang*.
+    Raises :class:`IssueError` with file:line:column, field path and a fix.
+    """
+    path = Path(path)
+    text = read_text(path)
+    data, marks = compose(path, text)
+    assign_ids(data)
+    if lang:
+        from .translations import overlay
+
+        data = overlay(data, path, lang)
+    collector = MergeCollector()
+    if lang or "{{" in text:  # a translation may bring merge fields of its own
+        data = _tokenize(data, collector)
+    data.setdefault("slug", path.stem)
+    data.setdefault("language", default_language)
+    if lang:
+        data["language"] = lang
+    values = {**data, "path": path, "merge_fields": list(collector.refs.values())}
+    try:
+        return Issue.model_validate(values)
+    except ValidationError as exc:
+        raise validation_error(path, data, marks, exc, _SCHEMA) from None
+
+
+def issue_slug(issue_path: str | Path) -> str:
+    """The issue's slug: the file's ``slug`` (default: the file name without extension).
+
+    A missing file gives the file name (rendering it reports the missing file)."""
+    path = Path(issue_path)
+    if not path.exists():
+        return path.stem
+    return load_issue(path).slug or path.stem

@@ -1,0 +1,283 @@
+"""Read an issue file's YAML keeping positions, and report errors at them.
+
+This module owns the file:line:column half of loading an issue: reading the
+file as UTF-8, composing the YAML into nodes and building plain data while
+remembering each value's (line, column) in :data:`Marks`, and turning a
+pydantic :class:`~pydantic.ValidationError` into one :class:`IssueError` that
+names the file, line, column and field path, with a did-you-mean for a
+misspelled key or block type.
+
+It knows nothing of the issue's models: :mod:`mailer.issue` owns them and
+passes a :class:`Schema` describing where each model sits in the data.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import IssueError
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Where the issue's models sit, for field paths and did-you-mean suggestions.
+
+    ``root`` is the issue model (whose ``blocks`` list holds the blocks),
+    ``blocks`` maps a block ``type`` to its model, ``items`` a block type to
+    the model of its ``items``, ``nested`` a field name (``image``) to the
+    model of its mapping; ``hidden`` fields are never suggested.
+    """
+
+    root: type[BaseModel]
+    blocks: Mapping[str, type[BaseModel]]
+    items: Mapping[str, type[BaseModel]]
+    nested: Mapping[str, type[BaseModel]]
+    hidden: frozenset[str] = frozenset()
+
+
+# -- YAML with positions ---------------------------------------------------------------------
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+Marks = dict[tuple[Any, ...], tuple[int, int]]
+_STR_TAG = "tag:yaml.org,2002:str"
+#: marks of a mapping key are stored under (*path, key, KEY)
+KEY = "<key>"
+
+
+class _Builder:
+    """Turns a node tree into plain data, remembering each value's (line, column)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.marks: Marks = {}
+        self._constructor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, where: tuple[Any, ...] = ()) -> Any:
+        self.marks[where] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._constructor.construct_object(key_node)
+                if not isinstance(key, str | int | float | bool) or isinstance(key, bool):
+                    key = str(key)
+                key = str(key)
+                if key in out:
+                    line = key_node.start_mark.line + 1
+                    raise IssueError(
+                        f"the key {key!r} appears twice in the same mapping",
+                        location=f"{self.path}:{line}:{key_node.start_mark.column + 1}",
+                        hint="keep one of them; YAML keys must be unique.",
+                    )
+                km = key_node.start_mark
+                self.marks[(*where, key, KEY)] = (km.line + 1, km.column + 1)
+                out[key] = self.build(value_node, (*where, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*where, i)) for i, item in enumerate(node.value)]
+        if node.tag == _STR_TAG:
+            return node.value  # most scalars: no constructor needed
+        try:
+            return self._constructor.construct_object(node)
+        except ValueError as exc:
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            raise IssueError(
+                f"{node.value!r} is not a valid value here: {exc}",
+                location=f"{self.path}:{line}:{col}",
+                hint="write dates as YYYY-MM-DD with a real day (e.g. 2018-03-31); quote texts "
+                "that look like dates or numbers.",
+            ) from None
+
+
+def read_text(path: Path) -> str:
+    """The issue file's text (UTF-8, BOM dropped); IssueError if unreadable or empty."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise IssueError(
+            f"cannot read the issue file: {exc.strerror}",
+            location=str(path),
+            hint="check the path; issue files live in issues/ (e.g. issues/2018-03.yaml).",
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise IssueError(
+            f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            location=f"{path}:{line}",
+            hint="save the file as UTF-8 (most editors: File → Save with encoding → UTF-8).",
+        ) from None
+    if not text.strip():
+        raise IssueError(
+            "the issue file is empty",
+            location=f"{path}:1",
+            hint="start with `subject: ...` and a `blocks:` list; `mailer init` writes an example.",
+        )
+    return text.removeprefix("\ufeff")
+
+
+def compose(path: Path, text: str) -> tuple[dict[str, Any], Marks]:
+    """The top-level mapping of *text* as plain data, and the marks of its values."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        context = ""
+        if exc.context and exc.context_mark:
+            c = exc.context_mark
+            context = f" ({exc.context} that starts at line {c.line + 1}, column {c.column + 1})"
+        raise IssueError(
+            f"not valid YAML: {exc.problem or exc.context}{context}",
+            location=where,
+            hint="check the indentation and put quotes around texts that contain ': ' or start "
+            "with a quote, '*', '&', '[' or '{'.",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise IssueError(f"not valid YAML: {exc}", location=str(path)) from None
+    if not isinstance(node, yaml.MappingNode):
+        line = node.start_mark.line + 1 if node is not None else 1
+        raise IssueError(
+            "an issue file holds a mapping of fields, not a single value or a list",
+            location=f"{path}:{line}",
+            hint="start with `subject: ...` and a `blocks:` list.",
+        )
+    builder = _Builder(path)
+    try:
+        data = builder.build(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise IssueError(f"not valid YAML: {exc.problem}", location=where) from None
+    return data, builder.marks
+
+
+# -- validation errors -----------------------------------------------------------------------
+def _describe_path(data: Any, loc: tuple[Any, ...], schema: Schema) -> tuple[str, tuple[Any, ...]]:
+    """The readable field path of *loc* and the part of it that exists in *data*."""
+    parts: list[str] = []
+    found: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            found.append(part)
+            parts.append(f".{part}" if parts else str(part))
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            found.append(part)
+            label = ""
+            if isinstance(node, dict) and "type" in node:
+                label = f" ({node['type']} {node.get('id')!r})"
+            parts.append(f"[{part}]{label}")
+        elif isinstance(part, str) and isinstance(node, dict) and part in schema.blocks:
+            continue  # the discriminator's tag in pydantic's location
+        else:
+            parts.append(f".{part}" if parts else str(part))
+    return "".join(parts) or "(top level)", tuple(found)
+
+
+def _known_keys(data: Any, found: tuple[Any, ...], schema: Schema) -> list[str]:
+    """Field names allowed in the mapping at *found* (for did-you-mean)."""
+    node: Any = data
+    model: Any = schema.root
+    block_type = ""
+    for part in found:
+        node = node[part] if isinstance(node, dict | list) else None
+        if isinstance(part, int):
+            if model is schema.root:
+                block_type = str(node.get("type")) if isinstance(node, dict) else ""
+                model = schema.blocks.get(block_type)
+            elif model == "items":
+                model = schema.items.get(block_type)
+            continue
+        if model is None:
+            return []
+        if part == "blocks":
+            model = schema.root
+        elif part == "items":
+            model = "items"
+        else:
+            model = schema.nested.get(part)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    return [k for k in model.model_fields if k not in schema.hidden]
+
+
+def validation_error(
+    path: Path, data: dict[str, Any], marks: Marks, exc: ValidationError, schema: Schema
+) -> IssueError:
+    """The first problem in *exc* as an IssueError at its file:line:column, with a fix."""
+
+    # a misspelled key shows up twice (unknown key + missing field): name the spelling first
+    def order(error: Any) -> tuple[bool, tuple[int, int]]:
+        found = _describe_path(data, tuple(error["loc"]), schema)[1]
+        return error["type"] != "extra_forbidden", marks.get(found, (0, 0))
+
+    errors = sorted(exc.errors(), key=order)
+    first = errors[0]
+    loc = tuple(first["loc"])
+    where, found = _describe_path(data, loc, schema)
+    kind = first["type"]
+    line, col = marks.get(found, marks.get((), (1, 1)))
+    if kind == "extra_forbidden":
+        line, col = marks.get((*found, KEY), (line, col))
+    hint = None
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        known = _known_keys(data, found[:-1], schema)
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        message = f"{where}: unknown field {key!r}"
+        if close:
+            hint = f"did you mean {close[0]!r}?"
+        elif known:
+            hint = f"allowed here: {', '.join(known)}."
+    elif kind == "missing":
+        message = f"{where}: this required field is missing"
+        hint = f"add `{loc[-1]}: ...` here."
+    elif kind in {"union_tag_invalid", "union_tag_not_found"}:
+        got = first.get("ctx", {}).get("tag", "")
+        choices = sorted(schema.blocks)
+        close = difflib.get_close_matches(str(got), choices, n=1)
+        message = (
+            f"{where}: unknown block type {got!r}" if got else f"{where}: a block needs a `type`"
+        )
+        hint = (
+            f"did you mean {close[0]!r}? " if close else ""
+        ) + f"block types: {', '.join(choices)}."
+    else:
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        got = first.get("input")
+        shown = (
+            f" (got {got!r})"
+            if not isinstance(got, dict | list) and got is not None and "got" not in msg
+            else ""
+        )
+        message = f"{where}: {msg}{shown}"
+        hint = _hint_for(kind)
+    more = len(errors) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''}; fix this one first)"
+    return IssueError(message, hint=hint, location=f"{path}:{line}:{col}")
+
+
+def _hint_for(kind: str) -> str | None:
+    return {
+        "string_type": "write a text; put it in quotes if it looks like a number or a date.",
+        "bool_parsing": "write true or false.",
+        "bool_type": "write true or false.",
+        "int_parsing": "write a whole number, e.g. 600.",
+        "date_from_datetime_parsing": "write a date as YYYY-MM-DD, e.g. 2018-03-31.",
+        "date_parsing": "write a date as YYYY-MM-DD, e.g. 2018-03-31.",
+        "list_type": "write a list: each entry on its own line starting with '- '.",
+        "model_type": "write a mapping of fields (key: value lines, indented).",
+        "model_attributes_type": "write a mapping of fields (key: value lines, indented).",
+        "too_short": "add at least one entry.",
+        "string_too_short": "write a text here; it cannot be empty.",
+    }.get(kind)

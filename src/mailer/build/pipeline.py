@@ -1,0 +1,180 @@
+"""Build an issue: load → render (Jinja2) → compile (MJML) → inline CSS → text part.
+
+:func:`build_issue` renders once per issue and language and returns a
+:class:`~mailer.rendered.Rendered`; :func:`write_build` writes what ``mailer build``
+produces (index.html, index.txt, index.mjml, message.eml, assets/).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config
+from ..rendered import UNSUBSCRIBE_URL, VIEW_URL, Rendered
+
+#: placeholder values written into message.eml (the sender fills the real ones per recipient)
+PLACEHOLDER_TO = "reader@example.org"
+PLACEHOLDERS = {
+    UNSUBSCRIBE_URL: "https://example.org/unsubscribe-placeholder",
+    VIEW_URL: "https://example.org/view-placeholder",
+}
+
+
+@dataclass
+class Built:
+    """Where one language of an issue was written."""
+
+    language: str
+    directory: Path
+    rendered: Rendered
+    files: list[Path] = field(default_factory=list)
+
+
+def issue_languages(issue_path: str | Path, config: Config) -> list[str]:
+    """The languages of an issue: the default first, then one per translation file."""
+    from .translations import issue_languages as languages
+
+    return languages(Path(issue_path), config.settings.default_language)
+
+
+def build_issue(
+    issue_path: str | Path, config: Config, *, lang: str | None = None, for_send: bool = False
+) -> Rendered:
+    """Render the issue at *issue_path* in *lang* (default: the config's default language).
+
+    ``for_send=True`` points local images at ``assets_url``; otherwise they stay
+    ``assets/...`` relative to the output (as ``mailer build`` writes them).
+    """
+    rendered, _assets = build_with_assets(Path(issue_path), config, lang=lang, for_send=for_send)
+    return rendered
+
+
+def build_with_assets(
+    issue_path: Path, config: Config, *, lang: str | None, for_send: bool
+) -> tuple[Rendered, dict[str, Path]]:
+    from .compile import compile_mjml
+    from .i18n import direction, format_period
+    from .inline import inline_css
+    from .issue import load_issue
+    from .render import render_mjml
+    from .text import render_text
+
+    default = config.settings.default_language
+    if lang and lang != default and lang not in issue_languages(issue_path, config):
+        from ..errors import IssueError
+        from .translations import translation_path
+
+        raise IssueError(
+            f"there is no '{lang}' version of this issue "
+            f"(it has: {', '.join(issue_languages(issue_path, config))})",
+            location=str(issue_path),
+            hint=f"write the translation in {translation_path(issue_path, lang)}, "
+            "or build without --lang.",
+        )
+    issue = load_issue(
+        issue_path, lang=lang if lang and lang != default else None, default_language=default
+    )
+    result = render_mjml(issue, config, for_send=for_send)
+    html = inline_css(compile_mjml(result.mjml), config.settings.inliner)
+    period = (
+        format_period(issue.period.start, issue.period.end, issue.language) if issue.period else ""
+    )
+    text = render_text(issue, config, period=period)
+    rendered = Rendered(
+        slug=issue.slug,
+        language=issue.language,
+        direction=direction(issue.language),
+        subject=issue.subject,
+        preheader=issue.preheader,
+        mjml=result.mjml,
+        html=html,
+        text=text,
+        links=result.links,
+        merge_fields=result.merge_fields,
+        assets=tuple(sorted(_relative(p, issue_path.parent) for p in result.assets.values())),
+    )
+    return rendered, result.assets
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return os.path.relpath(path, base)
+
+
+def fill_placeholders(text: str, rendered: Rendered) -> str:
+    """*text* with the footer tokens and merge fields set to placeholder values."""
+    for token, value in PLACEHOLDERS.items():
+        text = text.replace(token, value)
+    for merge in rendered.merge_fields:
+        text = text.replace(merge.token, merge.fallback)
+    return text
+
+
+def message_bytes(rendered: Rendered, config: Config) -> bytes:
+    """A complete message of *rendered* to a placeholder recipient (what ``message.eml`` holds)."""
+    from .message import list_unsubscribe_headers, make_message, to_bytes
+
+    sender = config.settings.sender
+    msg = make_message(
+        from_name=sender.from_name,
+        from_email=sender.from_email,
+        to=PLACEHOLDER_TO,
+        subject=fill_placeholders(rendered.subject, rendered),
+        text=fill_placeholders(rendered.text, rendered),
+        html=fill_placeholders(rendered.html, rendered),
+        reply_to=sender.reply_to,
+        headers=list_unsubscribe_headers(
+            PLACEHOLDERS[UNSUBSCRIBE_URL], sender.unsubscribe_mailto or sender.from_email
+        ),
+    )
+    return to_bytes(msg)
+
+
+def write_build(
+    issue_path: str | Path, config: Config, out: str | Path, *, lang: str | None = None
+) -> list[Built]:
+    """Build and write the issue into *out*: with *lang* that language only; without, the
+    default language in *out* and every other language in ``out/<lang>/``."""
+    out = Path(out)
+    default = config.settings.default_language
+    langs = [lang] if lang else issue_languages(issue_path, config)
+    built = []
+    for code in langs:
+        target = out if lang or code == default else out / code
+        rendered, assets = build_with_assets(Path(issue_path), config, lang=code, for_send=False)
+        built.append(_write(rendered, assets, config, target))
+    return built
+
+
+def _write(rendered: Rendered, assets: dict[str, Path], config: Config, target: Path) -> Built:
+    from ..errors import RenderError
+
+    target.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, content in (
+        ("index.html", rendered.html),
+        ("index.txt", rendered.text),
+        ("index.mjml", rendered.mjml),
+    ):
+        (target / name).write_text(content, encoding="utf-8")
+        files.append(target / name)
+    (target / "message.eml").write_bytes(message_bytes(rendered, config))
+    files.append(target / "message.eml")
+    for name, source in assets.items():
+        dest = target / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(source, dest)
+        except OSError as exc:
+            raise RenderError(
+                f"the image {source} cannot be copied: {exc.strerror}",
+                hint="check the image path in the issue (relative to the issue file).",
+                location=str(source),
+            ) from None
+        files.append(dest)
+    return Built(rendered.language, target, rendered, files)

@@ -1,0 +1,251 @@
+"""``mailer preview``: a live-reloading preview of an issue on 127.0.0.1.
+
+A page with the issue in an iframe, a desktop (600 px) / mobile (375 px) toggle and
+a language switch when the issue has translations. A watcher thread (watchfiles)
+bumps a version number when the issue, its translations, its images, mailer.toml
+or the templates change; the page polls ``/version`` and reloads the iframe.
+The issue is rebuilt on the next request after a change (never per poll), and a
+broken issue shows its error message in the page instead of stopping the server.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import webbrowser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ..config import Config, load_config
+from ..errors import MailerError
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Preview: {title}</title>
+<style>
+body {{ margin: 0; font: 14px/1.4 system-ui, sans-serif; background: #e5e7eb; }}
+header {{ display: flex; gap: 12px; align-items: center; padding: 8px 16px; background: #111827;
+  color: #fff; }}
+header button, header select {{ font: inherit; padding: 4px 10px; }}
+button[aria-pressed=true] {{ background: #2563eb; color: #fff; }}
+main {{ display: flex; justify-content: center; padding: 16px; }}
+iframe {{ border: 0; background: #fff; height: calc(100vh - 90px); width: 600px;
+  box-shadow: 0 1px 6px rgba(0,0,0,.2); transition: width .2s; }}
+</style></head>
+<body>
+<header><strong>{title}</strong>
+<button id="desktop" aria-pressed="true">Desktop 600 px</button>
+<button id="mobile" aria-pressed="false">Mobile 375 px</button>
+{languages}
+<span id="status" aria-live="polite"></span></header>
+<main><iframe id="email" title="The issue" src="/email?lang={lang}"></iframe></main>
+<script>
+const frame = document.getElementById("email"), status = document.getElementById("status");
+let lang = "{lang}", version = {version};
+function width(px, on, off) {{ frame.style.width = px + "px";
+  document.getElementById(on).setAttribute("aria-pressed", "true");
+  document.getElementById(off).setAttribute("aria-pressed", "false"); }}
+document.getElementById("desktop").onclick = () => width(600, "desktop", "mobile");
+document.getElementById("mobile").onclick = () => width(375, "mobile", "desktop");
+const select = document.getElementById("lang");
+if (select) select.onchange = () => {{ lang = select.value; frame.src = "/email?lang=" + lang; }};
+async function poll() {{
+  try {{
+    const r = await fetch("/version"); const v = (await r.json()).version;
+    if (v !== version) {{ version = v; frame.src = "/email?lang=" + lang + "&v=" + v;
+      status.textContent = "reloaded"; setTimeout(() => status.textContent = "", 1500); }}
+  }} catch (e) {{ status.textContent = "preview server stopped"; }}
+  setTimeout(poll, 700);
+}}
+poll();
+</script></body></html>
+"""
+
+
+class Preview:
+    """The state of one preview: config, builds per language, and the change counter."""
+
+    def __init__(self, issue: Path, config_path: str | None = None) -> None:
+        self.issue = Path(issue)
+        self.config_path = config_path
+        self.version = 0
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[int, str, dict[str, Path]]] = {}
+        self._stop = threading.Event()
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    def languages(self) -> list[str]:
+        from .pipeline import issue_languages
+
+        try:
+            return issue_languages(self.issue, self.config())
+        except MailerError:
+            return ["en"]
+
+    def page(self, lang: str | None = None) -> str:
+        langs = self.languages()
+        lang = lang if lang in langs else langs[0]
+        select = ""
+        if len(langs) > 1:
+            options = "".join(
+                f'<option value="{c}"{" selected" if c == lang else ""}>{c}</option>' for c in langs
+            )
+            select = f'<label>Language <select id="lang">{options}</select></label>'
+        return PAGE.format(
+            title=html.escape(self.issue.name), languages=select, lang=lang, version=self.version
+        )
+
+    def email(self, lang: str | None) -> str:
+        """The built HTML of *lang* (cached until something changes), or an error page."""
+        from .pipeline import build_with_assets
+
+        langs = self.languages()
+        lang = lang if lang in langs else langs[0]
+        with self._lock:
+            cached = self._cache.get(lang)
+            if cached and cached[0] == self.version:
+                return cached[1]
+            try:
+                rendered, assets = build_with_assets(self.issue, self.config(), lang=lang, for_send=False)
+                body = rendered.html
+            except MailerError as exc:
+                assets = {}
+                body = (
+                    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error'
+                    '</title></head><body style="font:15px/1.5 system-ui;padding:24px">'
+                    f'<h1 style="color:#b91c1c">The issue does not build</h1><pre style="white-'
+                    f'space:pre-wrap">{html.escape(str(exc))}</pre></body></html>'
+                )
+            self._cache[lang] = (self.version, body, assets)
+            return body
+
+    def asset(self, name: str) -> Path | None:
+        for _version, _body, assets in self._cache.values():
+            if name in assets:
+                return assets[name]
+        return None
+
+    def watch_paths(self) -> list[Path]:
+        paths = [self.issue.parent.resolve()]
+        try:
+            config = self.config()
+        except MailerError:
+            return paths
+        if config.path:
+            paths.append(config.path)  # the file, not its folder (which may hold node_modules)
+        from .render import template_dirs
+
+        paths.extend(Path(d) for d in template_dirs(config))
+        return list(dict.fromkeys(paths))
+
+    def watch(self) -> None:
+        """Bump :attr:`version` on every change under the watched folders (until stopped)."""
+        import watchfiles
+
+        for _changes in watchfiles.watch(
+            *self.watch_paths(),
+            stop_event=self._stop,
+            debounce=150,
+            step=50,
+            yield_on_timeout=False,
+        ):
+            with self._lock:
+                self.version += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+        def send(self, status: int, body: bytes, ctype: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            lang = parse_qs(url.query).get("lang", [None])[0]
+            if url.path == "/":
+                self.send(200, preview.page(lang).encode(), "text/html; charset=utf-8")
+            elif url.path == "/email":
+                self.send(200, preview.email(lang).encode(), "text/html; charset=utf-8")
+            elif url.path == "/version":
+                body = json.dumps({"version": preview.version}).encode()
+                self.send(200, body, "application/json")
+            elif url.path.startswith("/assets/") and (path := preview.asset(url.path[1:])):
+                ctype = {".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml"}.get(
+                    path.suffix.lower(), "image/jpeg"
+                )
+                try:
+                    self.send(200, path.read_bytes(), ctype)
+                except OSError:
+                    self.send(404, b"not found", "text/plain")
+            else:
+                self.send(404, b"not found", "text/plain")
+
+    return Handler
+
+
+class PreviewServer:
+    """The preview's HTTP server and watcher on 127.0.0.1, run in background threads."""
+
+    def __init__(self, issue: Path, config_path: str | None = None, port: int = 8000) -> None:
+        self.preview = Preview(issue, config_path)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.preview))
+        self.httpd.daemon_threads = True
+        self.port = int(self.httpd.server_address[1])
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> PreviewServer:
+        for target in (self.httpd.serve_forever, self.preview.watch):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self.preview.stop()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+def serve(issue: Path, config_path: str | None, *, port: int, open_browser: bool) -> None:
+    """Run the preview until Ctrl+C."""
+    import time
+
+    if not Path(issue).is_file():
+        from ..errors import IssueError
+
+        raise IssueError("the issue file does not exist", location=str(issue))
+    try:
+        server = PreviewServer(Path(issue), config_path, port).start()
+    except OSError as exc:
+        raise MailerError(
+            f"cannot listen on 127.0.0.1:{port}: {exc.strerror}",
+            hint="choose another port with --port N.",
+        ) from None
+    print(f"previewing {issue} at {server.url} (Ctrl+C to stop)", flush=True)
+    if open_browser:
+        webbrowser.open(server.url)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        server.stop()

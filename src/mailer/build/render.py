@@ -1,0 +1,266 @@
+"""Issue → MJML with the Jinja2 theme (``templates/``: a base layout + one template per block).
+
+A user's own templates folder (``templates = "..."`` in mailer.toml) is searched
+first, then the project's ``templates/``, then the theme shipped with mailer.
+Autoescape is on and undefined variables are errors. Every string that is not
+content is wrapped in ``_()`` and translated with the language's catalogue.
+
+Templates get the issue, the settings, the layout variables of the language
+(``lang``, ``dir``, ``align``, ``align_end``...; see :func:`mailer.i18n.layout`) and
+a few helpers: ``md(text, block_id)`` (Markdown → sanitised HTML, links with UTM),
+``href(url, block_id, kind)``, ``shares(block)``, ``img(image)``, ``period``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..errors import RenderError
+from .issue import Image, Issue, MergeCollector
+from .links import LinkCollector, rewrite_hrefs
+from ..rendered import Link, MergeField
+
+#: the theme shipped with the package (a copy of the repository's templates/)
+PACKAGE_TEMPLATES = Path(__file__).parent.parent / "skeleton" / "templates"
+SOCIAL_LABELS = {
+    "facebook": "Facebook",
+    "linkedin": "LinkedIn",
+    "twitter": "X (Twitter)",
+    "x": "X",
+    "instagram": "Instagram",
+    "website": "Website",
+    "youtube": "YouTube",
+    "medium": "Medium",
+}
+SHARE_LABELS = {
+    "facebook": "Facebook",
+    "x": "X",
+    "linkedin": "LinkedIn",
+    "whatsapp": "WhatsApp",
+    "email": "Email",
+}
+
+
+@dataclass
+class RenderResult:
+    """The MJML of one issue in one language and what was collected while rendering it."""
+
+    mjml: str
+    links: tuple[Link, ...]
+    merge_fields: tuple[MergeField, ...]
+    #: output name (``assets/x.jpg``) → local file, for every local image used
+    assets: dict[str, Path] = field(default_factory=dict)
+
+
+def template_dirs(config: Config) -> tuple[str, ...]:
+    """Where templates are looked up, first match wins."""
+    dirs: list[Path] = []
+    if config.templates_dir is not None:
+        dirs.append(config.templates_dir)
+    dirs.append(config.root / "templates")
+    dirs.append(PACKAGE_TEMPLATES)
+    return tuple(str(d) for d in dict.fromkeys(dirs) if d.is_dir())
+
+
+def _bytecode_cache() -> Any:
+    """Compiled templates kept between runs (Jinja2 checks each source's checksum), in
+    ``$XDG_CACHE_HOME/mailer/jinja``; none when that folder cannot be written."""
+    import jinja2
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "mailer", "jinja")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(folder) if os.access(folder, os.W_OK) else None
+
+
+@functools.lru_cache(maxsize=32)
+def environment(dirs: tuple[str, ...], lang: str) -> Any:
+    """One Jinja2 environment per search path and language, its catalogue installed once
+    (templates compiled once, reloaded on change; no state shared between languages, so
+    threads rendering two languages at once cannot mix catalogues)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(list(dirs)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=True,
+        keep_trailing_newline=False,
+        bytecode_cache=_bytecode_cache(),
+    )
+    env.filters["default"] = env.filters["d"] = _default
+    from . import i18n
+
+    i18n.install(env, lang)
+    return env
+
+
+class FieldRef(str):
+    """``subscriber.<field>`` in a template: renders as the token ``%%<field>%%``."""
+
+    __slots__ = ("field", "merge")
+
+    def __new__(cls, name: str, merge: MergeCollector) -> FieldRef:
+        obj = super().__new__(cls, f"%%{name}%%")
+        obj.field = name
+        obj.merge = merge
+        return obj
+
+    field: str
+    merge: MergeCollector
+
+    def __html__(self) -> str:
+        return self.merge.token(self.field, "")
+
+
+class _Subscriber:
+    def __init__(self, merge: MergeCollector) -> None:
+        self._merge = merge
+
+    def __getattr__(self, name: str) -> FieldRef:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return FieldRef(name.lower(), self._merge)
+
+
+def _default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
+    from jinja2 import Undefined
+    from markupsafe import Markup
+
+    if isinstance(value, FieldRef):
+        return Markup(value.merge.token(value.field, str(default_value)))
+    if isinstance(value, Undefined) or (boolean and not value):
+        return default_value
+    return value
+
+
+class _Helpers:
+    """The functions templates call while rendering one issue."""
+
+    def __init__(self, issue: Issue, config: Config, links: LinkCollector, for_send: bool) -> None:
+        self.issue = issue
+        self.config = config
+        self.links = links
+        self.for_send = for_send
+        self.assets: dict[str, Path] = {}
+
+    def md(self, text: str, block: str) -> Any:
+        from markupsafe import Markup
+
+        from .markdown import to_html
+
+        html = to_html(text)
+        return Markup(rewrite_hrefs(html, lambda url: self.links.add(url, block)))
+
+    def href(self, url: str, block: str, kind: str = "other") -> str:
+        return self.links.add(url, block, kind)
+
+    def shares(self, block: Any) -> list[tuple[str, str]]:
+        if not getattr(block, "share", False) or not getattr(block, "url", None):
+            return []
+        return [
+            (SHARE_LABELS[n], href)
+            for n, href in self.links.share(block.url, block.title, block.id)
+        ]
+
+    def img(self, image: Image | str, base: Path | None = None) -> str:
+        src = image.src if isinstance(image, Image) else image
+        if src.startswith(("https://", "http://")):
+            return src
+        local = (base or self.issue.path.parent) / src
+        rel = src.removeprefix("./")
+        rel = rel.split("assets/", 1)[1] if "assets/" in rel else Path(rel).name
+        name = f"assets/{rel}"
+        self.assets[name] = local
+        if self.for_send:
+            url = self.config.settings.assets_url
+            if not url:
+                raise RenderError(
+                    f"the image {src} is a local file, but mailer.toml sets no assets_url",
+                    hint='upload the built assets/ folder and set assets_url = "https://…/assets/".',
+                    location=str(self.issue.path),
+                )
+            return f"{url.rstrip('/')}/{rel}"
+        return name
+
+    def logo(self) -> str | None:
+        logo = self.config.settings.brand.logo
+        if not logo:
+            return None
+        return self.img(logo, self.config.root)
+
+
+def render_mjml(issue: Issue, config: Config, *, for_send: bool = False) -> RenderResult:
+    """Render *issue* to MJML with the theme. Raises :class:`RenderError` on template errors."""
+    import jinja2
+
+    from . import i18n
+
+    settings = config.settings
+    lang = issue.language
+    links = LinkCollector(
+        campaign=issue.slug,
+        utm=settings.tracking.utm,
+        source=settings.tracking.utm_source,
+        medium=settings.tracking.utm_medium,
+    )
+    helpers = _Helpers(issue, config, links, for_send)
+    merge = MergeCollector()
+    for ref in issue.merge_fields:
+        merge.refs[(ref.field, ref.fallback)] = ref
+    env = environment(template_dirs(config), lang)
+    period = i18n.format_period(issue.period.start, issue.period.end, lang) if issue.period else ""
+    social = [
+        (SOCIAL_LABELS.get(name, name.title()), links.add(url, "footer", f"follow:{name}"))
+        for name, url in settings.social.items()
+    ]
+    context = {
+        **i18n.layout(lang),
+        "issue": issue,
+        "settings": settings,
+        "brand": settings.brand,
+        "title": issue.title or settings.name,
+        "period": period,
+        "social": social,
+        "subscriber": _Subscriber(merge),
+        "md": helpers.md,
+        "href": helpers.href,
+        "shares": helpers.shares,
+        "img": helpers.img,
+        "logo": helpers.logo(),
+        "unsubscribe_url": "%%unsubscribe_url%%",
+        "view_url": "%%view_url%%",
+    }
+    try:
+        mjml = env.get_template("base.mjml.j2").render(context)
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(
+            f"template {exc.name} not found in {', '.join(template_dirs(config))}",
+            hint="every block type needs blocks/<type>.mjml.j2; copy it from mailer's theme.",
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(
+            f"template syntax error: {exc.message}",
+            location=f"{exc.filename}:{exc.lineno}",
+            hint="fix the template; see https://jinja.palletsprojects.com/templates/",
+        ) from None
+    except jinja2.UndefinedError as exc:
+        raise RenderError(
+            f"a template uses an undefined value: {exc.message}",
+            hint="check the variable names in your templates folder.",
+        ) from None
+    fields = tuple(
+        MergeField(token=r.token, field=r.field, fallback=r.fallback) for r in merge.refs.values()
+    )
+    return RenderResult(mjml=mjml, links=links.links, merge_fields=fields, assets=helpers.assets)

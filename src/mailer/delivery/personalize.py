@@ -1,0 +1,130 @@
+"""Per-recipient substitution values: the only per-recipient work of a send.
+
+The issue is rendered once per language; each recipient then gets values for the
+tokens that content contains (see docs/ARCHITECTURE.md → Substitution tokens):
+
+* ``%%r%%``: the signed recipient token (``tokens.Signer.recipient``) when
+  ``tracking.base_url`` is set;
+* ``%%unsubscribe_url%%``: ``<base>/u/<recipient token>``, or without a base URL
+  ``mailto:<sender.unsubscribe_mailto>?subject=unsubscribe``;
+* merge fields (``Rendered.merge_fields``): ``name``, ``first_name``, ``email`` or a
+  subscriber attribute, else the field's fallback.
+
+HTML gets HTML-escaped values; the subject and text part get them as they are. SendGrid
+applies one value to every part, so it is given the HTML-escaped one (a name with
+``&`` shows as ``&amp;`` in that provider's text part rather than opening a hole in the HTML).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..backends.base import Content, Recipient
+from ..build.message import list_unsubscribe_headers
+from ..config import Config
+from ..rendered import UNSUBSCRIBE_URL, MergeField
+from ..tracking.tokens import SECRET_ENV, Signer, load_key
+
+RECIPIENT_TOKEN = "%%r%%"
+
+
+def first_name(name: str) -> str:
+    """The first word of a full name ("" for none)."""
+    parts = name.split()
+    return parts[0] if parts else ""
+
+
+def field_value(
+    field: str, email: str, name: str, attributes: Mapping[str, Any] | str | None
+) -> str:
+    """The subscriber's value for merge field *field* ("" when they have none).
+
+    *attributes* may be the raw JSON text from the database: it is parsed only when
+    it can hold *field*."""
+    if field == "email":
+        return email
+    attrs: Mapping[str, Any] | None
+    if isinstance(attributes, str):
+        attrs = json.loads(attributes) if f'"{field}"' in attributes else None
+    else:
+        attrs = attributes
+    if field == "name":
+        return name or ""
+    if field == "first_name":
+        attr = (attrs or {}).get("first_name")
+        return str(attr) if attr else first_name(name or "")
+    value = (attrs or {}).get(field)
+    return "" if value is None else str(value)
+
+
+_SPECIAL = frozenset("&<>\"'")
+
+
+class Personalizer:
+    """Makes :class:`Recipient` s for one campaign and one language's content."""
+
+    def __init__(
+        self,
+        config: Config,
+        campaign_id: int,
+        content: Content,
+        merge_fields: Iterable[MergeField] = (),
+        *,
+        test: bool = False,
+    ) -> None:
+        settings = config.settings
+        self.campaign_id = campaign_id
+        self.tokens = content.tokens
+        self.base = (settings.tracking.base_url or "").rstrip("/")
+        self.mailto = settings.sender.unsubscribe_mailto or settings.sender.from_email
+        self.signer: Signer | None = None
+        if self.base and not test:
+            self.signer = Signer(load_key(config.secret(SECRET_ENV)))
+        self.fields = [f for f in merge_fields if f.token in self.tokens]
+        self.field_tokens = frozenset(f.token for f in self.fields)
+        self.mailto_url = f"mailto:{self.mailto}?subject=unsubscribe"
+        self.mailto_header = f"<mailto:{self.mailto}?subject=unsubscribe>"
+        #: without a signed token there is no https unsubscribe URL: mailto only
+        self.static_headers = list_unsubscribe_headers(None, self.mailto)
+
+    def recipient(
+        self,
+        subscriber_id: int,
+        email: str,
+        name: str,
+        attributes: Mapping[str, Any] | str | None = None,
+    ) -> Recipient:
+        """Values and headers for one subscriber (the hot path of a send: keep it lean)."""
+        text: dict[str, str] = {}
+        tokens = self.tokens
+        if self.signer is not None:
+            token = self.signer.recipient(self.campaign_id, subscriber_id)
+            unsubscribe = f"{self.base}/u/{token}"
+            headers: Mapping[str, str] = {
+                "List-Unsubscribe": f"<{unsubscribe}>, {self.mailto_header}",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+            if RECIPIENT_TOKEN in tokens:
+                text[RECIPIENT_TOKEN] = token
+        else:
+            unsubscribe = self.mailto_url
+            headers = self.static_headers
+            if self.base and RECIPIENT_TOKEN in tokens:  # a test send: no campaign, no token
+                text[RECIPIENT_TOKEN] = "test"
+        if UNSUBSCRIBE_URL in tokens:
+            text[UNSUBSCRIBE_URL] = unsubscribe
+        special = False
+        for f in self.fields:
+            value = field_value(f.field, email, name, attributes) or f.fallback
+            text[f.token] = value
+            special = special or not _SPECIAL.isdisjoint(value)
+        values = text  # tokens and URLs need no escaping; merge values only sometimes
+        if special:
+            values = {
+                k: html.escape(v, quote=True) if k in self.field_tokens else v
+                for k, v in text.items()
+            }
+        return Recipient(subscriber_id, email, name or "", values, text, headers)

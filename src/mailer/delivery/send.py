@@ -1,0 +1,421 @@
+"""Sending an issue to a list: creating, starting and resuming campaigns.
+
+A campaign is one send of one issue to one list. At its start the issue is rendered
+once per language (``build_issue(..., for_send=True)`` then ``tracking.prepare``) and
+stored in ``campaign_contents``; a resumed campaign reuses what was stored.
+
+What makes a send never go out twice (the ``batches`` and ``deliveries`` tables, the
+send loop, resuming after a crash) is :mod:`mailer.ledger`; where a campaign stands
+(its status and delivery counts) is read with :mod:`mailer.campaigns`.
+
+One process sends a campaign at a time: ``run-due`` claims it (see ``worker.py``),
+and ``send_issue`` refuses a campaign a live runner holds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import Connection
+
+from .. import db
+from ..backends import NAMES, Backend, get_backend
+from ..backends.base import Batch, Content, Outcome, Recipient, Sender
+from ..build.issue import issue_slug
+from ..config import Config
+from ..errors import ConfigError, DeliveryError, SubscriberError
+from ..rendered import Rendered
+from .campaigns import CampaignResult, campaign_result, find_campaign
+from .ledger import Ledger, Progress
+from .personalize import Personalizer
+from .recipients import LanguageGroup, eligible, language_cond, load_contents
+
+log = logging.getLogger(__name__)
+
+CS, DS = db.CampaignStatus, db.DeliveryStatus
+FINISHED = (CS.SENT.value, CS.CANCELLED.value, CS.FAILED.value)
+RUNNABLE = (CS.DRAFT.value, CS.SCHEDULED.value, CS.PAUSED.value, CS.SENDING.value)
+#: first key of the PostgreSQL advisory lock held while a campaign is sent
+LOCK_KEY = 727275
+
+
+# -- issue and list lookups ---------------------------------------------------
+def issue_languages(issue_path: str | Path, config: Config) -> list[str]:
+    """The issue's languages, default first."""
+    from ..build.pipeline import issue_languages as languages
+
+    return list(languages(Path(issue_path), config))
+
+
+def _list_id(conn: Connection, name: str) -> int:
+    found = conn.execute(select(db.lists.c.id).where(db.lists.c.name == name)).scalar()
+    if found is None:
+        raise SubscriberError(
+            f"there is no list named '{name}'",
+            hint="see `mailer lists`, or import subscribers with "
+            f"`mailer subscribers import FILE --list {name}`.",
+        )
+    return int(found)
+
+
+# -- creating a campaign and its contents --------------------------------------
+def create_campaign(
+    engine: Engine,
+    config: Config,
+    issue_path: str | Path,
+    list_name: str,
+    *,
+    backend: str | None = None,
+    status: str = "draft",
+    scheduled_at: Any = None,
+    schedule_tz: str | None = None,
+    slug: str | None = None,
+) -> int:
+    """Record a campaign (one issue to one list); nothing is rendered or sent yet.
+
+    *slug* defaults to the issue file's slug."""
+    path = Path(issue_path)
+    name = backend or config.settings.backend
+    if name not in NAMES:
+        raise ConfigError(f"unknown backend '{name}'", hint=f"use one of: {', '.join(NAMES)}.")
+    with db.transaction(engine) as conn:
+        list_id = _list_id(conn, list_name)
+        result = conn.execute(
+            db.campaigns.insert().values(
+                issue_slug=slug or issue_slug(path),
+                issue_path=str(path.resolve()),
+                list_id=list_id,
+                status=status,
+                backend=name,
+                scheduled_at=scheduled_at,
+                schedule_tz=schedule_tz,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def store_contents(
+    engine: Engine, config: Config, campaign_id: int, rendered: Sequence[Rendered]
+) -> bool:
+    """Register links (``tracking.prepare``) and store what each language will send.
+
+    Does nothing (returns False) when the campaign's contents are already stored."""
+    from ..tracking import rewrite as tracking
+
+    c, cc = db.campaigns, db.campaign_contents
+    with db.transaction(engine) as conn:
+        conn.execute(select(c.c.id).where(c.c.id == campaign_id).with_for_update()).first()
+        if conn.execute(select(cc.c.language).where(cc.c.campaign_id == campaign_id)).first():
+            return False
+        for r in rendered:
+            prepared = tracking.prepare(conn, campaign_id, r, config)
+            conn.execute(
+                cc.insert().values(
+                    campaign_id=campaign_id,
+                    language=prepared.language,
+                    subject=prepared.subject,
+                    html=prepared.html,
+                    text=prepared.text,
+                    merge_fields=[
+                        {"token": f.token, "field": f.field, "fallback": f.fallback}
+                        for f in prepared.merge_fields
+                    ],
+                )
+            )
+        if rendered:
+            conn.execute(
+                c.update().where(c.c.id == campaign_id).values(subject=rendered[0].subject)
+            )
+    return True
+
+
+def _ensure_contents(
+    engine: Engine, config: Config, campaign_id: int, issue_path: str
+) -> dict[str, LanguageGroup]:
+    found = load_contents(engine, campaign_id)
+    if found:
+        return found
+    from ..build.pipeline import build_issue
+
+    langs = issue_languages(issue_path, config)
+    rendered = [build_issue(Path(issue_path), config, lang=lang, for_send=True) for lang in langs]
+    store_contents(engine, config, campaign_id, rendered)
+    return load_contents(engine, campaign_id)
+
+
+# -- the run -----------------------------------------------------------------
+def run_campaign(
+    engine: Engine,
+    config: Config,
+    campaign_id: int,
+    *,
+    backend: str | Backend | None = None,
+    retry_unknown: bool = False,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> CampaignResult:
+    """Send or resume campaign *campaign_id* (status sending → sent | paused | failed).
+
+    A campaign already finished (sent, cancelled, failed) is left alone. While it runs the
+    process holds the campaign's lock (:func:`campaign_lock`): a second sender of the same
+    campaign gets a DeliveryError instead of sending anything twice."""
+    c = db.campaigns
+    with campaign_lock(engine, campaign_id):
+        with db.transaction(engine) as conn:
+            row = conn.execute(select(c).where(c.c.id == campaign_id)).mappings().first()
+            if row is None:
+                raise DeliveryError(
+                    f"there is no campaign {campaign_id}", hint="see `mailer campaigns`."
+                )
+            if row["status"] in FINISHED:
+                return campaign_result(engine, campaign_id)
+            conn.execute(
+                c.update()
+                .where(c.c.id == campaign_id, c.c.status.in_(RUNNABLE))
+                .values(
+                    status=CS.SENDING.value,
+                    error=None,
+                    started_at=func.coalesce(c.c.started_at, db.utcnow()),
+                )
+            )
+        if isinstance(backend, str) or backend is None:
+            be: Backend = get_backend(backend or row["backend"], config)
+        else:
+            be = backend
+        contents = _ensure_contents(engine, config, campaign_id, row["issue_path"])
+        ledger = Ledger(engine, config, row, be, contents)
+        ledger.run(retry_unknown=retry_unknown, progress=progress, should_stop=should_stop)
+    return campaign_result(engine, campaign_id)
+
+
+@contextmanager
+def campaign_lock(engine: Engine, campaign_id: int) -> Iterator[None]:
+    """Hold campaign *campaign_id* for this process, or raise DeliveryError at once.
+
+    SQLite: an ``flock`` on ``<database>.campaign-<id>.lock``; PostgreSQL: a session
+    advisory lock on a connection kept open meanwhile. Both vanish with the process,
+    so a killed sender never leaves the campaign locked."""
+    busy = DeliveryError(
+        f"campaign {campaign_id} is being sent by another process right now",
+        hint="let it finish (`mailer campaigns` shows its progress), then run again.",
+    )
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock(:k, :id)"), {"k": LOCK_KEY, "id": campaign_id}
+            ).scalar()
+            conn.commit()
+            if not got:
+                raise busy
+            try:
+                yield
+            finally:
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(:k, :id)"), {"k": LOCK_KEY, "id": campaign_id}
+                )
+                conn.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.campaign-{campaign_id}.lock", "a+b") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+# -- send an issue (resume or create) ------------------------------------------
+def _reopen_failed(engine: Engine, campaign_id: int) -> None:
+    """Let a campaign stopped by a rejected request be resumed after the fix."""
+    b, d, c = db.batches, db.deliveries, db.campaigns
+    with db.transaction(engine) as conn:
+        failed = select(b.c.id).where(b.c.campaign_id == campaign_id, b.c.status == DS.FAILED.value)
+        conn.execute(
+            d.update()
+            .where(d.c.batch_id.in_(failed), d.c.status == DS.FAILED.value)
+            .values(status=DS.PENDING.value, error=None)
+        )
+        conn.execute(
+            b.update()
+            .where(b.c.campaign_id == campaign_id, b.c.status == DS.FAILED.value)
+            .values(status=DS.PENDING.value, error=None)
+        )
+        accepted = conn.execute(
+            select(func.count()).where(
+                d.c.campaign_id == campaign_id, d.c.status == DS.ACCEPTED.value
+            )
+        ).scalar_one()
+        if not accepted:  # nobody got it yet: render the (fixed) issue again
+            conn.execute(
+                db.campaign_contents.delete().where(
+                    db.campaign_contents.c.campaign_id == campaign_id
+                )
+            )
+        conn.execute(
+            c.update().where(c.c.id == campaign_id).values(status=CS.PAUSED.value, error=None)
+        )
+
+
+def plan(engine: Engine, config: Config, issue_path: str | Path, list_name: str) -> CampaignResult:
+    """A dry run: how many recipients each language would get. Writes nothing."""
+    langs = issue_languages(issue_path, config)
+    default = langs[0] if langs else config.settings.default_language
+    slug = issue_slug(issue_path)
+    with db.read(engine) as conn:
+        list_id = _list_id(conn, list_name)
+    existing = find_campaign(engine, slug, list_id)
+    cid = int(existing["id"]) if existing else 0
+    by_language: dict[str, int] = {}
+    with db.read(engine) as conn:
+        for lang in langs or [default]:
+            q = eligible(cid, list_id).where(language_cond(lang, default, langs))
+            by_language[lang] = int(
+                conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+            )
+    return CampaignResult(
+        campaign_id=cid or None,
+        status=str(existing["status"]) if existing else "new",
+        total=sum(by_language.values()),
+        dry_run=True,
+        by_language=by_language,
+    )
+
+
+def send_issue(
+    engine: Engine,
+    config: Config,
+    issue_path: str | Path,
+    list_name: str,
+    *,
+    backend: str | Backend | None = None,
+    dry_run: bool = False,
+    retry_unknown: bool = False,
+    progress: Progress | None = None,
+) -> CampaignResult:
+    """Send *issue_path* to *list_name*: resume its unfinished campaign, or start one."""
+    if dry_run:
+        return plan(engine, config, issue_path, list_name)
+    slug = issue_slug(issue_path)
+    with db.read(engine) as conn:
+        list_id = _list_id(conn, list_name)
+    existing = find_campaign(engine, slug, list_id)
+    if existing and existing["status"] == CS.SCHEDULED.value:
+        raise DeliveryError(
+            f"campaign {existing['id']} already sends {slug} to '{list_name}' at "
+            f"{existing['scheduled_at']} UTC",
+            hint=f"cancel it first with `mailer schedule cancel {existing['id']}`, or let it run.",
+        )
+    if existing and existing["status"] == CS.SENDING.value and existing["claimed_by"]:
+        from ..process import claim_is_stale
+
+        if not claim_is_stale(existing["claimed_by"], existing["claimed_at"], db.utcnow()):
+            raise DeliveryError(
+                f"campaign {existing['id']} is being sent right now by {existing['claimed_by']}",
+                hint="let it finish (`mailer campaigns` shows its progress); "
+                "a stopped runner's campaign is resumed by the next `mailer run-due`.",
+            )
+    if existing and existing["status"] == CS.SENT.value:
+        result = campaign_result(engine, int(existing["id"]))
+        result.already_sent = True
+        return result
+    if existing and existing["status"] == CS.FAILED.value:
+        _reopen_failed(engine, int(existing["id"]))
+    if existing:
+        cid = int(existing["id"])
+        log.info("resuming campaign %s", cid)
+    else:
+        name = backend if isinstance(backend, str) else getattr(backend, "name", None)
+        cid = create_campaign(engine, config, issue_path, list_name, backend=name)
+    return run_campaign(
+        engine, config, cid, backend=backend, retry_unknown=retry_unknown, progress=progress
+    )
+
+
+__all__ = [
+    "CampaignResult",
+    "create_campaign",
+    "plan",
+    "run_campaign",
+    "send_issue",
+    "store_contents",
+]
+
+
+# -- test sends ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrialDelivery:
+    """What happened to one address of a test send."""
+
+    email: str
+    outcome: str
+    error: str | None = None
+
+
+def send_test(
+    config: Config,
+    issue_path: str | Path,
+    to: Sequence[str],
+    *,
+    backend: str | Backend | None = None,
+    lang: str | None = None,
+) -> list[TrialDelivery]:
+    """Send the issue to *to* with the subject prefixed "[TEST]". Nothing is recorded:
+    no campaign, no ledger, no tracking links (links go straight to their targets)."""
+    from ..audience.subscribers import normalise_email
+    from ..build.pipeline import build_issue
+
+    # a typo in --to is an error before anything is built or sent
+    addresses = []
+    for address in to:
+        try:
+            addresses.append(normalise_email(address)[0])
+        except SubscriberError as exc:
+            raise SubscriberError(
+                f"test address {address.strip()!r}: {exc.message}",
+                hint="give --to as comma-separated addresses: --to a@example.org,b@example.org",
+            ) from None
+    r = build_issue(Path(issue_path), config, lang=lang, for_send=True)
+    view = config.settings.website or f"mailto:{config.settings.sender.from_email}"
+    html = r.html.replace("%%view_url%%", view)
+    text = r.text.replace("%%view_url%%", view)
+    content = Content.of(r.language, f"[TEST] {r.subject}", html, text)
+    p = Personalizer(config, 0, content, r.merge_fields, test=True)
+    s = config.settings
+    recipients = [p.recipient(i + 1, email, "") for i, email in enumerate(addresses)]
+    batch = Batch(
+        0,
+        0,
+        r.slug,
+        Sender(s.sender.from_name, s.sender.from_email, s.sender.reply_to),
+        content,
+        recipients,
+    )
+    be = (
+        backend
+        if not isinstance(backend, str | None)
+        else get_backend(backend or s.backend, config)
+    )
+    results: dict[str, TrialDelivery] = {}
+
+    def report(rc: Recipient, outcome: Outcome, pid: str | None, err: str | None) -> None:
+        results[rc.email] = TrialDelivery(rc.email, outcome, err)
+
+    be.open()
+    try:
+        be.send(batch, report)
+    finally:
+        be.close()
+    return [results.get(rc.email, TrialDelivery(rc.email, "unknown")) for rc in recipients]

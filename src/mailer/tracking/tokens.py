@@ -1,0 +1,113 @@
+"""Signed, short tokens for tracking and unsubscribe URLs (stdlib HMAC-SHA256).
+
+Two kinds, so per-recipient work stays one HMAC per recipient:
+
+* a **link token** names a campaign and one of its registered links; made once per
+  campaign and link, written into the HTML at campaign start;
+* a **recipient token** names a campaign and a subscriber; made once per recipient
+  and substituted as ``%%r%%``.
+
+Click URLs are ``<base>/c/<link token>/<recipient token>`` (or without the
+recipient part when tracking is anonymous); opens ``<base>/o/<recipient token>``;
+unsubscribe ``<base>/u/<recipient token>``. Every part is signed with
+``MAILER_SECRET_KEY``: a tampered or truncated token fails verification, and a
+recipient token from another campaign is refused.
+
+Format: ``<campaign base36>.<id base36>.<signature>``, the signature being the
+first 12 (recipient) or 10 (link) characters of the URL-safe base64 HMAC over a
+kind prefix and the ids.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from ..errors import ConfigError, TrackingError
+
+SECRET_ENV = "MAILER_SECRET_KEY"
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _b36(n: int) -> str:
+    if n < 0:
+        raise ValueError("ids are non-negative")
+    if n == 0:
+        return "0"
+    out = []
+    while n:
+        n, r = divmod(n, 36)
+        out.append(_ALPHABET[r])
+    return "".join(reversed(out))
+
+
+def _sig(key: bytes, kind: bytes, payload: str, length: int) -> str:
+    digest = hmac.new(key, kind + payload.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii")[:length]
+
+
+def load_key(value: str | None) -> bytes:
+    """The signing key from ``MAILER_SECRET_KEY``'s value (at least 16 characters)."""
+    if not value or len(value) < 16:
+        raise ConfigError(
+            f"{SECRET_ENV} must be set to a random string of at least 16 characters "
+            "to sign tracking and unsubscribe links.",
+            hint=f'export {SECRET_ENV}="$(python3 -c '
+            '"import secrets; print(secrets.token_urlsafe(32))")"',
+        )
+    return value.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Makes and checks tokens with one key."""
+
+    key: bytes
+
+    def recipient(self, campaign_id: int, subscriber_id: int) -> str:
+        payload = f"{_b36(campaign_id)}.{_b36(subscriber_id)}"
+        return f"{payload}.{_sig(self.key, b'r:', payload, 12)}"
+
+    def link(self, campaign_id: int, link_id: int) -> str:
+        payload = f"{_b36(campaign_id)}.{_b36(link_id)}"
+        return f"{payload}.{_sig(self.key, b'l:', payload, 10)}"
+
+    def view(self, campaign_id: int) -> str:
+        """The token of a campaign's "view in browser" page (``/v/<token>``): campaign
+        ids are guessable, so the page of a campaign is reachable only from its issue."""
+        payload = _b36(campaign_id)
+        return f"{payload}.{_sig(self.key, b'v:', payload, 10)}"
+
+    def verify_view(self, token: str) -> int:
+        """The campaign id of a valid view token, else TrackingError."""
+        parts = token.split(".")
+        if len(parts) != 2 or not all(parts) or not token.isascii():
+            raise TrackingError("malformed token")
+        if not hmac.compare_digest(parts[1], _sig(self.key, b"v:", parts[0], 10)):
+            raise TrackingError("bad token signature")
+        try:
+            return int(parts[0], 36)
+        except ValueError:
+            raise TrackingError("malformed token") from None
+
+    def _verify(self, token: str, kind: bytes, length: int) -> tuple[int, int]:
+        parts = token.split(".")
+        if len(parts) != 3 or not all(parts) or not token.isascii():
+            raise TrackingError("malformed token")
+        payload = f"{parts[0]}.{parts[1]}"
+        if not hmac.compare_digest(parts[2], _sig(self.key, kind, payload, length)):
+            raise TrackingError("bad token signature")
+        try:
+            return int(parts[0], 36), int(parts[1], 36)
+        except ValueError:
+            raise TrackingError("malformed token") from None
+
+    def verify_recipient(self, token: str) -> tuple[int, int]:
+        """(campaign id, subscriber id) of a valid recipient token, else TrackingError."""
+        return self._verify(token, b"r:", 12)
+
+    def verify_link(self, token: str) -> tuple[int, int]:
+        """(campaign id, link id) of a valid link token, else TrackingError."""
+        return self._verify(token, b"l:", 10)
