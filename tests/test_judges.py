@@ -534,7 +534,7 @@ def test_mime_structure(sample: Sample, sent: Sent, which: str) -> None:
     assert mime_problems(eml) == []
 
 
-#: src/mailer/build/message.py encodes the parts under its 998-character header policy; until it encodes
+#: build/message.py encodes the parts under its 998-character header policy; until it encodes
 #: them under policy.SMTP this judge is expected to fail (strict: it reports when fixed)
 
 
@@ -543,7 +543,7 @@ def test_quoted_printable_lines_at_most_76(sample: Sample, sent: Sent, which: st
     """Body lines of the message are at most 76 characters plus CRLF (RFC 2045 quoted-printable):
     longer ones cost MIME_QP_LONG_LINE and, beside a hidden preheader, LONG_INVISIBLE_TEXT /
     LONGLN_LOW_CONTRAST in SpamAssassin (2 points measured). The headers stay unfolded: encode
-    the parts with policy.SMTP and serialise with max_line_length=998 (src/mailer/build/message.py)."""
+    the parts with policy.SMTP and serialise with max_line_length=998 (build/message.py)."""
     longest = longest_body_line(eml_of(sample, sent, which))
     assert longest <= 78, (
         f"a {longest}-character body line: make_message should encode the parts under"
