@@ -1,6 +1,6 @@
 """Storage: one schema for SQLite and PostgreSQL (SQLAlchemy Core).
 
-Tables (see DESIGN.md → Data): subscribers, lists, memberships, campaigns,
+Tables (see DESIGN.md → Data): subscribers, lists, memberships, consents, campaigns,
 campaign_contents (what was sent, per language, for "view in browser"),
 batches, deliveries, links, events, and schema_version.
 
@@ -53,6 +53,8 @@ class SubscriberStatus(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+    #: never confirmed (double opt-in not done): kept, never sent to until confirmed
+    PENDING = "pending"
 
 
 class CampaignStatus(enum.StrEnum):
@@ -106,6 +108,8 @@ subscribers = Table(
     Column("created_at", DateTime, nullable=False, default=utcnow),
     Column("updated_at", DateTime, nullable=False, default=utcnow),
     Column("status_changed_at", DateTime, nullable=True),
+    # why the status is what it is, as the reader or the old tool said (an unsubscribe reason)
+    Column("status_reason", Text, nullable=True),
 )
 
 lists = Table(
@@ -126,6 +130,28 @@ memberships = Table(
     ),
     Column("created_at", DateTime, nullable=False, default=utcnow),
     Index("ix_memberships_subscriber", "subscriber_id"),
+)
+
+#: the record of a reader's consent to one list: when and from where they opted in and
+#: confirmed (double opt-in), through which source (an import: the tool; a sign-up form) and
+#: the text they agreed to. One row per subscriber, list and source (an import adds none twice).
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(100), nullable=False),  # mailchimp, listmonk, form:NAME, ...
+    Column("form", String(200), nullable=True),  # the file or form it came through
+    Column("opted_in_at", DateTime, nullable=True),  # UTC
+    Column("optin_ip", String(45), nullable=True),
+    Column("confirmed_at", DateTime, nullable=True),  # UTC
+    Column("confirm_ip", String(45), nullable=True),
+    Column("text", Text, nullable=True),  # what the reader agreed to, when known
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    UniqueConstraint("subscriber_id", "list_id", "source", name="uq_consent_subscriber_list"),
 )
 
 campaigns = Table(
@@ -237,6 +263,12 @@ def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t is not schema_version])
 
 
+def _v2(conn: Connection) -> None:
+    """Imports from other tools: subscribers.status_reason and the consents table."""
+    conn.execute(text("ALTER TABLE subscribers ADD COLUMN status_reason TEXT"))
+    consents.create(conn, checkfirst=True)
+
+
 #: (version, what it does, function). Append only; never edit a released step.
 #: A new database is created by ``_v1`` from the table definitions above, which always
 #: describe the LATEST schema, and stamped with ``SCHEMA_VERSION``; a step N > 1 only
@@ -244,6 +276,7 @@ def _v1(conn: Connection) -> None:
 #: All missing steps run in one transaction: a failing step leaves the database as it was.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1),
+    (2, "subscribers.status_reason, consents (imports from other tools)", _v2),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
