@@ -15,6 +15,10 @@ Contract used by the sender (once per campaign and language, never per recipient
   guessable, so a campaign's page is reachable only from its own issue); without a base
   URL it becomes the organisation's website (or a mailto to the sender).
 
+Targets are stored as URIs (:func:`iri_to_uri`): a link to
+``https://example.org/haber/gaziantep-şehri`` is kept percent-encoded as UTF-8 (the host
+IDNA-encoded), so ``/c/`` can always put it in a ``Location`` header.
+
 Without ``tracking.base_url`` links are registered (so stats can attribute SendGrid's
 own click events by UTM) but hrefs are left alone. ``%%r%%`` and
 ``%%unsubscribe_url%%`` are left for the sender to fill per recipient.
@@ -26,6 +30,7 @@ import html
 import re
 from collections.abc import Mapping
 from dataclasses import replace
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -40,6 +45,67 @@ _HREF_RE = re.compile(r'(\bhref\s*=\s*)(["\'])(.*?)\2', re.IGNORECASE | re.DOTAL
 #: a URL in the text part ends at whitespace, a bracket or quote, or sentence punctuation
 _STOP = r"$|[\s<>()\[\]\"']"
 _URL_END = rf"(?={_STOP}|[.,;:!?](?:{_STOP}))"
+#: RFC 3986 sub-delims and gen-delims (kept as they are) besides unreserved and "%"
+_PATH_SAFE = "/:@!$&'()*+,;="
+_QUERY_SAFE = _PATH_SAFE + "?"
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+
+
+def _idna_host(host: str) -> str:
+    """*host* in ASCII (IDNA); left percent-encoded when it is not a valid name."""
+    if host.isascii():
+        return host
+    try:
+        import idna
+
+        return str(idna.encode(host, uts46=True).decode("ascii"))
+    except (ImportError, UnicodeError, ValueError):
+        pass
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return quote(host, safe="!$&'()*+,;=")
+
+
+def _encode_part(part: str, safe: str) -> str:
+    """Percent-encode *part* as UTF-8, keeping existing ``%XX`` escapes and *safe*."""
+    return quote(_LONE_PERCENT.sub("%25", part), safe=safe + "%")
+
+
+def iri_to_uri(url: str) -> str:
+    """*url* as a URI (RFC 3987 §3.1): host IDNA-encoded; path, query and fragment
+    percent-encoded as UTF-8 (existing ``%XX`` kept). A URL that is already a URI
+    comes back unchanged, so this is safe to apply twice.
+
+    >>> iri_to_uri("https://example.org/haber/gaziantep-şehri?q=ç")
+    'https://example.org/haber/gaziantep-%C5%9Fehri?q=%C3%A7'
+    """
+    if _URI_CHARS.fullmatch(url) and not _LONE_PERCENT.search(url):
+        return url
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. a bracketed host that is no IPv6 address
+        return _encode_part(url, _QUERY_SAFE + "#[]")
+    netloc = parts.netloc
+    if hostname and not hostname.isascii():
+        userinfo = netloc.rpartition("@")[0]
+        port = f":{parts.port}" if parts.port is not None else ""
+        host = _idna_host(hostname)
+        userinfo = _encode_part(userinfo, "!$&'()*+,;=:")
+        netloc = f"{userinfo}@{host}{port}" if "@" in netloc else f"{host}{port}"
+    else:
+        netloc = _encode_part(netloc, "!$&'()*+,;=:@[]")
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            _encode_part(parts.path, _PATH_SAFE),
+            _encode_part(parts.query, _QUERY_SAFE),
+            _encode_part(parts.fragment, _QUERY_SAFE),
+        )
+    )
 
 
 def signer(config: Config) -> Signer:
@@ -65,7 +131,9 @@ def register_links(
 ) -> dict[str, int]:
     """Insert the ``links`` rows of one campaign and language; return url → link id.
 
-    Rows already registered for this campaign and language are reused."""
+    The id is keyed by the URL as written (the href to rewrite); the row stores it
+    as a URI (:func:`iri_to_uri`). Rows already registered for this campaign and
+    language are reused."""
     t = db.links
     existing = {
         (r.url, r.block, r.kind): int(r.id)
@@ -79,13 +147,15 @@ def register_links(
     for link in links:
         if link.url in ids:
             continue
-        key = (link.url, link.block, link.kind)
-        found = existing.get(key)
+        target = iri_to_uri(link.url)
+        found = existing.get((target, link.block, link.kind))
+        if found is None:
+            found = existing.get((link.url, link.block, link.kind))  # stored before encoding
         if found is None:
             result = conn.execute(
                 t.insert().values(
                     campaign_id=campaign_id,
-                    url=link.url,
+                    url=target,
                     block=link.block,
                     kind=link.kind,
                     language=language,

@@ -3,8 +3,9 @@
 Routes:
 
 * ``GET /c/<link token>[/<recipient token>]``: 302 to the link's *stored* target (never
-  a URL from the request); both signatures checked, the recipient's campaign must be
-  the link's; anything else 404 and nothing recorded. The click is queued for the
+  a URL from the request, always a URI: an IRI is percent-encoded); both signatures
+  checked, the recipient's campaign must be the link's; anything else 404 and nothing
+  recorded. The click is queued for the
   :class:`~mailer.recorder.Recorder`, so a failing database never blocks a redirect.
 * ``GET /o/<recipient token>``: a 1×1 transparent GIF, always (an open is queued when the
   token is valid).
@@ -12,7 +13,9 @@ Routes:
   ``List-Unsubscribe=One-Click`` or the button) unsubscribes at once, idempotently.
 * ``GET /v/<view token>[?lang=xx]``: the issue as sent, without personal data.
 * ``GET /leave``: how to unsubscribe (the view page's unsubscribe link).
-* ``POST /webhooks/sendgrid``: SendGrid's signed Event Webhook (:mod:`mailer.webhook`).
+* ``POST /webhooks/sendgrid``: SendGrid's signed Event Webhook (:mod:`mailer.webhook`):
+  signature headers checked before the body is read, the body capped at
+  ``MAILER_WEBHOOK_MAX_BYTES`` (1 MiB; 413 beyond it).
 * ``GET /healthz``: ``ok``.
 
 Several uvicorn workers need an import string: ``mailer.web.server:app_from_env`` (a
@@ -41,9 +44,10 @@ from ..audience.subscribers import set_status
 from ..config import Config, load_config
 from ..errors import TrackingError
 from ..rendered import UNSUBSCRIBE_URL
-from ..tracking.rewrite import RECIPIENT_TOKEN, base_url, signer
+from ..tracking.rewrite import RECIPIENT_TOKEN, base_url, iri_to_uri, signer
 from ..tracking.scanners import is_scanner_agent
 from . import pages, webhook
+from .bodies import BodyTooLarge, cap_from_env, read_capped
 from .recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,8 @@ GIF = (
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
 NO_STORE = {"cache-control": "no-store"}
+#: a refused upload closes the connection (the unread rest of the body is not waited for)
+CLOSE = {"connection": "close"}
 _TOKEN_RE = re.compile(r"%%[a-z_:.0-9]+%%")
 _PIXEL_RE = re.compile(r"<img\b[^>]*/o/%%r%%[^>]*>", re.IGNORECASE)
 
@@ -70,7 +76,8 @@ class LinkCache:
             rows = conn.execute(
                 select(t.c.id, t.c.url, t.c.block, t.c.kind).where(t.c.campaign_id == campaign_id)
             ).all()
-        found = {int(r.id): (str(r.url), str(r.block), str(r.kind)) for r in rows}
+        # stored before targets were kept as URIs: encoded on the way out
+        found = {int(r.id): (iri_to_uri(str(r.url)), str(r.block), str(r.kind)) for r in rows}
         self._by_campaign[campaign_id] = found
         return found
 
@@ -129,8 +136,10 @@ def create_app(config: Config) -> Starlette:
         engine,
         scanner_window=settings.tracking.scanner_window_seconds,
         flush_interval=float(os.environ.get("MAILER_EVENTS_FLUSH_SECONDS", "0.05")),
+        busy_timeout=float(os.environ.get("MAILER_EVENTS_BUSY_TIMEOUT_SECONDS", "5")),
     )
     links = LinkCache(engine)
+    body_cap = cap_from_env(webhook.MAX_BODY_BYTES)
 
     async def click(request: Request) -> Response:
         params = request.path_params
@@ -242,7 +251,16 @@ def create_app(config: Config) -> Starlette:
         return HTMLResponse(pages.how_to_leave(org, mailto))
 
     async def sendgrid_events(request: Request) -> Response:
-        body = await request.body()
+        # headers first: an unsigned or stale post is refused without reading its body
+        status, message = webhook.check_headers(request.headers, config.secret(webhook.KEY_ENV))
+        if status:
+            log.warning("SendGrid webhook refused: %s", message)
+            return PlainTextResponse(message, status_code=status, headers=CLOSE)
+        try:
+            body = await read_capped(request, body_cap)
+        except BodyTooLarge:
+            log.warning("SendGrid webhook refused: body over %d bytes", body_cap)
+            return PlainTextResponse("body too large", status_code=413, headers=CLOSE)
         status, message = await run_in_threadpool(
             webhook.handle, engine, body, request.headers, config
         )

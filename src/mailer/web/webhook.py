@@ -17,6 +17,14 @@
    was registered, else to story and network by its UTM parameters (``utm_content`` =
    block, ``utm_source`` = network of a share link), so stats work with SendGrid's own
    click tracking too. Other event types (processed, deferred, …) are acknowledged.
+4. A signed event with odd values (not an object, ``event`` not a string, ``sg_event_id``
+   not a string, an id or timestamp that is no 64-bit number, neither ``email`` nor
+   ``subscriber_id``) is skipped,
+   counted and logged by its position; one that cannot be written is rolled back alone
+   (a savepoint). The rest of the batch is recorded.
+
+:func:`check_headers` is what the server asks before it reads the body (which it caps
+at :data:`MAX_BODY_BYTES`): an unsigned post is refused without being read.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import binascii
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -34,10 +43,12 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .. import db
 from ..audience.subscribers import find, set_status
 from ..config import Config
+from ..tracking.rewrite import iri_to_uri
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +57,14 @@ SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 #: a signed request older or newer than this is refused (replay protection)
 MAX_SKEW_SECONDS = 300
+#: the largest body read (SendGrid posts batches of a few hundred kB at most);
+#: ``MAILER_WEBHOOK_MAX_BYTES`` overrides it
+MAX_BODY_BYTES = 1024 * 1024
+#: ids and timestamps beyond this are not SendGrid's (and overflow a BIGINT)
+_MAX_INT = 2**63 - 1
+_STAMP_RE = re.compile(r"[0-9]{1,12}")
+#: base64 of an ECDSA P-256 DER signature (about 96 characters)
+_SIGNATURE_RE = re.compile(r"[A-Za-z0-9+/]{16,400}={0,2}")
 
 _TYPES = {
     "delivered": db.EventType.DELIVERED,
@@ -72,8 +91,10 @@ def _verifier(public_key: str) -> Any:
     return EventWebhook(public_key.strip())
 
 
-def verify(body: bytes, headers: Mapping[str, str], public_key: str | None) -> tuple[int, str]:
-    """(0, "") when the request is signed by *public_key*, else (HTTP status, reason)."""
+def check_headers(headers: Mapping[str, str], public_key: str | None) -> tuple[int, str]:
+    """What can be refused before reading a byte of the body: (0, "") when the signature
+    headers are present and well-formed, the timestamp fresh and a key configured, else
+    (HTTP status, reason)."""
     signature = headers.get(SIGNATURE_HEADER)
     stamp = headers.get(TIMESTAMP_HEADER)
     if not signature or not stamp:
@@ -81,12 +102,21 @@ def verify(body: bytes, headers: Mapping[str, str], public_key: str | None) -> t
     if not public_key:
         log.error("%s is not set: every SendGrid event is refused", KEY_ENV)
         return 403, "webhook verification key not configured"
-    try:
-        skew = abs(time.time() - int(stamp))
-    except ValueError:
+    if not _STAMP_RE.fullmatch(stamp):
         return 403, "bad timestamp"
-    if skew > MAX_SKEW_SECONDS:
+    if abs(time.time() - int(stamp)) > MAX_SKEW_SECONDS:
         return 403, "stale timestamp"
+    if not _SIGNATURE_RE.fullmatch(signature):
+        return 403, "bad signature"
+    return 0, ""
+
+
+def verify(body: bytes, headers: Mapping[str, str], public_key: str | None) -> tuple[int, str]:
+    """(0, "") when the request is signed by *public_key*, else (HTTP status, reason)."""
+    status, reason = check_headers(headers, public_key)
+    if status:
+        return status, reason
+    signature, stamp = headers[SIGNATURE_HEADER], headers[TIMESTAMP_HEADER]
     try:
         payload = body.decode("utf-8")
         ok = _verifier(public_key).verify_signature(payload, signature, stamp)
@@ -109,11 +139,63 @@ def attribution(url: str) -> tuple[str | None, str | None]:
     return block, kind
 
 
+class OddEvent(ValueError):
+    """A signed event whose fields are not what SendGrid sends: skipped, the batch goes on."""
+
+
 def _int(value: Any) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
+    """*value* as a non-negative 64-bit integer, None when absent or not one."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, str)):
         return None
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if number <= _MAX_INT else None
+
+
+def _id_field(ev: dict[str, Any], name: str) -> int | None:
+    """An optional id of *ev* (custom_args come as strings); odd when present but not an id."""
+    value = ev.get(name)
+    if value is None or value == "":
+        return None
+    number = _int(value)
+    if number is None:
+        raise OddEvent(f"{name} is not an id")
+    return number
+
+
+Checked = tuple[db.EventType, dict[str, Any], datetime | None]
+
+
+def checked(ev: Any) -> Checked | None:
+    """(type, event, time) for an event to record, None for a type only acknowledged.
+
+    Raises :class:`OddEvent` naming the field when a value is not what SendGrid sends."""
+    if not isinstance(ev, dict):
+        raise OddEvent(f"the event is a {type(ev).__name__}, not an object")
+    name = ev.get("event")
+    if not isinstance(name, str):
+        raise OddEvent("event is not a string")
+    if name not in _TYPES:
+        return None
+    event_id = ev.get("sg_event_id")
+    if event_id is not None and not isinstance(event_id, str):
+        raise OddEvent("sg_event_id is not a string")
+    for key in ("email", "useragent", "url"):
+        if ev.get(key) is not None and not isinstance(ev[key], str):
+            raise OddEvent(f"{key} is not a string")
+    _id_field(ev, "campaign_id")
+    if _id_field(ev, "subscriber_id") is None and not (ev.get("email") or "").strip():
+        raise OddEvent("no email and no subscriber_id: nobody to attribute it to")
+    created_at = None
+    if ev.get("timestamp") is not None:
+        stamp = _int(ev["timestamp"])
+        try:
+            created_at = datetime.fromtimestamp(stamp, UTC).replace(tzinfo=None)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise OddEvent("timestamp is not a time") from None
+    return _TYPES[name], ev, created_at
 
 
 def _insert_ignore(conn: Connection, row: dict[str, Any]) -> bool:
@@ -127,63 +209,110 @@ def _insert_ignore(conn: Connection, row: dict[str, Any]) -> bool:
     return bool(conn.execute(stmt).rowcount)
 
 
-def record(conn: Connection, events: list[Any]) -> tuple[int, int]:
-    """Record verified *events*; (inserted, ignored: duplicates and unknown types)."""
-    campaign_ids = {_int(e.get("campaign_id")) for e in events if isinstance(e, dict)}
-    c = db.campaigns
-    known = set(conn.execute(select(c.c.id).where(c.c.id.in_(campaign_ids - {None}))).scalars())
-    wanted = {_int(e.get("subscriber_id")) for e in events if isinstance(e, dict)} - {None}
-    s = db.subscribers
-    existing = set(conn.execute(select(s.c.id).where(s.c.id.in_(wanted))).scalars())
-    links: dict[tuple[int, str], tuple[int, str, str]] = {}
-    inserted = ignored = 0
-    for ev in events:
-        if not isinstance(ev, dict) or ev.get("event") not in _TYPES:
-            ignored += 1
+def _link(
+    conn: Connection, cache: dict[tuple[int, str], tuple[int, str, str] | None], cid: int, url: str
+) -> tuple[int, str, str] | None:
+    """The registered link (id, block, kind) of campaign *cid* for a clicked *url*."""
+    if (cid, url) not in cache:
+        t = db.links
+        r = conn.execute(
+            select(t.c.id, t.c.block, t.c.kind).where(
+                t.c.campaign_id == cid, t.c.url.in_({url, iri_to_uri(url)})
+            )
+        ).first()
+        cache[(cid, url)] = None if r is None else (int(r.id), str(r.block), str(r.kind))
+    return cache[(cid, url)]
+
+
+def _row(
+    conn: Connection,
+    event: Checked,
+    campaigns: set[int],
+    subscribers: set[int],
+    links: dict[tuple[int, str], tuple[int, str, str] | None],
+) -> dict[str, Any]:
+    """The ``events`` row of one checked event."""
+    kind_, ev, created_at = event
+    campaign_id = _int(ev.get("campaign_id"))
+    campaign_id = campaign_id if campaign_id in campaigns else None
+    subscriber_id = _int(ev.get("subscriber_id"))
+    subscriber_id = subscriber_id if subscriber_id in subscribers else None
+    if subscriber_id is None and ev.get("email"):
+        found = find(conn, ev["email"])
+        subscriber_id = int(found.id) if found is not None else None
+    row: dict[str, Any] = {
+        "type": kind_.value,
+        "campaign_id": campaign_id,
+        "subscriber_id": subscriber_id,
+        "provider_event_id": (ev.get("sg_event_id") or "")[:200] or None,
+        "user_agent": (ev.get("useragent") or "")[:500] or None,
+        "is_scanner": bool(ev.get("sg_machine_open")),
+        "data": {k: ev[k] for k in ("reason", "type", "status", "url") if k in ev},
+    }
+    if created_at is not None:
+        row["created_at"] = created_at
+    url = ev.get("url")
+    if kind_ is db.EventType.CLICK and isinstance(url, str):
+        link = _link(conn, links, campaign_id, url) if campaign_id is not None else None
+        if link is not None:
+            row["link_id"], row["block"], row["kind"] = link
+        else:
+            row["block"], row["kind"] = attribution(url)
+    return row
+
+
+def record(conn: Connection, events: list[Any]) -> tuple[int, int, int]:
+    """Record verified *events*; (inserted, ignored: duplicates and acknowledged types,
+    skipped: odd events, each logged with its position and reason)."""
+    good: list[tuple[int, Checked]] = []
+    ignored = skipped = 0
+    for n, ev in enumerate(events):
+        try:
+            found = checked(ev)
+        except OddEvent as exc:
+            skipped += 1
+            log.warning("SendGrid webhook: event %d skipped: %s", n, exc)
             continue
-        kind_ = _TYPES[ev["event"]]
-        campaign_id = _int(ev.get("campaign_id"))
-        campaign_id = campaign_id if campaign_id in known else None
-        subscriber_id = _int(ev.get("subscriber_id"))
-        subscriber_id = subscriber_id if subscriber_id in existing else None
-        if subscriber_id is None and isinstance(ev.get("email"), str):
-            found = find(conn, ev["email"])
-            subscriber_id = int(found.id) if found is not None else None
-        row: dict[str, Any] = {
-            "type": kind_.value,
-            "campaign_id": campaign_id,
-            "subscriber_id": subscriber_id,
-            "provider_event_id": str(ev.get("sg_event_id") or "")[:200] or None,
-            "user_agent": (str(ev.get("useragent") or "")[:500]) or None,
-            "is_scanner": bool(ev.get("sg_machine_open")),
-            "data": {k: ev[k] for k in ("reason", "type", "status", "url") if k in ev},
-        }
-        stamp = _int(ev.get("timestamp"))
-        if stamp is not None:
-            row["created_at"] = datetime.fromtimestamp(stamp, UTC).replace(tzinfo=None)
-        if kind_ is db.EventType.CLICK and isinstance(ev.get("url"), str):
-            url = ev["url"]
-            if campaign_id is not None and (campaign_id, url) not in links:
-                t = db.links
-                r = conn.execute(
-                    select(t.c.id, t.c.block, t.c.kind).where(
-                        t.c.campaign_id == campaign_id, t.c.url == url
-                    )
-                ).first()
-                if r is not None:
-                    links[(campaign_id, url)] = (int(r.id), str(r.block), str(r.kind))
-            if (campaign_id, url) in links:
-                row["link_id"], row["block"], row["kind"] = links[(campaign_id, url)]  # type: ignore[index]
-            else:
-                row["block"], row["kind"] = attribution(url)
-        if not _insert_ignore(conn, row):
+        if found is None:
             ignored += 1
+        else:
+            good.append((n, found))
+    campaign_ids = {_int(ev.get("campaign_id")) for _, (_, ev, _) in good} - {None}
+    c, s = db.campaigns, db.subscribers
+    known = set(conn.execute(select(c.c.id).where(c.c.id.in_(campaign_ids))).scalars())
+    wanted = {_int(ev.get("subscriber_id")) for _, (_, ev, _) in good} - {None}
+    existing = set(conn.execute(select(s.c.id).where(s.c.id.in_(wanted))).scalars())
+    links: dict[tuple[int, str], tuple[int, str, str] | None] = {}
+    inserted = 0
+    for n, event in good:
+        try:
+            with conn.begin_nested():  # one event that cannot be written loses only itself
+                row = _row(conn, event, known, existing, links)
+                if not _insert_ignore(conn, row):
+                    ignored += 1
+                    continue
+                status = _SUPPRESS.get(event[0])
+                if status is not None and row["subscriber_id"] is not None:
+                    set_status(conn, row["subscriber_id"], status)
+        except (SQLAlchemyError, ValueError, TypeError) as exc:
+            if isinstance(exc, OperationalError):
+                raise  # the database is away: SendGrid retries the whole batch
+            skipped += 1
+            log.warning("SendGrid webhook: event %d skipped: %s", n, type(exc).__name__)
             continue
         inserted += 1
-        status = _SUPPRESS.get(kind_)
-        if status is not None and subscriber_id is not None:
-            set_status(conn, subscriber_id, status)
-    return inserted, ignored
+    return inserted, ignored, skipped
+
+
+def parse(body: bytes) -> list[Any] | str:
+    """The events of a verified body, or why it is not a JSON array (a 400)."""
+    try:
+        events = json.loads(body)
+    except (ValueError, RecursionError):
+        return "body is not JSON"
+    if not isinstance(events, list):
+        return "body is not a JSON array of events"
+    return events
 
 
 def handle(
@@ -194,12 +323,11 @@ def handle(
     if status:
         log.warning("SendGrid webhook refused: %s", reason)
         return status, reason
-    try:
-        events = json.loads(body)
-    except ValueError:
-        return 400, "body is not JSON"
-    if not isinstance(events, list):
-        return 400, "body is not a JSON array of events"
+    events = parse(body)
+    if isinstance(events, str):
+        return 400, events
     with db.transaction(engine) as conn:
-        inserted, ignored = record(conn, events)
-    return 200, f"ok: {inserted} recorded, {ignored} ignored"
+        inserted, ignored, skipped = record(conn, events)
+    if skipped:
+        log.warning("SendGrid webhook: %d odd event(s) skipped of %d", skipped, len(events))
+    return 200, f"ok: {inserted} recorded, {ignored} ignored, {skipped} skipped"
