@@ -65,12 +65,63 @@ EXPECTED: dict[str, Any] = {
     "unsubscribes": 1,
     "complaints": 0,
     "stories": [
-        {"block": "hero", "clicks": 6, "unique_clickers": 2, "shares": {"facebook": 2, "x": 1}},
-        {"block": "grid-1", "clicks": 1, "unique_clickers": 1, "shares": {}},
+        {
+            "block": "hero",
+            "clicks": 6,
+            "unique_clickers": 2,
+            "shares": {"facebook": 2, "x": 1},
+            "title": "hero",  # the issue file /x/2018-03-test.yaml is gone: the id
+            "click_rate": 66.7,
+            "share_rates": {"facebook": 33.3, "x": 33.3},  # one anonymous facebook click
+        },
+        {
+            "block": "grid-1",
+            "clicks": 1,
+            "unique_clickers": 1,
+            "shares": {},
+            "title": "grid-1",
+            "click_rate": 33.3,
+            "share_rates": {},
+        },
     ],
     "follows": {"linkedin": 1},
     "scanner_clicks": 1,
     "scanner_opens": 0,
+    "lists": ["partners"],
+    "subject": "Test issue",  # the campaign row has none: the stored contents' subject
+    "started_at": None,
+    "finished_at": None,
+    "recipients": 3,  # no provider delivered events: the accepted deliveries
+    "recipients_are": "accepted",
+    "unique_open_rate": 66.7,
+    "click_rate": 66.7,
+    "click_to_open_rate": 100.0,
+    "unsubscribe_rate": 33.3,
+    "complaint_rate": 0.0,
+    "bounce_rate": 0.0,
+    "proxy_opens": 0,
+    "proxy_openers": 0,
+    "opens_note": (
+        "Opens are inflated by privacy proxies (Apple Mail Privacy Protection loads every "
+        "image without the reader); read clicks first."
+    ),
+    "networks": [
+        {
+            "network": "facebook",
+            "kind": "share",
+            "clicks": 2,
+            "unique_clickers": 1,
+            "click_rate": 33.3,
+        },
+        {"network": "x", "kind": "share", "clicks": 1, "unique_clickers": 1, "click_rate": 33.3},
+        {
+            "network": "linkedin",
+            "kind": "follow",
+            "clicks": 1,
+            "unique_clickers": 1,
+            "click_rate": 33.3,
+        },
+    ],
 }
 
 
@@ -95,7 +146,21 @@ def test_stats_count_exactly_per_story_and_network(
     with live_server(create_app(config)) as url, httpx.Client(base_url=url) as client:
         script(s, client)
     got = issue_stats(s.engine, "2018-03-test").as_dict()
-    assert got == {**EXPECTED, "campaigns": [s.campaign_id]}
+    compared = got["comparison"]
+    assert got == {**EXPECTED, "campaigns": [s.campaign_id], "comparison": compared}
+    assert [{k: v for k, v in row.items() if k != "date"} for row in compared] == [
+        {
+            "campaign": s.campaign_id,
+            "slug": "2018-03-test",
+            "subject": "Test issue",
+            "list": "partners",
+            "recipients": 3,
+            "unique_open_rate": 66.7,
+            "click_rate": 66.7,
+            "unsubscribe_rate": 33.3,
+            "current": True,
+        }
+    ]
 
     runner = CliRunner()
     cfg = str(config.path)
@@ -103,7 +168,7 @@ def test_stats_count_exactly_per_story_and_network(
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == got
 
-    table = runner.invoke(main, ["--config", cfg, "stats", "2018-03-test"])
+    table = runner.invoke(main, ["--config", cfg, "stats", "2018-03-test"], env={"COLUMNS": "160"})
     assert table.exit_code == 0, table.output
     assert "hero" in table.output and "grid-1" in table.output and "linkedin" in table.output
     assert "share facebook" in table.output

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from ..stats.collect import Stats
 from . import State, console, pass_state
 
 
@@ -64,16 +63,20 @@ def serve_command(state: State, host: str, port: int, workers: int) -> None:
     "html_file",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     default=None,
-    help="Write a self-contained HTML report with charts to FILE.",
+    help="Write a self-contained HTML report with charts to FILE (readable on a phone).",
 )
 @pass_state
 def stats_command(
     state: State, issue: str, campaign_id: int | None, as_json: bool, html_file: Path | None
 ) -> None:
     """Show what readers did with ISSUE (an issue file or its slug), adding up every
-    campaign that sent it (or only --campaign ID): sent, accepted, delivered, bounced,
-    unique opens, clicks and unique clickers per story, share clicks per network, follow
-    clicks, unsubscribes, complaints. Security-scanner clicks are counted apart.
+    campaign that sent it (or only --campaign ID): the subject and send times; clicks
+    first, with the click rate, click-to-open and unsubscribe rate beside the counts;
+    unique opens and the open rate, with the opens that look made by a privacy proxy
+    (Apple Mail Privacy Protection inflates opens: read clicks first); clicks per story
+    by title and per network; and this issue beside the previous ones of the same list.
+    Security-scanner clicks are left out and counted apart. The JSON keys are listed in
+    the docstring of mailer.stats.model.
 
     \b
     Example:
@@ -87,59 +90,18 @@ def stats_command(
     engine = db.connect(state.config.database_url)
     stats = issue_stats(engine, issue, campaign_id=campaign_id)
     if as_json:
-        click.echo(json.dumps(stats.as_dict(), indent=2))
+        click.echo(json.dumps(stats.as_dict(), indent=2, ensure_ascii=False))
         return
     if html_file is not None:
-        from ..stats.report import render_html
+        from ..stats.report import write_report
 
-        html_file.write_text(render_html(stats), encoding="utf-8")
+        write_report(stats, html_file)
         if not state.quiet:
             click.echo(f"wrote {html_file}")
         return
-    _print_tables(stats)
+    from ..stats.tables import print_tables
 
-
-def _print_tables(stats: Stats) -> None:
-    from rich.table import Table
-
-    out = console()
-    campaigns = ", ".join(str(c) for c in stats.campaigns)
-    summary = Table(title=f"{stats.slug} (campaigns {campaigns})")
-    summary.add_column("figure")
-    summary.add_column("count", justify="right")
-    for label, value in (
-        ("sent", stats.sent),
-        ("accepted", stats.accepted),
-        ("delivered", stats.delivered),
-        ("bounced", stats.bounced),
-        ("unique opens", stats.unique_opens),
-        ("clicks", stats.clicks),
-        ("unique clickers", stats.unique_clickers),
-        ("unsubscribes", stats.unsubscribes),
-        ("complaints", stats.complaints),
-        ("scanner clicks (left out)", stats.scanner_clicks),
-    ):
-        summary.add_row(label, str(value))
-    out.print(summary)
-    networks = sorted({n for story in stats.stories for n in story.shares})
-    stories = Table(title="clicks per story")
-    for col in ("story", "clicks", "unique clickers", *[f"share {n}" for n in networks]):
-        stories.add_column(col, justify="left" if col == "story" else "right")
-    for st in stats.stories:
-        stories.add_row(
-            st.block or "(none)",
-            str(st.clicks),
-            str(st.unique_clickers),
-            *[str(st.shares.get(n, 0)) for n in networks],
-        )
-    out.print(stories)
-    if stats.follows:
-        follows = Table(title="follow clicks per network")
-        follows.add_column("network")
-        follows.add_column("clicks", justify="right")
-        for net, n in stats.follows.items():
-            follows.add_row(net, str(n))
-        out.print(follows)
+    print_tables(stats, console())
 
 
 def register(group: click.Group) -> None:
