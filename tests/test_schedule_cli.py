@@ -103,7 +103,9 @@ def test_run_due_holds_late_campaign_with_exit_1(url: str) -> None:
 
 
 def test_run_due_with_nothing_due_exits_0(url: str) -> None:
-    """With nothing due, run-due prints nothing and exits 0."""
+    """With nothing due, run-due says so and exits 0; with -q it prints nothing."""
     _campaign(url, late_by=timedelta(hours=-1))
     result = CliRunner().invoke(main, ["run-due"])
-    assert result.exit_code == 0 and result.output == ""
+    assert result.exit_code == 0 and result.output == "Nothing is due.\n"
+    quiet = CliRunner().invoke(main, ["-q", "run-due"])
+    assert quiet.exit_code == 0 and quiet.output == ""

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from mailer import db
 from mailer.config import Config
-from mailer.errors import ScheduleError, SubscriberError
+from mailer.errors import PreflightError, ScheduleError, SubscriberError
 from mailer.schedule import cancel_schedule, errors_abort, list_schedules, schedule_issue
 from test_run_due import make_config, subscribe
 
@@ -137,7 +137,7 @@ def test_validation_errors_abort_and_nothing_is_stored(
     def checks(path: Path, config: Config) -> list[Any]:
         return errors_abort(path, findings)
 
-    with pytest.raises(ScheduleError, match="2 error"):
+    with pytest.raises(PreflightError, match="2 error"):
         schedule_issue(
             engine, config, issue, "partners", at="2026-12-01 09:00", now=NOW, validate=checks
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from mailer import db
 from mailer.cli import main
 from mailer.config import load_config
 from mailer.delivery.send import create_campaign, store_contents
+from support import ROOT
 from test_send import rendered, seed
 
 ISSUE = "issues/2018-03-iom-turkey.yaml"
@@ -22,6 +24,8 @@ KEY = "SG.cli-key-that-must-never-appear.0123456789"
 
 TOML = """
 name = "CLI test"
+postal_address = "IOM Turkey, Birlik Mahallesi, 06610 Ankara, Türkiye"
+assets_url = "https://turkey.iom.int/sites/newsletter/assets/"
 database_url = "sqlite:///{db}"
 outbox_dir = "{outbox}"
 default_language = "en"
@@ -50,6 +54,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "mailer.toml").write_text(
         TOML.format(db=tmp_path / "mailer.db", outbox=tmp_path / "outbox")
     )
+    shutil.copytree(ROOT / "issues", tmp_path / "issues")  # the sample issue, checked
     return tmp_path
 
 

@@ -10,6 +10,7 @@ anything else is a bug and shows a traceback under ``--debug``::
     ├── RenderError          templates, MJML or inlining failed
     ├── SubscriberError      a subscriber, list or import file is wrong
     ├── DatabaseError        the database cannot be reached or upgraded
+    ├── PreflightError       a send or schedule was refused before anything was stored
     ├── DeliveryError        a backend refused or failed a send
     │   └── ProviderRejected the provider rejected the request (e.g. SendGrid 400)
     ├── TrackingError        a token is invalid or a webhook is not verified
@@ -56,6 +57,24 @@ class SubscriberError(MailerError):
 
 class DatabaseError(MailerError):
     """The database cannot be reached, or its schema cannot be upgraded."""
+
+
+class PreflightError(MailerError):
+    """A send or a schedule was refused by its pre-flight checks; nothing was stored.
+
+    ``findings`` holds the issue's error findings (``mailer check``'s), when that was why.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        location: str | None = None,
+        findings: list[object] | None = None,
+    ):
+        super().__init__(message, hint=hint, location=location)
+        self.findings = findings or []
 
 
 class DeliveryError(MailerError):

@@ -23,6 +23,7 @@ already computed (``personalize.py``). It reports what happened:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -125,6 +126,34 @@ class Backend(Protocol):
         """Release connections."""
 
 
+#: a SendGrid API key as it may appear in a provider's error text
+_SENDGRID_KEY = re.compile(r"SG\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """*text* (an error carrying provider text) with any API key or SMTP password hidden:
+    SendGrid-shaped keys, the configured ``SENDGRID_API_KEY`` and the password of
+    ``MAILER_SMTP_URL`` (raw and URL-encoded)."""
+    from urllib.parse import quote, unquote, urlsplit
+
+    secrets: list[str] = []
+    key = os.environ.get("SENDGRID_API_KEY", "")
+    if len(key) >= 4:
+        secrets.append(key)
+    url = os.environ.get("MAILER_SMTP_URL", "")
+    if url:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password and len(password) >= 3:
+            secrets += [password, unquote(password), quote(unquote(password), safe="")]
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return _SENDGRID_KEY.sub(REDACTED, text)
+
+
 def substitute(template: str, values: Mapping[str, str]) -> str:
     """Replace every known ``%%token%%`` of *template* in one pass (unknown ones stay)."""
     if "%%" not in template:
@@ -140,6 +169,40 @@ def personal_parts(batch: Batch, recipient: Recipient) -> tuple[str, str, str]:
         substitute(c.text, recipient.text_values),
         substitute(c.html, recipient.values),
     )
+
+
+#: characters no header may carry (CR, LF, NUL and the other C0 controls but TAB; DEL)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_NAMES = {"\r": "CR", "\n": "LF", "\x00": "NUL"}
+
+
+def _shown(char: str) -> str:
+    return _NAMES.get(char, f"U+{ord(char):04X}")
+
+
+def message_problem(batch: Batch, recipient: Recipient) -> str | None:
+    """Why the message for *recipient* cannot be built safely, or None.
+
+    A control character (CR, LF, NUL, …) from a subscriber's data in the subject, a
+    header, the address or the name would break the message or inject headers; a NUL
+    anywhere breaks SMTP. The ledger marks such a delivery ``failed`` with this reason
+    and the send goes on."""
+    subject = substitute(batch.content.subject, recipient.text_values)
+    if m := _CONTROL.search(subject):
+        return (
+            f"the subject would contain a control character ({_shown(m[0])}) "
+            "from this subscriber's data"
+        )
+    for field_name, value in (("address", recipient.email), ("name", recipient.name)):
+        if m := _CONTROL.search(value):
+            return f"the {field_name} contains a control character ({_shown(m[0])})"
+    for header, value in recipient.headers.items():
+        if m := _CONTROL.search(value):
+            return f"the {header} header would contain a control character ({_shown(m[0])})"
+    for value in recipient.text_values.values():
+        if "\x00" in value:
+            return "this subscriber's data contains a NUL character"
+    return None
 
 
 def build_bytes(batch: Batch, recipient: Recipient) -> bytes:

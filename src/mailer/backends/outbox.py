@@ -57,8 +57,13 @@ class OutboxBackend:
                 continue
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+            try:
+                data = build_bytes(batch, r)
+            except (ValueError, TypeError, UnicodeError) as exc:  # this recipient's data
+                report(r, "failed", None, f"the message could not be built: {exc}")
+                continue
             with open(tmp, "wb") as fh:
-                fh.write(build_bytes(batch, r))
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, final)

@@ -154,7 +154,11 @@ class SmtpBackend:
         return 250, ""
 
     def _one(self, batch: Batch, r: Recipient, report: Report) -> None:
-        data = build_bytes(batch, r)
+        try:
+            data = build_bytes(batch, r)
+        except (ValueError, TypeError, UnicodeError) as exc:  # this recipient's data
+            report(r, "failed", None, f"the message could not be built: {exc}")
+            return
         for attempt in (1, 2):
             if self._conn is None:
                 self._conn = self._connect()

@@ -10,7 +10,11 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +91,24 @@ def progress_bar() -> Any:
     )
 
 
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGTERM/SIGINT set the event: a send stops after its current batch, cleanly."""
+    stop = threading.Event()
+    previous = {}
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 class MailerGroup(click.Group):
     """Loads command modules on demand, and turns MailerError into ``error: …`` on stderr
     and exit 1 (traceback only with --debug)."""
@@ -107,7 +129,9 @@ class MailerGroup(click.Group):
             debug = "--debug" in sys.argv or os.environ.get("MAILER_DEBUG") == "1"
             if debug:
                 raise
-            click.echo(f"error: {exc}", err=True)
+            from ..backends.base import redact
+
+            click.echo(f"error: {redact(str(exc))}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -144,4 +168,4 @@ def run() -> None:  # pragma: no cover - console entry alias
     main()
 
 
-__all__ = ["Path", "State", "console", "main", "pass_state", "progress_bar"]
+__all__ = ["Path", "State", "console", "main", "pass_state", "progress_bar", "stop_on_signals"]

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from . import console, pass_state, progress_bar
+from . import console, pass_state, progress_bar, stop_on_signals
 
 BACKENDS = ("outbox", "smtp", "sendgrid")
 
@@ -197,38 +195,34 @@ def list_(state: Any, show_all: bool, as_json: bool) -> None:
 @click.argument("campaign_id", metavar="ID", type=int)
 @pass_state
 def cancel(state: Any, campaign_id: int) -> None:
-    """Cancel a scheduled campaign that has not started sending.
+    """Cancel a scheduled campaign, or one stuck sending/paused with nobody sending it.
+
+    A campaign a live process is sending is refused (stop that process first); what
+    was sent stays sent, and recipients not yet sent to are never sent to.
 
     \b
     Example:
         mailer schedule cancel 7
     """
-    from ..schedule.schedules import cancel_schedule
+    from ..schedule.schedules import ScheduleRow, cancel_schedule
 
     row = cancel_schedule(_engine(state), campaign_id, config=state.config)
+    if not isinstance(row, ScheduleRow):  # a stuck send: sending, paused, draft or failed
+        note = (
+            f"; {row.accepted} recipient(s) had already got it, and a new send of the same "
+            "issue to the list would reach them again"
+            if row.accepted
+            else "; nobody had got it"
+        )
+        console().print(
+            f"Cancelled campaign {row.campaign_id} (was {row.was}){note}.", markup=False
+        )
+        return
     local, utc = _when(row.scheduled_at, row.local)
     console().print(
         f"Cancelled campaign {row.id}: {row.issue} → {row.list_name} (was due {local} = {utc})",
         markup=False,
     )
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """SIGTERM/SIGINT set the event: the send stops between batches and the loop ends."""
-    stop = threading.Event()
-    previous = {}
-
-    def handler(signum: int, _frame: Any) -> None:
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        previous[sig] = signal.signal(sig, handler)
-    try:
-        yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 @contextmanager
@@ -268,6 +262,8 @@ def _print_report(report: Any, as_json: bool, quiet: bool) -> None:
         )
     if report.stopped:
         err.print("stopped by a signal; the next run resumes what is left", markup=False)
+    elif not report.outcomes and not report.held_late and not quiet:
+        out.print("Nothing is due.", markup=False)
 
 
 @click.command("run-due")
@@ -289,7 +285,7 @@ def run_due_cmd(ctx: click.Context, state: Any, send_late: bool, as_json: bool) 
     from ..schedule.worker import run_due
 
     show = console(stderr=True).is_terminal and not (as_json or state.quiet)
-    with _stop_on_signals() as stop, _bars(show) as bars:
+    with stop_on_signals() as stop, _bars(show) as bars:
         report = run_due(
             _engine(state),
             state.config,
@@ -324,7 +320,7 @@ def worker_cmd(state: Any, send_late: bool, max_sleep: float) -> None:
 
     engine = _engine(state)
     err = console(stderr=True)
-    with _stop_on_signals() as stop:
+    with stop_on_signals() as stop:
         err.print(
             f"worker started (max sleep {max_sleep:g}s); stop with SIGTERM or Ctrl-C", markup=False
         )

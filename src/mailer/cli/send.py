@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,8 +15,11 @@ import click
 from .. import db
 from ..build.issue import issue_slug
 from ..delivery.campaigns import CampaignResult, list_campaigns
-from ..delivery.send import plan, send_issue, send_test
-from . import State, console, pass_state, progress_bar
+from ..delivery.preflight import Preflight
+from ..delivery.send import send_issue
+from ..delivery.trial import send_test
+from ..errors import PreflightError
+from . import State, console, pass_state, progress_bar, stop_on_signals
 
 BACKENDS = click.Choice(["outbox", "smtp", "sendgrid"])
 
@@ -49,6 +53,8 @@ def _summary(result: CampaignResult, as_json: bool, quiet: bool) -> None:
         out.print(f"dry run: {result.total} recipient(s) would get it; nothing was written.")
         for lang, n in result.by_language.items():
             out.print(f"  {lang}: {n}")
+        for warning in result.warnings:
+            out.print(f"warning: {warning}", markup=False)
         return
     if result.already_sent:
         out.print(f"campaign {result.campaign_id} was already sent; nothing to do.")
@@ -90,7 +96,12 @@ def send_command(
     when the provider accepts it, so running the same command again after a crash
     resumes without sending anyone the issue twice. Recipients whose request got no
     answer are held as "unknown" and re-sent only with --retry-unknown. Exits 1 when
-    the send did not finish (paused, failed, or recipients held unknown).
+    the send did not finish (paused, failed, stopped, or recipients held unknown).
+
+    Before anything is stored the issue is built and checked as `mailer check` does
+    (errors refuse the send, warnings are shown), and the secret key, the backend's
+    credentials and the list are checked. Without a terminal, --yes is required.
+    SIGTERM or Ctrl-C stops after the batch in flight; the same command resumes.
 
     \b
     Example:
@@ -101,16 +112,37 @@ def send_command(
     if dry_run:
         _summary(send_issue(engine, config, issue, list_name, dry_run=True), as_json, False)
         return
-    if not yes and _interactive() and not as_json:
-        p = plan(engine, config, issue, list_name)
-        name = backend or config.settings.backend
+    name = backend or config.settings.backend
+
+    def confirm(checked: Preflight) -> None:
+        """Show the warnings; ask on a terminal; without one, only --yes sends."""
+        for warning in checked.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if yes:
+            return
+        if not _interactive():
+            raise PreflightError(
+                "no terminal to confirm the send, so nothing was sent",
+                hint="add --yes to send without asking (after `--dry-run` to see who gets it).",
+            )
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C aborts
+        try:
+            _ask(checked)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _ask(checked: Preflight) -> None:
         click.confirm(
-            f"Send {issue_slug(issue)} to {p.total} recipient(s) of list '{list_name}' "
-            f"with the {name} backend?",
+            f"Send {issue_slug(issue)} to {checked.recipients} recipient(s) of list "
+            f"'{list_name}' with the {name} backend"
+            + (f" ({len(checked.warnings)} warning(s) above)" if checked.warnings else "")
+            + "?",
             abort=True,
+            err=True,
         )
+
     show = sys.stderr.isatty() and not state.quiet and not as_json
-    with _progress(show, f"sending to {list_name}") as progress:
+    with stop_on_signals() as stop, _progress(show, f"sending to {list_name}") as progress:
         result = send_issue(
             engine,
             config,
@@ -119,6 +151,14 @@ def send_command(
             backend=backend,
             retry_unknown=retry_unknown,
             progress=progress,
+            confirm=confirm,
+            should_stop=stop.is_set,
+        )
+    if stop.is_set() and result.status == "sending" and not as_json:
+        click.echo(
+            "stopped by a signal after the batch in flight; run the same command again "
+            "to resume (nobody gets the issue twice)",
+            err=True,
         )
     _summary(result, as_json, state.quiet)
     if result.unknown and not as_json:

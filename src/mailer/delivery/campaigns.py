@@ -39,6 +39,8 @@ class CampaignResult:
     dry_run: bool = False
     by_language: dict[str, int] = field(default_factory=dict)
     already_sent: bool = False
+    #: ``mailer check``'s warnings (a dry run shows them)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -57,6 +59,7 @@ class CampaignResult:
             "error": self.error,
             "dry_run": self.dry_run,
             "by_language": self.by_language,
+            "warnings": self.warnings,
         }
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -42,6 +43,8 @@ from ..backends.base import (
     Sender,
     TransientFailure,
     UnknownOutcome,
+    message_problem,
+    redact,
 )
 from ..config import Config
 from ..errors import DeliveryError, MailerError, ProviderRejected
@@ -284,8 +287,29 @@ class Ledger:
 
     def send(self, batch: Batch) -> str | None:
         """Send one batch; None when it went through, else the error (batch failed)."""
+        batch = self.drop_unbuildable(batch)
+        if not batch.recipients:  # everyone in it failed at build: settled
+            self._close_batch(batch, DS.ACCEPTED.value)
+            return None
         self.mark_in_flight(batch)
         return self.transmit(batch)
+
+    def drop_unbuildable(self, batch: Batch) -> Batch:
+        """Mark ``failed`` (with the reason) the recipients whose message cannot be built
+        (:func:`~mailer.backends.base.message_problem`); the batch without them."""
+        bad: list[Reported] = []
+        good: list[Recipient] = []
+        for r in batch.recipients:
+            problem = message_problem(batch, r)
+            if problem is None:
+                good.append(r)
+            else:
+                log.warning("campaign %s: subscriber %s: %s", self.cid, r.subscriber_id, problem)
+                bad.append((r.subscriber_id, DS.FAILED.value, None, problem))
+        if not bad:
+            return batch
+        self.record(batch, bad)
+        return replace(batch, recipients=good)
 
     def mark_in_flight(self, batch: Batch) -> None:
         """The batch is about to leave: from now on a crash makes it ``unknown``."""
@@ -303,6 +327,7 @@ class Ledger:
         per_message = self.backend.per_message
 
         def report(r: Recipient, outcome: Outcome, pid: str | None, err: str | None) -> None:
+            err = redact(err) if err else err
             if per_message:
                 self.record(batch, [(r.subscriber_id, outcome, pid, err)])
             else:
@@ -311,20 +336,20 @@ class Ledger:
         try:
             self.backend.send(batch, report)
         except TransientFailure as exc:
-            self._close_batch(batch, DS.PENDING.value, exc.message, reported)
-            return exc.message
+            self._close_batch(batch, DS.PENDING.value, redact(exc.message), reported)
+            return redact(exc.message)
         except UnknownOutcome as exc:
-            self._close_batch(batch, DS.UNKNOWN.value, exc.message, reported)
-            return exc.message
+            self._close_batch(batch, DS.UNKNOWN.value, redact(exc.message), reported)
+            return redact(exc.message)
         except ProviderRejected as exc:
-            self._close_batch(batch, DS.FAILED.value, str(exc)[:2000], reported)
+            self._close_batch(batch, DS.FAILED.value, redact(str(exc))[:2000], reported)
             with db.transaction(self.engine) as conn:
-                self._set_campaign(conn, status=CS.FAILED.value, error=str(exc)[:4000])
+                self._set_campaign(conn, status=CS.FAILED.value, error=redact(str(exc))[:4000])
             raise
         except MailerError as exc:  # configuration, credentials: pause, fix, resume
-            self._close_batch(batch, DS.PENDING.value, exc.message, reported)
+            self._close_batch(batch, DS.PENDING.value, redact(exc.message), reported)
             with db.transaction(self.engine) as conn:
-                self._set_campaign(conn, status=CS.PAUSED.value, error=str(exc)[:4000])
+                self._set_campaign(conn, status=CS.PAUSED.value, error=redact(str(exc))[:4000])
             raise
         except BaseException:
             self.record(batch, reported)  # the batch stays in flight: resume settles it

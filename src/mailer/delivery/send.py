@@ -18,23 +18,20 @@ import fcntl
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.engine import Connection
 
 from .. import db
 from ..backends import NAMES, Backend, get_backend
-from ..backends.base import Batch, Content, Outcome, Recipient, Sender
 from ..build.issue import issue_slug
 from ..config import Config
-from ..errors import ConfigError, DeliveryError, SubscriberError
+from ..errors import ConfigError, DeliveryError, MailerError
 from ..rendered import Rendered
 from .campaigns import CampaignResult, campaign_result, find_campaign
 from .ledger import Ledger, Progress
-from .personalize import Personalizer
+from .preflight import Preflight, find_list_id, preflight
 from .recipients import LanguageGroup, eligible, language_cond, load_contents
 
 log = logging.getLogger(__name__)
@@ -54,15 +51,11 @@ def issue_languages(issue_path: str | Path, config: Config) -> list[str]:
     return list(languages(Path(issue_path), config))
 
 
-def _list_id(conn: Connection, name: str) -> int:
-    found = conn.execute(select(db.lists.c.id).where(db.lists.c.name == name)).scalar()
-    if found is None:
-        raise SubscriberError(
-            f"there is no list named '{name}'",
-            hint="see `mailer lists`, or import subscribers with "
-            f"`mailer subscribers import FILE --list {name}`.",
-        )
-    return int(found)
+def _backend_name(backend: str | Backend | None, config: Config) -> str | None:
+    """The backend's name to check credentials for (None: a backend object was given)."""
+    if isinstance(backend, str) or backend is None:
+        return backend or config.settings.backend
+    return None
 
 
 # -- creating a campaign and its contents --------------------------------------
@@ -86,7 +79,7 @@ def create_campaign(
     if name not in NAMES:
         raise ConfigError(f"unknown backend '{name}'", hint=f"use one of: {', '.join(NAMES)}.")
     with db.transaction(engine) as conn:
-        list_id = _list_id(conn, list_name)
+        list_id = find_list_id(conn, list_name)
         result = conn.execute(
             db.campaigns.insert().values(
                 issue_slug=slug or issue_slug(path),
@@ -176,6 +169,21 @@ def run_campaign(
                 )
             if row["status"] in FINISHED:
                 return campaign_result(engine, campaign_id)
+        try:  # backend and contents first: a failure here never leaves it `sending`
+            if isinstance(backend, str) or backend is None:
+                be: Backend = get_backend(backend or row["backend"], config)
+            else:
+                be = backend
+            contents = _ensure_contents(engine, config, campaign_id, row["issue_path"])
+        except MailerError as exc:
+            with db.transaction(engine) as conn:
+                conn.execute(
+                    c.update()
+                    .where(c.c.id == campaign_id, c.c.status == CS.SENDING.value)
+                    .values(status=CS.PAUSED.value, error=str(exc)[:4000])
+                )
+            raise
+        with db.transaction(engine) as conn:
             conn.execute(
                 c.update()
                 .where(c.c.id == campaign_id, c.c.status.in_(RUNNABLE))
@@ -185,11 +193,6 @@ def run_campaign(
                     started_at=func.coalesce(c.c.started_at, db.utcnow()),
                 )
             )
-        if isinstance(backend, str) or backend is None:
-            be: Backend = get_backend(backend or row["backend"], config)
-        else:
-            be = backend
-        contents = _ensure_contents(engine, config, campaign_id, row["issue_path"])
         ledger = Ledger(engine, config, row, be, contents)
         ledger.run(retry_unknown=retry_unknown, progress=progress, should_stop=should_stop)
     return campaign_result(engine, campaign_id)
@@ -269,15 +272,41 @@ def _reopen_failed(engine: Engine, campaign_id: int) -> None:
         )
 
 
-def plan(engine: Engine, config: Config, issue_path: str | Path, list_name: str) -> CampaignResult:
-    """A dry run: how many recipients each language would get. Writes nothing."""
-    langs = issue_languages(issue_path, config)
-    default = langs[0] if langs else config.settings.default_language
+def _has_contents(engine: Engine, campaign: dict[str, Any] | None) -> bool:
+    """Whether a resumed campaign sends contents stored earlier (so the issue is not rebuilt)."""
+    if campaign is None or campaign["status"] == CS.FAILED.value:
+        return False  # a failed campaign nobody got is rendered again after the fix
+    return bool(load_contents(engine, int(campaign["id"])))
+
+
+def plan(
+    engine: Engine,
+    config: Config,
+    issue_path: str | Path,
+    list_name: str,
+    *,
+    backend: str | Backend | None = None,
+) -> CampaignResult:
+    """A dry run: the pre-flight checks, and how many recipients each language would get.
+
+    Writes nothing; errors raise :class:`~mailer.errors.PreflightError` as a send would,
+    warnings are in the result."""
     slug = issue_slug(issue_path)
     with db.read(engine) as conn:
-        list_id = _list_id(conn, list_name)
+        list_id = find_list_id(conn, list_name)
     existing = find_campaign(engine, slug, list_id)
     cid = int(existing["id"]) if existing else 0
+    checked = preflight(
+        engine,
+        config,
+        issue_path,
+        list_name,
+        backend=_backend_name(backend, config),
+        campaign_id=cid,
+        check_issue=not _has_contents(engine, existing),
+    )
+    langs = issue_languages(issue_path, config)
+    default = langs[0] if langs else config.settings.default_language
     by_language: dict[str, int] = {}
     with db.read(engine) as conn:
         for lang in langs or [default]:
@@ -291,6 +320,7 @@ def plan(engine: Engine, config: Config, issue_path: str | Path, list_name: str)
         total=sum(by_language.values()),
         dry_run=True,
         by_language=by_language,
+        warnings=[str(w) for w in checked.warnings],
     )
 
 
@@ -304,13 +334,20 @@ def send_issue(
     dry_run: bool = False,
     retry_unknown: bool = False,
     progress: Progress | None = None,
+    confirm: Callable[[Preflight], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> CampaignResult:
-    """Send *issue_path* to *list_name*: resume its unfinished campaign, or start one."""
+    """Send *issue_path* to *list_name*: resume its unfinished campaign, or start one.
+
+    Every precondition (:func:`~mailer.delivery.preflight.preflight`) is checked before a
+    campaign row is written; *confirm* is then called with what passed (its warnings and
+    the recipient count) and may raise to stop. *should_stop* ends the send between
+    batches (SIGTERM): the campaign stays resumable."""
     if dry_run:
-        return plan(engine, config, issue_path, list_name)
+        return plan(engine, config, issue_path, list_name, backend=backend)
     slug = issue_slug(issue_path)
     with db.read(engine) as conn:
-        list_id = _list_id(conn, list_name)
+        list_id = find_list_id(conn, list_name)
     existing = find_campaign(engine, slug, list_id)
     if existing and existing["status"] == CS.SCHEDULED.value:
         raise DeliveryError(
@@ -331,6 +368,17 @@ def send_issue(
         result = campaign_result(engine, int(existing["id"]))
         result.already_sent = True
         return result
+    checked = preflight(
+        engine,
+        config,
+        issue_path,
+        list_name,
+        backend=_backend_name(backend, config),
+        campaign_id=int(existing["id"]) if existing else 0,
+        check_issue=not _has_contents(engine, existing),
+    )
+    if confirm is not None:
+        confirm(checked)
     if existing and existing["status"] == CS.FAILED.value:
         _reopen_failed(engine, int(existing["id"]))
     if existing:
@@ -339,8 +387,16 @@ def send_issue(
     else:
         name = backend if isinstance(backend, str) else getattr(backend, "name", None)
         cid = create_campaign(engine, config, issue_path, list_name, backend=name)
+    if checked.rendered:  # built and checked above: store exactly that
+        store_contents(engine, config, cid, checked.rendered)
     return run_campaign(
-        engine, config, cid, backend=backend, retry_unknown=retry_unknown, progress=progress
+        engine,
+        config,
+        cid,
+        backend=backend,
+        retry_unknown=retry_unknown,
+        progress=progress,
+        should_stop=should_stop,
     )
 
 
@@ -352,70 +408,3 @@ __all__ = [
     "send_issue",
     "store_contents",
 ]
-
-
-# -- test sends ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TrialDelivery:
-    """What happened to one address of a test send."""
-
-    email: str
-    outcome: str
-    error: str | None = None
-
-
-def send_test(
-    config: Config,
-    issue_path: str | Path,
-    to: Sequence[str],
-    *,
-    backend: str | Backend | None = None,
-    lang: str | None = None,
-) -> list[TrialDelivery]:
-    """Send the issue to *to* with the subject prefixed "[TEST]". Nothing is recorded:
-    no campaign, no ledger, no tracking links (links go straight to their targets)."""
-    from ..audience.subscribers import normalise_email
-    from ..build.pipeline import build_issue
-
-    # a typo in --to is an error before anything is built or sent
-    addresses = []
-    for address in to:
-        try:
-            addresses.append(normalise_email(address)[0])
-        except SubscriberError as exc:
-            raise SubscriberError(
-                f"test address {address.strip()!r}: {exc.message}",
-                hint="give --to as comma-separated addresses: --to a@example.org,b@example.org",
-            ) from None
-    r = build_issue(Path(issue_path), config, lang=lang, for_send=True)
-    view = config.settings.website or f"mailto:{config.settings.sender.from_email}"
-    html = r.html.replace("%%view_url%%", view)
-    text = r.text.replace("%%view_url%%", view)
-    content = Content.of(r.language, f"[TEST] {r.subject}", html, text)
-    p = Personalizer(config, 0, content, r.merge_fields, test=True)
-    s = config.settings
-    recipients = [p.recipient(i + 1, email, "") for i, email in enumerate(addresses)]
-    batch = Batch(
-        0,
-        0,
-        r.slug,
-        Sender(s.sender.from_name, s.sender.from_email, s.sender.reply_to),
-        content,
-        recipients,
-    )
-    be = (
-        backend
-        if not isinstance(backend, str | None)
-        else get_backend(backend or s.backend, config)
-    )
-    results: dict[str, TrialDelivery] = {}
-
-    def report(rc: Recipient, outcome: Outcome, pid: str | None, err: str | None) -> None:
-        results[rc.email] = TrialDelivery(rc.email, outcome, err)
-
-    be.open()
-    try:
-        be.send(batch, report)
-    finally:
-        be.close()
-    return [results.get(rc.email, TrialDelivery(rc.email, "unknown")) for rc in recipients]

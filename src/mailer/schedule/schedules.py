@@ -29,6 +29,9 @@ from sqlalchemy import Engine, and_, or_, select
 
 from .. import db
 from ..config import Config
+from ..delivery.cancel import CANCELLABLE, Cancelled, cancel_campaign
+from ..delivery.preflight import preflight, refuse_errors
+from ..delivery.preflight import validate_issue as preflight_validate
 from ..errors import ConfigError, ScheduleError
 
 #: a WHEN this close to the past is still accepted (clock skew, slow typing)
@@ -153,35 +156,18 @@ def _local_to_utc(wall: datetime, zone_name: str) -> datetime:
 
 
 # -- validation ---------------------------------------------------------------
-def _severity(finding: Any) -> str:
-    value = getattr(finding, "severity", "error")
-    return str(getattr(value, "value", value)).lower()
-
-
 def validate_issue(issue_path: Path, config: Config) -> list[Any]:
-    """Build every language of the issue for sending and run the checks.
+    """Build every language of the issue for sending and run ``mailer check``'s checks.
 
-    Raises :class:`ScheduleError` listing the errors; returns the warnings."""
-    from ..build.check import check_issue
-    from ..build.pipeline import build_issue, issue_languages
-
-    for lang in issue_languages(issue_path, config):
-        build_issue(issue_path, config, lang=lang, for_send=True)
-    return errors_abort(issue_path, check_issue(issue_path, config))
+    The same gate as ``mailer send`` (:func:`mailer.delivery.preflight.validate_issue`):
+    raises :class:`~mailer.errors.PreflightError` listing the errors; returns the warnings."""
+    return preflight_validate(issue_path, config, action="scheduled")
 
 
 def errors_abort(issue_path: Path, findings: Iterable[Any]) -> list[Any]:
-    """Raise :class:`ScheduleError` listing the error findings; return the others."""
-    findings = list(findings)
-    errors = [f for f in findings if _severity(f) == "error"]
-    if errors:
-        listed = "\n".join(f"  - {f}" for f in errors)
-        raise ScheduleError(
-            f"{issue_path} has {len(errors)} error(s); nothing was scheduled:\n{listed}",
-            hint=f"fix them (see `mailer check {issue_path}`) and schedule again.",
-            location=str(issue_path),
-        )
-    return [f for f in findings if f not in errors]
+    """Raise :class:`~mailer.errors.PreflightError` listing the error findings; return the
+    others (:func:`mailer.delivery.preflight.refuse_errors`)."""
+    return refuse_errors(issue_path, findings, action="scheduled")
 
 
 # -- schedule, list, cancel ------------------------------------------------------
@@ -225,6 +211,16 @@ def schedule_issue(
                 hint='add --backend sendgrid (or set backend = "sendgrid" in mailer.toml).',
             )
         check_window(when.utc, now or db.utcnow())
+    # secrets, credentials, the list and its recipients: as `mailer send` checks them
+    preflight(
+        engine,
+        config,
+        path,
+        list_name,
+        backend=backend or config.settings.backend,
+        check_issue=False,
+        action="scheduled",
+    )
     warnings = validate(path, config)
     from ..delivery.send import create_campaign
 
@@ -392,12 +388,16 @@ def list_schedules(
 
 def cancel_schedule(
     engine: Engine, campaign_id: int, *, config: Config | None = None, now: datetime | None = None
-) -> ScheduleRow:
-    """Cancel a scheduled campaign that has not started; cancelling twice is harmless.
+) -> ScheduleRow | Cancelled:
+    """Cancel a campaign that is not going out: a scheduled one that has not started
+    (cancelling twice is harmless), or one left ``sending``/``paused``/``draft``/``failed``
+    with no live sender (:func:`mailer.delivery.cancel.cancel_campaign`, whose result is
+    returned then).
 
     A campaign handed to SendGrid with ``send_at`` is cancelled there (needs *config*)."""
     c = db.campaigns
     now = now or db.utcnow()
+    stuck = False
     with db.transaction(engine) as conn:
         row = conn.execute(
             select(c.c.status, c.c.provider_batch_id, c.c.scheduled_at)
@@ -426,13 +426,16 @@ def cancel_schedule(
                 .where(c.c.id == campaign_id, c.c.status == status)
                 .values(status=db.CampaignStatus.CANCELLED.value, finished_at=db.utcnow())
             )
+        elif status in CANCELLABLE:
+            stuck = True
         elif status != db.CampaignStatus.CANCELLED:
-            started = "is being sent" if status == db.CampaignStatus.SENDING else f"is {status}"
             raise ScheduleError(
-                f"campaign {campaign_id} {started}; only a scheduled campaign can be cancelled",
-                hint="see its progress with `mailer campaigns "
-                f"{campaign_id}`; what was sent cannot be recalled.",
+                f"campaign {campaign_id} is {status}; only a campaign that is scheduled, or "
+                "stuck sending or paused with nobody sending it, can be cancelled",
+                hint=f"see `mailer campaigns {campaign_id}`; what was sent cannot be recalled.",
             )
+    if stuck:  # outside the transaction: cancel_campaign takes the campaign's lock
+        return cancel_campaign(engine, campaign_id)
     found = next((r for r in list_schedules(engine, statuses=None) if r.id == campaign_id), None)
     if found is None:
         raise ScheduleError(f"campaign {campaign_id} was never scheduled")

@@ -33,6 +33,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import db
+from ..backends.base import redact
 from ..config import Config
 from ..errors import MailerError
 from ..process import LEASE, claim_is_stale, runner_id
@@ -297,7 +298,7 @@ def run_due(
                 bar = progress(claim.campaign_id) if progress else None
                 run(engine, config, claim.campaign_id, should_stop=stop, progress=bar)
             except MailerError as exc:
-                error = str(exc)
+                error = redact(str(exc))
                 log.error("campaign %s: %s", claim.campaign_id, exc)
         status = _status(engine, claim.campaign_id)
         if status == db.CampaignStatus.SENDING:
