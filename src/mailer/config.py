@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -81,6 +82,45 @@ class Schedule(_Section):
     max_delay: str = "6h"
 
 
+#: a merge field name as templates write it (``subscriber.first_name``)
+_FIELD_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class Preview(_Section):
+    """What ``mailer build`` and ``mailer preview`` show where readers see their own values.
+
+    ``sample`` is a made-up subscriber whose fields fill the merge fields
+    (``{{ subscriber.first_name }}``); a field it lacks shows the template's fallback.
+    ``unsubscribe_url`` and ``view_url`` are where the built files' footer links point
+    (default: the ``website``, else the sender's address); a send always puts each
+    reader's own links there.
+    """
+
+    sample: dict[str, str] = Field(default_factory=dict)
+    unsubscribe_url: str | None = None
+    view_url: str | None = None
+
+    @field_validator("sample")
+    @classmethod
+    def _fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _FIELD_RE.match(name):
+                raise ValueError(
+                    f"{name!r} is not a subscriber field name: write lower-case letters, digits "
+                    'and _, as templates do (e.g. first_name = "Ayşe")'
+                )
+            if any(ord(c) < 32 for c in text):
+                raise ValueError(f"the value of {name!r} has a control character (a line break?)")
+        return value
+
+    @field_validator("unsubscribe_url", "view_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "mailto:")):
+            raise ValueError(f"expected an https:// or mailto: address, got {value!r}")
+        return value
+
+
 class Settings(_Section):
     """The validated contents of ``mailer.toml``."""
 
@@ -107,6 +147,7 @@ class Settings(_Section):
     smtp: Smtp = Field(default_factory=Smtp)
     sending: Sending = Field(default_factory=Sending)
     schedule: Schedule = Field(default_factory=Schedule)
+    preview: Preview = Field(default_factory=Preview)
 
 
 @dataclass(frozen=True)
@@ -178,7 +219,7 @@ def _describe(error: dict[str, Any], data: dict[str, Any]) -> str:
         close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
         tip = f" (did you mean '{close[0]}'?)" if close else ""
         return f"unknown key '{loc}'{tip}"
-    return f"'{loc}': {error['msg']}"
+    return f"'{loc}': {str(error['msg']).removeprefix('Value error, ')}"
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -2,18 +2,29 @@
 
 Each problem is a :class:`Finding` with a severity: ``error`` blocks a send or a
 schedule, ``warning`` is worth a look (``mailer check --strict`` fails on both).
+Where a finding comes from a line of the issue (or its translation, or mailer.toml)
+its location is ``file:line``; :mod:`mailer.build.findings` finds those lines.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from ..config import Config
 from ..rendered import UNSUBSCRIBE_URL, Rendered
+from .findings import (
+    Finding,
+    SourceFile,
+    excerpt,
+    is_placeholder_url,
+    locate,
+    placeholder_findings,
+)
+
+__all__ = ["Finding", "check_issue", "check_rendered"]
 
 GMAIL_CLIP = 102 * 1024
 SIZE_WARNING = 80 * 1024
@@ -21,23 +32,6 @@ SUBJECT_MAX = 70
 VAGUE = frozenset({"click here", "here", "this link", "link", "click", "this", "more", "go"})
 _LEFTOVER = re.compile(r"\b(TODO|TK|TBD|FIXME|XXX)\b")
 _TOKEN = re.compile(r"^%%[a-z_:.0-9]+%%$")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem found by :func:`check_issue`."""
-
-    severity: str  # "error" | "warning"
-    code: str
-    message: str
-    location: str = ""
-
-    def __str__(self) -> str:
-        where = f"{self.location}: " if self.location else ""
-        return f"{where}{self.message} [{self.code}]"
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 class _Scan(HTMLParser):
@@ -67,9 +61,18 @@ class _Scan(HTMLParser):
             self._href = None
 
 
-def check_rendered(rendered: Rendered, config: Config, where: str) -> list[Finding]:
-    """The checks of one built language."""
+def check_rendered(
+    rendered: Rendered, config: Config, where: str, sources: list[SourceFile] | None = None
+) -> list[Finding]:
+    """The checks of one built language (as built for sending: tokens unfilled).
+
+    *sources* are the files the language was written from (the issue, its translation);
+    link findings name the line where the link is written there."""
     out: list[Finding] = []
+
+    def at(href: str, text: str = "") -> str:
+        return locate(sources or [], href, text) or where
+
     lang = f" ({rendered.language})"
     size = len(rendered.html.encode("utf-8"))
     if size > GMAIL_CLIP:
@@ -96,7 +99,7 @@ def check_rendered(rendered: Rendered, config: Config, where: str) -> list[Findi
     scan.feed(rendered.html)
     for img in scan.images:
         src = img.get("src") or "?"
-        if not (img.get("alt") or "").strip():
+        if img.get("alt") is None:  # alt="" is a decorative image (`alt: ""` in the issue)
             out.append(Finding("error", "alt", f"image {src} has no alt text{lang}", where))
         if not img.get("width"):
             out.append(Finding("warning", "width", f"image {src} has no width{lang}", where))
@@ -104,10 +107,22 @@ def check_rendered(rendered: Rendered, config: Config, where: str) -> list[Findi
         if _TOKEN.match(href) or href.startswith(("https://", "mailto:")):
             pass
         elif href.startswith("http://"):
-            out.append(Finding("warning", "https", f"link is not https: {href}", where))
+            out.append(Finding("warning", "https", f"link is not https: {href}", at(href)))
         else:
             out.append(
-                Finding("error", "link", f"link is not absolute https or mailto: {href!r}", where)
+                Finding(
+                    "error", "link", f"link is not absolute https or mailto: {href!r}", at(href)
+                )
+            )
+        written = locate(sources or [], href)
+        if written and is_placeholder_url(href):
+            out.append(
+                Finding(
+                    "warning",
+                    "placeholder",
+                    f"link to a placeholder address left from `mailer init`: {href.split('?')[0]}",
+                    written,
+                )
             )
         if text.lower().strip(" .:!→") in VAGUE:
             out.append(
@@ -115,7 +130,7 @@ def check_rendered(rendered: Rendered, config: Config, where: str) -> list[Findi
                     "warning",
                     "vague-link",
                     f"vague link text {text!r} ({href}); say where it goes",
-                    where,
+                    at(href, text),
                 )
             )
     if UNSUBSCRIBE_URL not in rendered.html or UNSUBSCRIBE_URL not in rendered.text:
@@ -155,8 +170,9 @@ def check_issue(issue_path: str | Path, config: Config) -> list[Finding]:
 
     An issue file that cannot be loaded raises :class:`~mailer.errors.IssueError`.
     """
-    from .pipeline import build_issue, issue_languages
-    from .translations import missing_translations
+    from .issue_yaml import read_text
+    from .pipeline import build_with_assets, issue_languages
+    from .translations import missing_translations, translation_path
 
     path = Path(issue_path)
     where = str(path)
@@ -171,17 +187,21 @@ def check_issue(issue_path: str | Path, config: Config) -> list[Finding]:
                 str(config.path or ""),
             )
         )
-    raw = path.read_text(encoding="utf-8", errors="replace")
+    raw = read_text(path)  # size-limited; an unreadable file is an IssueError
     for n, line in enumerate(raw.splitlines(), 1):
         if not line.lstrip().startswith("#") and (m := _LEFTOVER.search(line)):
             findings.append(
-                Finding(
-                    "error", "leftover", f"leftover {m[1]}: {line.strip()[:60]}", f"{where}:{n}"
-                )
+                Finding("error", "leftover", f"leftover {m[1]}: {excerpt(line, m)}", f"{where}:{n}")
             )
+    findings.extend(placeholder_findings(config))
+    issue_source = SourceFile(where, raw.splitlines())
     for lang in issue_languages(path, config):
-        rendered = build_issue(path, config, lang=lang, for_send=False)
-        findings.extend(check_rendered(rendered, config, where))
+        rendered, _assets = build_with_assets(path, config, lang=lang, for_send=False)
+        sources = [issue_source]
+        translation = translation_path(path, lang)
+        if lang != settings.default_language and translation.is_file():
+            sources.insert(0, SourceFile.read(translation))
+        findings.extend(check_rendered(rendered, config, where, sources))
         for asset in rendered.assets:
             if not (path.parent / asset).is_file():
                 findings.append(Finding("error", "image", f"image file not found: {asset}", where))

@@ -51,7 +51,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from .ids import assign_ids
+from .images import check_image_paths
 from .issue_yaml import Schema, compose, read_text, validation_error
+from .translations import overlay, translation_path
+
+#: the most blocks an issue may have, and items in one block (a hostile file ends fast)
+MAX_BLOCKS = 200
+MAX_ITEMS = 100
 
 # -- field types -----------------------------------------------------------------------------
 _URL_RE = re.compile(r"^(https?://[^\s/?#]+\.[^\s/?#]+[^\s]*|mailto:[^\s@]+@[^\s@]+)$")
@@ -88,10 +94,11 @@ class _Model(BaseModel):
 
 
 class Image(_Model):
-    """A picture: ``src`` relative to the issue file (or https), ``alt`` always."""
+    """A picture: ``src`` relative to the issue file (or https), ``alt`` always:
+    ``alt: ""`` marks a decorative image (screen readers skip it)."""
 
     src: Src
-    alt: str = Field(min_length=1)
+    alt: str
     width: int | None = Field(default=None, ge=16, le=600)
     caption: str = ""
     credit: str = ""
@@ -138,7 +145,7 @@ class HighlightsBlock(_Block):
 
     type: Literal["highlights"]
     title: str = ""
-    items: list[Card] = Field(min_length=1)
+    items: list[Card] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class Video(_Model):
@@ -154,7 +161,7 @@ class VideosBlock(_Block):
 
     type: Literal["videos"]
     title: str = ""
-    items: list[Video] = Field(min_length=1)
+    items: list[Video] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class NewsItem(_Model):
@@ -169,7 +176,7 @@ class NewsBlock(_Block):
 
     type: Literal["news"]
     title: str = ""
-    items: list[NewsItem] = Field(min_length=1)
+    items: list[NewsItem] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class HeadingBlock(_Block):
@@ -242,7 +249,7 @@ class Issue(_Model):
     preheader: str = ""
     title: str | None = None
     period: Period | None = None
-    blocks: list[Block] = Field(min_length=1)
+    blocks: list[Block] = Field(min_length=1, max_length=MAX_BLOCKS)
     path: Path
     merge_fields: list[MergeRef] = Field(default_factory=list)
 
@@ -310,9 +317,8 @@ def load_issue(path: str | Path, *, lang: str | None = None, default_language: s
     text = read_text(path)
     data, marks = compose(path, text)
     assign_ids(data)
+    check_image_paths(path, data, marks)
     if lang:
-        from .translations import overlay
-
         data = overlay(data, path, lang)
     collector = MergeCollector()
     if lang or "{{" in text:  # a translation may bring merge fields of its own
@@ -323,9 +329,12 @@ def load_issue(path: str | Path, *, lang: str | None = None, default_language: s
         data["language"] = lang
     values = {**data, "path": path, "merge_fields": list(collector.refs.values())}
     try:
-        return Issue.model_validate(values)
+        issue = Issue.model_validate(values)
     except ValidationError as exc:
         raise validation_error(path, data, marks, exc, _SCHEMA) from None
+    if lang:  # an image the translation sets: named in the translation file
+        check_image_paths(path, data, {}, source=translation_path(path, lang))
+    return issue
 
 
 def issue_slug(issue_path: str | Path) -> str:

@@ -7,6 +7,12 @@ pydantic :class:`~pydantic.ValidationError` into one :class:`IssueError` that
 names the file, line, column and field path, with a did-you-mean for a
 misspelled key or block type.
 
+It also bounds what a hostile file can cost: a file over :data:`MAX_FILE_BYTES` is
+refused before it is read, and :func:`check_nodes` refuses a document with more
+than :data:`MAX_ALIASES` alias uses or more than :data:`MAX_VALUES` values once
+aliases are expanded (a "billion laughs" file fails in milliseconds); translation
+files go through the same two checks.
+
 It knows nothing of the issue's models: :mod:`mailer.issue` owns them and
 passes a :class:`Schema` describing where each model sits in the data.
 """
@@ -40,6 +46,79 @@ class Schema:
     items: Mapping[str, type[BaseModel]]
     nested: Mapping[str, type[BaseModel]]
     hidden: frozenset[str] = frozenset()
+
+
+# -- limits ----------------------------------------------------------------------------------
+#: an issue or translation file larger than this is refused (a real issue is a few KB)
+MAX_FILE_BYTES = 1024 * 1024
+#: alias uses (``*name``) allowed in one file; an issue rarely needs any
+MAX_ALIASES = 100
+#: values (mappings, lists, scalars) in one file once aliases are expanded
+MAX_VALUES = 200_000
+#: mappings and lists inside each other (an issue needs about 6)
+MAX_DEPTH = 40
+
+
+def check_size(path: Path) -> None:
+    """IssueError when the file at *path* is over :data:`MAX_FILE_BYTES` (not read)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # reading it reports the problem
+    if size > MAX_FILE_BYTES:
+        raise IssueError(
+            f"the file is {size / 1024 / 1024:.1f} MB; the limit is "
+            f"{MAX_FILE_BYTES // 1024 // 1024} MB",
+            location=str(path),
+            hint="an issue is texts and links (images are separate files in issues/assets/); "
+            "split it into several issues.",
+        )
+
+
+def check_nodes(path: Path, node: yaml.Node) -> None:
+    """IssueError when *node*'s document uses more than :data:`MAX_ALIASES` aliases,
+    expands to more than :data:`MAX_VALUES` values or nests deeper than :data:`MAX_DEPTH`.
+    Stops at the first excess, so a document built to explode costs at most that many
+    steps."""
+    seen: set[int] = set()
+    aliases = values = 0
+    stack: list[tuple[yaml.Node, int, bool]] = [(node, 0, False)]
+    while stack:
+        current, depth, repeated = stack.pop()
+        values += 1
+        if depth > MAX_DEPTH:
+            mark = current.start_mark
+            raise IssueError(
+                f"values are nested more than {MAX_DEPTH} levels deep",
+                location=f"{path}:{mark.line + 1}:{mark.column + 1}",
+                hint="check the indentation and the brackets: an issue needs a few levels.",
+            )
+        if id(current) in seen and not repeated:  # an alias; what it holds is counted once
+            repeated = True
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                mark = current.start_mark
+                raise IssueError(
+                    f"more than {MAX_ALIASES} YAML aliases (*name); the value at line "
+                    f"{mark.line + 1} is repeated again and again",
+                    location=f"{path}:{mark.line + 1}:{mark.column + 1}",
+                    hint="write the values out instead of repeating anchors (&name / *name).",
+                )
+        else:
+            seen.add(id(current))
+        if values > MAX_VALUES:
+            mark = current.start_mark
+            raise IssueError(
+                f"the file holds more than {MAX_VALUES} values (counting repeated anchors)",
+                location=f"{path}:{mark.line + 1}:{mark.column + 1}",
+                hint="an issue has at most a few hundred blocks; remove repeated anchors "
+                "(*name) or split the issue.",
+            )
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                stack.extend(((key, depth + 1, repeated), (value, depth + 1, repeated)))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, depth + 1, repeated) for item in current.value)
 
 
 # -- YAML with positions ---------------------------------------------------------------------
@@ -95,7 +174,9 @@ class _Builder:
 
 
 def read_text(path: Path) -> str:
-    """The issue file's text (UTF-8, BOM dropped); IssueError if unreadable or empty."""
+    """The issue file's text (UTF-8, BOM dropped); IssueError if unreadable, empty or
+    over :data:`MAX_FILE_BYTES`."""
+    check_size(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -148,6 +229,7 @@ def compose(path: Path, text: str) -> tuple[dict[str, Any], Marks]:
             location=f"{path}:{line}",
             hint="start with `subject: ...` and a `blocks:` list.",
         )
+    check_nodes(path, node)
     builder = _Builder(path)
     try:
         data = builder.build(node)
@@ -280,4 +362,5 @@ def _hint_for(kind: str) -> str | None:
         "model_attributes_type": "write a mapping of fields (key: value lines, indented).",
         "too_short": "add at least one entry.",
         "string_too_short": "write a text here; it cannot be empty.",
+        "too_long": "split the issue into several issues (each list has a limit).",
     }.get(kind)

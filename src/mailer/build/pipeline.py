@@ -1,26 +1,28 @@
 """Build an issue: load → render (Jinja2) → compile (MJML) → inline CSS → text part.
 
 :func:`build_issue` renders once per issue and language and returns a
-:class:`~mailer.rendered.Rendered`; :func:`write_build` writes what ``mailer build``
-produces (index.html, index.txt, index.mjml, message.eml, assets/).
+:class:`~mailer.rendered.Rendered` with its ``%%…%%`` tokens (what a send and
+``mailer check`` start from); :func:`for_editor` fills them with sample values for
+what the editor looks at; :func:`write_build` writes what ``mailer build`` produces
+(index.html, index.txt, index.mjml, message.eml, assets/), never with a raw token.
 """
 
 from __future__ import annotations
 
+import html as html_lib
 import os
+import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..config import Config
 from ..rendered import UNSUBSCRIBE_URL, VIEW_URL, Rendered
 
-#: placeholder values written into message.eml (the sender fills the real ones per recipient)
+#: the To: of message.eml when ``[preview] sample`` has no email
 PLACEHOLDER_TO = "reader@example.org"
-PLACEHOLDERS = {
-    UNSUBSCRIBE_URL: "https://example.org/unsubscribe-placeholder",
-    VIEW_URL: "https://example.org/view-placeholder",
-}
+#: a substitution token, as the sender matches them (docs/ARCHITECTURE.md → Substitution tokens)
+TOKEN_RE = re.compile(r"%%[a-z_:.0-9]+%%")
 
 
 @dataclass
@@ -45,8 +47,11 @@ def build_issue(
 ) -> Rendered:
     """Render the issue at *issue_path* in *lang* (default: the config's default language).
 
-    ``for_send=True`` points local images at ``assets_url``; otherwise they stay
-    ``assets/...`` relative to the output (as ``mailer build`` writes them).
+    The result carries the ``%%…%%`` tokens a send fills per reader (docs/ARCHITECTURE.md
+    → Substitution tokens); :func:`for_editor` fills them with sample values for what an
+    editor looks at (``mailer build``, ``mailer preview``). ``for_send=True`` points
+    local images at ``assets_url``; otherwise they stay ``assets/...`` relative to the
+    output (as ``mailer build`` writes them).
     """
     rendered, _assets = build_with_assets(Path(issue_path), config, lang=lang, for_send=for_send)
     return rendered
@@ -106,30 +111,92 @@ def _relative(path: Path, base: Path) -> str:
         return os.path.relpath(path, base)
 
 
-def fill_placeholders(text: str, rendered: Rendered) -> str:
-    """*text* with the footer tokens and merge fields set to placeholder values."""
-    for token, value in PLACEHOLDERS.items():
-        text = text.replace(token, value)
+def footer_links(config: Config) -> tuple[str, str]:
+    """Where the editor's copy points "Unsubscribe" and "View in browser": ``[preview]``
+    ``unsubscribe_url`` / ``view_url``, else the ``website`` (a real page that changes
+    nothing), else the sender's address as a mailto."""
+    s = config.settings
+    mailto = f"mailto:{s.sender.unsubscribe_mailto or s.sender.from_email}?subject=unsubscribe"
+    unsubscribe = s.preview.unsubscribe_url or s.website or mailto
+    view = s.preview.view_url or s.website or f"mailto:{s.sender.from_email}"
+    return unsubscribe, view
+
+
+def sample_values(
+    rendered: Rendered,
+    config: Config,
+    *,
+    unsubscribe_url: str | None = None,
+    view_url: str | None = None,
+) -> dict[str, str]:
+    """Token → the value the editor's copy shows: merge fields from ``[preview] sample``
+    (else each field's fallback), the footer links from :func:`footer_links` (or the
+    given ones)."""
+    sample = config.settings.preview.sample
+    unsubscribe, view = footer_links(config)
+    values = {UNSUBSCRIBE_URL: unsubscribe_url or unsubscribe, VIEW_URL: view_url or view}
     for merge in rendered.merge_fields:
-        text = text.replace(merge.token, merge.fallback)
-    return text
+        value = sample.get(merge.field, "")
+        if not value and merge.field == "first_name":
+            value = (sample.get("name", "").split() or [""])[0]
+        values[merge.token] = value or merge.fallback
+    return values
+
+
+def fill_tokens(text: str, values: dict[str, str], *, html: bool = False) -> str:
+    """*text* with every token of *values* replaced in one pass (HTML-escaped with *html*);
+    tokens without a value are kept."""
+
+    def value(match: re.Match[str]) -> str:
+        found = values.get(match[0])
+        if found is None:
+            return match[0]
+        return html_lib.escape(found, quote=True) if html else found
+
+    return TOKEN_RE.sub(value, text)
+
+
+def for_editor(
+    rendered: Rendered,
+    config: Config,
+    *,
+    unsubscribe_url: str | None = None,
+    view_url: str | None = None,
+) -> Rendered:
+    """*rendered* as the editor sees it (``mailer build``, ``mailer preview``): no ``%%…%%``
+    token left in the subject, preheader, HTML, text or MJML. ``merge_fields`` still lists
+    what a send fills per reader. Never hand this to the sender."""
+    values = sample_values(rendered, config, unsubscribe_url=unsubscribe_url, view_url=view_url)
+    return replace(
+        rendered,
+        subject=fill_tokens(rendered.subject, values),
+        preheader=fill_tokens(rendered.preheader, values),
+        html=fill_tokens(rendered.html, values, html=True),
+        text=fill_tokens(rendered.text, values),
+        mjml=fill_tokens(rendered.mjml, values, html=True),
+    )
 
 
 def message_bytes(rendered: Rendered, config: Config) -> bytes:
-    """A complete message of *rendered* to a placeholder recipient (what ``message.eml`` holds)."""
+    """A complete message of *rendered* (the editor's copy, see :func:`for_editor`) to the
+    sample reader: what ``message.eml`` holds."""
     from .message import list_unsubscribe_headers, make_message, to_bytes
 
     sender = config.settings.sender
+    sample = config.settings.preview.sample
+    unsubscribe, _view = footer_links(config)
     msg = make_message(
         from_name=sender.from_name,
         from_email=sender.from_email,
-        to=PLACEHOLDER_TO,
-        subject=fill_placeholders(rendered.subject, rendered),
-        text=fill_placeholders(rendered.text, rendered),
-        html=fill_placeholders(rendered.html, rendered),
+        to=sample.get("email") or PLACEHOLDER_TO,
+        to_name=sample.get("name") or None,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
         reply_to=sender.reply_to,
         headers=list_unsubscribe_headers(
-            PLACEHOLDERS[UNSUBSCRIBE_URL], sender.unsubscribe_mailto or sender.from_email
+            unsubscribe if unsubscribe.startswith("https://") else None,
+            sender.unsubscribe_mailto or sender.from_email,
         ),
     )
     return to_bytes(msg)
@@ -147,7 +214,7 @@ def write_build(
     for code in langs:
         target = out if lang or code == default else out / code
         rendered, assets = build_with_assets(Path(issue_path), config, lang=code, for_send=False)
-        built.append(_write(rendered, assets, config, target))
+        built.append(_write(for_editor(rendered, config), assets, config, target))
     return built
 
 

@@ -6,6 +6,11 @@ bumps a version number when the issue, its translations, its images, mailer.toml
 or the templates change; the page polls ``/version`` and reloads the iframe.
 The issue is rebuilt on the next request after a change (never per poll), and a
 broken issue shows its error message in the page instead of stopping the server.
+
+The email is the editor's copy (:func:`mailer.build.pipeline.for_editor`): merge fields
+show the ``[preview] sample`` subscriber (else their fallbacks), "Unsubscribe" opens
+``/unsubscribe-preview`` (a page saying what readers get there) and "View in browser"
+the email itself.
 """
 
 from __future__ import annotations
@@ -63,6 +68,18 @@ poll();
 </script></body></html>
 """
 
+#: where the preview's "Unsubscribe" link goes
+UNSUBSCRIBE_PATH = "/unsubscribe-preview"
+UNSUBSCRIBE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Unsubscribe (preview)</title></head>
+<body style="font:15px/1.5 system-ui,sans-serif;padding:24px;max-width:40em">
+<h1>This is where readers unsubscribe</h1>
+<p>In the issue as sent, each reader's “Unsubscribe” link is their own: {how}.</p>
+<p>Nothing happened here: this page belongs to the preview.
+<a href="/email">Back to the issue</a></p>
+</body></html>
+"""
+
 
 class Preview:
     """The state of one preview: config, builds per language, and the change counter."""
@@ -101,7 +118,7 @@ class Preview:
 
     def email(self, lang: str | None) -> str:
         """The built HTML of *lang* (cached until something changes), or an error page."""
-        from .pipeline import build_with_assets
+        from .pipeline import build_with_assets, for_editor
 
         langs = self.languages()
         lang = lang if lang in langs else langs[0]
@@ -110,8 +127,15 @@ class Preview:
             if cached and cached[0] == self.version:
                 return cached[1]
             try:
-                rendered, assets = build_with_assets(self.issue, self.config(), lang=lang, for_send=False)
-                body = rendered.html
+                config = self.config()
+                rendered, assets = build_with_assets(self.issue, config, lang=lang, for_send=False)
+                shown = for_editor(
+                    rendered,
+                    config,
+                    unsubscribe_url=UNSUBSCRIBE_PATH,
+                    view_url=f"/email?lang={lang}",
+                )
+                body = shown.html
             except MailerError as exc:
                 assets = {}
                 body = (
@@ -122,6 +146,22 @@ class Preview:
                 )
             self._cache[lang] = (self.version, body, assets)
             return body
+
+    def unsubscribe_page(self) -> str:
+        """What "Unsubscribe" opens in the preview: where a reader's own link goes."""
+        try:
+            settings = self.config().settings
+        except MailerError as exc:
+            return f"<!doctype html><title>Unsubscribe</title><p>{html.escape(str(exc))}</p>"
+        base = settings.tracking.base_url
+        mailto = settings.sender.unsubscribe_mailto or settings.sender.from_email
+        how = (
+            f"one click on their own link to {html.escape(base.rstrip('/'))}/u/…, which "
+            "unsubscribes them at once (mailer serve)"
+            if base
+            else f"an email to {html.escape(mailto)} with the subject “unsubscribe”"
+        )
+        return UNSUBSCRIBE_PAGE.format(how=how)
 
     def asset(self, name: str) -> Path | None:
         for _version, _body, assets in self._cache.values():
@@ -180,6 +220,8 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
                 self.send(200, preview.page(lang).encode(), "text/html; charset=utf-8")
             elif url.path == "/email":
                 self.send(200, preview.email(lang).encode(), "text/html; charset=utf-8")
+            elif url.path == UNSUBSCRIBE_PATH:
+                self.send(200, preview.unsubscribe_page().encode(), "text/html; charset=utf-8")
             elif url.path == "/version":
                 body = json.dumps({"version": preview.version}).encode()
                 self.send(200, body, "application/json")

@@ -21,9 +21,10 @@ from typing import Any
 
 from ..config import Config
 from ..errors import RenderError
+from ..rendered import Link, MergeField
+from .images import inside
 from .issue import Image, Issue, MergeCollector
 from .links import LinkCollector, rewrite_hrefs
-from ..rendered import Link, MergeField
 
 #: the theme shipped with the package (a copy of the repository's templates/)
 PACKAGE_TEMPLATES = Path(__file__).parent.parent / "skeleton" / "templates"
@@ -178,7 +179,15 @@ class _Helpers:
         src = image.src if isinstance(image, Image) else image
         if src.startswith(("https://", "http://")):
             return src
-        local = (base or self.issue.path.parent) / src
+        folder = base or self.issue.path.parent
+        local = folder / src
+        if not inside(local, folder):
+            raise RenderError(
+                f"the image {src} resolves outside {folder} (a symlink or ..?); "
+                "it is never copied into a build or a send",
+                hint=f"copy the picture itself into {folder / 'assets'}.",
+                location=str(self.issue.path if base is None else self.config.path or folder),
+            )
         rel = src.removeprefix("./")
         rel = rel.split("assets/", 1)[1] if "assets/" in rel else Path(rel).name
         name = f"assets/{rel}"

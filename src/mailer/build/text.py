@@ -9,6 +9,7 @@ written out as URLs, with the same UTM parameters as the HTML's.
 from __future__ import annotations
 
 from ..config import Config
+from ..rendered import UNSUBSCRIBE_URL, VIEW_URL
 from .issue import (
     ButtonBlock,
     DividerBlock,
@@ -24,7 +25,6 @@ from .issue import (
 from .links import LinkCollector
 from .markdown import to_text
 from .render import SOCIAL_LABELS
-from ..rendered import UNSUBSCRIBE_URL, VIEW_URL
 
 
 def _underline(title: str, char: str = "=") -> str:

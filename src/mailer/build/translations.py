@@ -24,7 +24,8 @@ A translation overrides texts, matched per block by the block's ``id`` (a list o
 mappings with ``id`` may be given as a list, or as a mapping from id to fields).
 It cannot add, remove, reorder or retype blocks: an unknown id is an
 :class:`~mailer.errors.IssueError` naming the translation file, the line and the
-closest id.
+closest id. A translation file has the issue file's limits (size, aliases, values:
+:mod:`mailer.build.issue_yaml`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import yaml
 
 from ..errors import IssueError
 from .ids import assign_ids
+from .issue_yaml import check_nodes, check_size
 
 #: fields a translation is expected to translate (``mailer check`` lists the missing ones)
 TEXT_KEYS = frozenset(
@@ -204,6 +206,7 @@ class _Overlay:
 
 
 def _compose(path: Path) -> yaml.Node | None:
+    check_size(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -211,7 +214,7 @@ def _compose(path: Path) -> yaml.Node | None:
             f"cannot read the translation: {exc}", location=str(path), hint="save it as UTF-8 text"
         ) from exc
     try:
-        return yaml.compose(text, Loader=_FAST_LOADER)
+        node = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -220,6 +223,9 @@ def _compose(path: Path) -> yaml.Node | None:
             location=where,
             hint="check the indentation and quote texts that contain ': '",
         ) from exc
+    if node is not None:
+        check_nodes(path, node)  # aliases and size bounded, as in the issue file
+    return node
 
 
 def overlay(data: dict[str, Any], issue_path: Path, lang: str) -> dict[str, Any]:
@@ -285,8 +291,12 @@ def _leaves(value: Any, path: str) -> Iterable[tuple[str, Any]]:
 
 
 def _load_issue_mapping(issue_path: Path) -> dict[str, Any]:
+    check_size(Path(issue_path))
     try:
-        data = yaml.load(Path(issue_path).read_text(encoding="utf-8"), Loader=_FAST_LOADER)
+        node = yaml.compose(Path(issue_path).read_text(encoding="utf-8"), Loader=_FAST_LOADER)
+        if node is not None:
+            check_nodes(Path(issue_path), node)
+        data = yaml.SafeLoader("").construct_document(node) if node is not None else None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise IssueError(
             f"cannot read the issue: {exc}",

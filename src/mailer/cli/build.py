@@ -101,19 +101,52 @@ def preview_cmd(state: Any, issue: str, port: int, open_browser: bool) -> None:
 @click.command("init")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--name", default=None, help="The newsletter's name.")
-def init_cmd(directory: str, name: str | None) -> None:
+@click.option("--organisation", default=None, help="Who publishes it (shown in the footer).")
+@click.option("--from", "from_email", default=None, metavar="EMAIL", help="The sender address.")
+@click.option("--address", default=None, help="The postal address the footer must show.")
+def init_cmd(
+    directory: str,
+    name: str | None,
+    organisation: str | None,
+    from_email: str | None,
+    address: str | None,
+) -> None:
     """Create a newsletter project in DIRECTORY that builds out of the box:
-    mailer.toml, templates/, issues/ with a first issue and its image.
+    mailer.toml and issues/ with a first issue and its image. The theme is
+    mailer's own; copy into templates/ only the files you change.
+
+    On a terminal, init asks for what --organisation, --from and --address
+    leave out; otherwise those stay placeholders that `mailer check` points out.
 
     \b
     Example:
-        mailer init my-newsletter && cd my-newsletter && mailer build issues/first-issue.yaml
+        mailer init food-bank-news --organisation "Harbour Food Bank" \\
+            --from newsletter@foodbank.org --address "12 Quay Street, Bristol BS1 4DJ, UK"
     """
-    from ..build.scaffold import scaffold
+    from ..build.scaffold import Identity, identity, scaffold
 
-    created = scaffold(Path(directory), name=name)
+    if sys.stdin.isatty():
+        default = Identity()
+        if organisation is None:
+            organisation = _ask("Organisation (shown in the footer)", default.organisation)
+        if from_email is None:
+            from_email = _ask("Sender address", default.from_email)
+        if address is None:
+            address = _ask("Postal address (required in every issue)", default.postal_address)
+    who = identity(organisation, from_email, address)
+    created = scaffold(Path(directory), name=name, who=who)
     click.echo(f"created {directory} ({len(created)} files); next:")
     click.echo(f"  cd {directory} && mailer build issues/first-issue.yaml -o out/")
+    if None in (organisation, from_email, address):
+        click.echo("  and fill in mailer.toml: `mailer check` lists what is still a placeholder")
+
+
+def _ask(question: str, placeholder: str) -> str | None:
+    """One prompt; Enter leaves the placeholder (None)."""
+    answer = click.prompt(
+        f"{question} [Enter: {placeholder!r} for now]", default="", show_default=False
+    )
+    return str(answer).strip() or None
 
 
 def register(group: click.Group) -> None:

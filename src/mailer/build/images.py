@@ -1,0 +1,64 @@
+"""Local images stay inside the issue's folder.
+
+An issue's local image (``src: assets/x.jpg``) is a file that ``mailer build`` copies
+into its output and a send uploads, so it must be a file the editor meant to
+publish: this module refuses a ``src`` that resolves, through a symlink or
+otherwise, outside the folder of the issue file (``issues/``, which holds
+``issues/assets/``), with the file, line and column. :func:`inside` is the same
+test for the render stage's second look (and for the logo, inside the project).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import IssueError
+from .issue_yaml import Marks
+
+#: the keys whose mapping is an image (``image: {src: ..., alt: ...}``)
+IMAGE_KEYS = frozenset({"image", "thumbnail"})
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether *path*, with symlinks and ``..`` resolved, lies inside *folder*."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+
+
+def _local_sources(data: Any, where: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = (*where, key)
+            if key in IMAGE_KEYS and isinstance(value, dict):
+                src = value.get("src")
+                if isinstance(src, str) and not src.strip().startswith(("https://", "http://")):
+                    yield (*here, "src"), src.strip()
+            yield from _local_sources(value, here)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _local_sources(value, (*where, i))
+
+
+def check_image_paths(
+    path: Path, data: dict[str, Any], marks: Marks, *, source: Path | None = None
+) -> None:
+    """IssueError at the ``src`` of the first local image of *data* (the issue at *path*)
+    that resolves outside the issue's folder. *source* names the file the data was
+    read from when it is not *path* (a translation; then *marks* may be empty)."""
+    folder = path.parent
+    for where, src in _local_sources(data):
+        if inside(folder / src, folder):
+            continue
+        line, col = marks.get(where, (0, 0))
+        shown = source or path
+        location = f"{shown}:{line}:{col}" if line else str(shown)
+        raise IssueError(
+            f"the image {src!r} is outside the issue's folder ({folder}): it resolves to a file "
+            "elsewhere (a symlink?), which mailer never copies into a build or a send",
+            location=location,
+            hint=f"copy the picture itself into {folder / 'assets'} and write src: assets/<name>.",
+        )
