@@ -11,10 +11,11 @@ from .model import Stats, percent, summary_rows, when_line
 
 def print_tables(stats: Stats, out: Any) -> None:
     """Print every table of *stats* on the rich console *out*."""
+    from rich.markup import escape
     from rich.table import Table
 
     campaigns = ", ".join(str(c) for c in stats.campaigns)
-    out.print(f"[bold]{stats.slug}[/bold]: {stats.subject}", markup=True, highlight=False)
+    out.print(f"[bold]{escape(stats.slug)}[/bold]: {escape(stats.subject)}", highlight=False)
     out.print(f"{when_line(stats)} (campaigns {campaigns})", markup=False)
     summary = Table(title="summary (clicks first)")
     summary.add_column("figure")
