@@ -52,7 +52,9 @@ def find_list_id(conn: Connection, name: str) -> int:
     found = conn.execute(select(db.lists.c.id).where(db.lists.c.name == name)).scalar()
     if found is not None:
         return int(found)
-    names = [str(n) for n in conn.execute(select(db.lists.c.name).order_by(db.lists.c.name))]
+    names = [
+        str(n) for n in conn.execute(select(db.lists.c.name).order_by(db.lists.c.name)).scalars()
+    ]
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     if close:
         hint = f"did you mean '{close[0]}'? `mailer lists` shows every list."
