@@ -55,7 +55,7 @@ def test_schedule_sample_issue_then_run_due_sends_it(url: str, project: Path) ->
     assert [(r["id"], r["status"], r["issue"]) for r in rows] == [
         (1, "scheduled", "2018-03-iom-turkey")
     ]
-    assert CliRunner().invoke(main, ["run-due"]).output == ""  # 2031 is not due
+    assert CliRunner().invoke(main, ["run-due"]).output == "Nothing is due.\n"  # 2031 is not due
     cancel = CliRunner().invoke(main, ["schedule", "cancel", "1"])
     assert cancel.exit_code == 0
     now = CliRunner().invoke(
