@@ -99,7 +99,7 @@ def test_language_examples(raw: str, expected: str | None) -> None:
 
 _TEXT = st.lists(
     st.characters(blacklist_categories=("Cs", "Cc"))
-    | st.sampled_from([",", ";", '"', "\n", "\r\n", "'", "=", " "]),
+    | st.sampled_from([",", ";", '"', "\t", "'", "=", " "]),
     max_size=20,
 ).map("".join)
 _ROW = st.tuples(
@@ -124,8 +124,9 @@ _ROW = st.tuples(
 def test_csv_round_trip(
     rows: list[tuple[str, str, str, str]], delimiter: str, bom: bool, crlf: bool
 ) -> None:
-    """Any names and attribute values (commas, quotes, newlines, formulas, any script) written
-    as CSV by the csv module import intact and export back to the same values."""
+    """Any names and attribute values (commas, quotes, tabs, formulas, any script; line breaks
+    are refused, see test_import_tools) written as CSV by the csv module import intact and
+    export back to the same values."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "in.csv"
         buf = io.StringIO()

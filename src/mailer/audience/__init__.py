@@ -1,14 +1,17 @@
 """The audience stage: subscribers, lists and memberships, CSV import and export.
 
-``subscribers.py`` owns addresses (normalising, adding, statuses, export); ``csvread.py``
-reads CSV lines into rows with their line numbers; ``csvimport.py`` imports them in one
-transaction and reports every rejected or skipped line. Who a campaign goes to is the
+``subscribers.py`` owns addresses (normalising, adding, statuses, export); ``sources.py``
+recognises the exports of other tools (Mailchimp, listmonk, Substack, Buttondown, Ghost);
+``cells.py`` reads single cells (control characters, dates, tags, language names);
+``csvread.py`` reads CSV lines into rows with their line numbers; ``csvimport.py`` imports a
+CSV or a ZIP of them in one transaction (``importwriter.py`` writes the batches,
+``importreport.py`` is the per-file report). Who a campaign goes to is the
 delivery stage's question (``mailer.delivery.recipients``).
 """
 
 from __future__ import annotations
 
-from .csvimport import ImportFailed, ImportReport, import_csv
+from .csvimport import ImportFailed, ImportReport, import_csv, import_file
 from .subscribers import add, export_csv, lists_with_counts, set_status, unsubscribe
 
 __all__ = [
@@ -17,6 +20,7 @@ __all__ = [
     "add",
     "export_csv",
     "import_csv",
+    "import_file",
     "lists_with_counts",
     "set_status",
     "unsubscribe",

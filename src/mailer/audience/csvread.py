@@ -3,51 +3,44 @@
 Bytes are decoded line by line (so a bad byte is named by line and offset, and memory
 stays flat), a UTF-8 BOM is dropped, the delimiter is counted on the header line, and
 the csv module joins quoted fields across lines. :class:`RowParser` maps headers in any
-case and common spellings to email, name (or first + last name), language and status;
-other columns are attributes. See :mod:`mailer.csvimport` for what is done with the rows.
+case and common spellings (and the columns of the tool that wrote the file, see
+:mod:`mailer.audience.sources`) to email, name (or first + last name), language, status,
+the time and reason of an unsubscribe, consent and tags; other columns are attributes.
+See :mod:`mailer.audience.csvimport` for what is done with the rows.
 """
 
 from __future__ import annotations
 
 import codecs
+import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from ..db import SubscriberStatus
 from ..errors import SubscriberError
-from .subscribers import NAME_MAX, normalise_email, normalise_language, normalise_status
+from .cells import control_character, has_control, language_from_name, parse_tags, parse_time
+from .sources import GENERIC_ROLES, Profile, norm_header
+from .subscribers import (
+    NAME_MAX,
+    normalise_email,
+    normalise_language,
+    normalise_status,
+    stronger,
+)
 
-EMAIL_HEADERS = ("email", "e-mail", "email address", "mail", "e-posta", "emailaddress")
-NAME_HEADERS = ("name", "full name", "display name", "ad soyad")
-FIRST_HEADERS = ("first_name", "first name", "firstname", "given name", "ad")
-LAST_HEADERS = ("last_name", "last name", "lastname", "surname", "family name", "soyad")
-LANGUAGE_HEADERS = ("language", "lang", "locale", "dil")
-#: written by `mailer subscribers export`; read back (status) or ignored, never attributes
-STATUS_HEADERS = ("status",)
-IGNORED_HEADERS = ("lists", "source", "created_at", "updated_at")
-
-
-def _norm_header(text: str) -> str:
-    return re.sub(r"[\W_]+", "", text.strip().lower())
-
-
-_ROLE = {
-    _norm_header(h): role
-    for role, names in (
-        ("email", EMAIL_HEADERS),
-        ("name", NAME_HEADERS),
-        ("first_name", FIRST_HEADERS),
-        ("last_name", LAST_HEADERS),
-        ("language", LANGUAGE_HEADERS),
-        ("status", STATUS_HEADERS),
-        ("ignore", IGNORED_HEADERS),
-    )
-    for h in names
-}
 ACCEPTED_HEADERS = "email (or e-mail, Email Address), name (or first_name + last_name), language"
+
+
+_TRUE = frozenset({"true", "yes", "1", "t", "y"})
+_FALSE = frozenset({"false", "no", "0", "f", "n"})
+
+
+class NotImported(SubscriberError):
+    """A valid row the file says not to import (e.g. Mailchimp's ``archived``)."""
 
 
 @dataclass
@@ -59,20 +52,28 @@ class Row:
     language: str | None
     attributes: dict[str, Any]
     status: SubscriberStatus | None
+    status_at: datetime | None = None
+    reason: str | None = None
+    tags: list[str] = field(default_factory=list)
+    consent: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
 
     def merge(self, other: Row) -> None:
         self.name = other.name or self.name
         self.language = other.language or self.language
         self.attributes.update(other.attributes)
-        if other.status is not None and other.status != SubscriberStatus.SUBSCRIBED:
-            self.status = other.status
+        self.tags = sorted({*self.tags, *other.tags})
+        self.consent = other.consent or self.consent
+        if other.status is not None and stronger(other.status, self.status):
+            self.status, self.status_at = other.status, other.status_at
+            self.reason = other.reason or self.reason
 
 
 # -- reading ---------------------------------------------------------------
 class Lines:
     """Decoded lines of a binary file, tracking line number and bytes read."""
 
-    def __init__(self, fh: BinaryIO, path: Path) -> None:
+    def __init__(self, fh: IO[bytes], path: Path) -> None:
         self.fh, self.path = fh, path
         self.line = 0
         self.bytes = 0
@@ -141,21 +142,37 @@ def unquote(value: str) -> str:
 class RowParser:
     """Turns CSV records into validated rows, using the roles of the header's columns."""
 
-    def __init__(self, header: list[str], path: Path, case_sensitive_local: bool) -> None:
+    def __init__(
+        self,
+        header: list[str],
+        path: Path,
+        case_sensitive_local: bool,
+        profile: Profile | None = None,
+    ) -> None:
+        self.profile = profile or Profile("csv", "CSV")
+        self.header = [h.strip() for h in header]
         self.roles: dict[str, int] = {}
         self.attrs: list[tuple[int, str]] = []
+        self.extra: list[tuple[int, str]] = []  # tool roles beyond the plain ones
+        roles = {**GENERIC_ROLES, **self.profile.roles}
+        seen_keys: set[str] = set()
         for i, title in enumerate(header):
-            norm = _norm_header(title)
-            role = _ROLE.get(norm)
+            norm = norm_header(title)
+            role = roles.get(norm)
             if role is None:
                 if norm:
                     key = re.sub(r"\W+", "_", title.strip().lower()).strip("_") or norm
+                    if key in seen_keys:  # a duplicated column name keeps both values
+                        key = f"{key}_{i + 1}"
+                    seen_keys.add(key)
                     self.attrs.append((i, key))
             elif role == "first_name" or role == "last_name":
                 self.roles.setdefault(role, i)
                 self.attrs.append((i, role))
-            elif role != "ignore":
+            elif role in _PLAIN_ROLES:
                 self.roles.setdefault(role, i)
+            elif role != "ignore":
+                self.extra.append((i, role))
         if "email" not in self.roles:
             first = header[0].strip() if header else ""
             looks = "@" in first
@@ -173,6 +190,9 @@ class RowParser:
         self.width = len(header)
         self.case_sensitive_local = case_sensitive_local
 
+    def _column(self, i: int) -> str:
+        return self.header[i] if i < len(self.header) else f"#{i + 1}"
+
     def parse(self, cells: list[str], line: int) -> Row:
         width = self.width
         if len(cells) < width:
@@ -182,6 +202,14 @@ class RowParser:
                 f"{len(cells)} fields but the header has {width} "
                 "(a quote missing, or a separator too many?)"
             )
+        if has_control(cells):
+            for col, cell in enumerate(cells):
+                what = control_character(cell)
+                if what:
+                    raise SubscriberError(
+                        f"column {self._column(col)!r} holds {what}: remove it "
+                        "(is a quote not closed?), then import the file again"
+                    )
         roles = self.roles
         email, key = normalise_email(
             unquote(cells[roles["email"]].strip()), case_sensitive_local=self.case_sensitive_local
@@ -191,17 +219,113 @@ class RowParser:
         if not name and ("first_name" in roles or "last_name" in roles):
             parts = (cells[roles[r]].strip() for r in ("first_name", "last_name") if r in roles)
             name = " ".join(unquote(p) for p in parts if p)
-        if "\n" in name or "\r" in name:
-            raise SubscriberError("the name runs over several lines: is a quote not closed?")
         if len(name) > NAME_MAX:
             raise SubscriberError(f"name longer than {NAME_MAX} characters")
+        notes: list[str] = []
         i = roles.get("language")
-        language = normalise_language(cells[i]) if i is not None and cells[i] else None
+        language = self._language(cells[i], notes) if i is not None and cells[i] else None
         i = roles.get("status")
-        status = normalise_status(cells[i]) if i is not None and cells[i] else None
+        status = self._status(cells[i]) if i is not None and cells[i].strip() else None
+        if self.profile.file_status is not None and stronger(self.profile.file_status, status):
+            status = self.profile.file_status
         attrs: dict[str, Any] = {}
-        for i, k in self.attrs:
-            value = cells[i].strip()
+        for col, k in self.attrs:
+            value = cells[col].strip()
             if value:
                 attrs[k] = unquote(value)
-        return Row(line, email, key, name, language, attrs, status)
+        row = Row(line, email, key, name, language, attrs, status, notes=notes)
+        i = roles.get("tags")
+        if i is not None:
+            row.tags = parse_tags(cells[i])
+        if self.extra:
+            self._extra(cells, row)
+        return row
+
+    def _language(self, value: str, notes: list[str]) -> str | None:
+        try:
+            return normalise_language(value)
+        except SubscriberError:
+            code = language_from_name(value)
+            if code is None:
+                raise SubscriberError(
+                    f"language {value.strip()!r} is not a language code",
+                    hint="write the code, such as en, tr, ar, pt-BR.",
+                ) from None
+            notes.append(f"language {value.strip()!r} read as {code}")
+            return code
+
+    def _status(self, value: str) -> SubscriberStatus | None:
+        values = self.profile.status_values
+        if not values:
+            return normalise_status(value)
+        raw = value.strip().lower()
+        if raw not in values:
+            known = ", ".join(values)
+            raise SubscriberError(
+                f"unknown {self.profile.tool} status {value.strip()!r}",
+                hint=f"{self.profile.label} statuses: {known}",
+            )
+        status = values[raw]
+        if status is None:
+            raise NotImported(f"{raw} in {self.profile.tool}: not imported")
+        return status
+
+    def _extra(self, cells: list[str], row: Row) -> None:
+        """The tool's own columns: status flags, unsubscribe time and reason, consent, tags."""
+        consent: dict[str, Any] = {}
+        reasons: list[str] = []
+        for i, role in self.extra:
+            value = cells[i].strip()
+            if role == "flag_subscribed":
+                low = value.lower()
+                if low in _FALSE:
+                    row.status = _strongest(row.status, SubscriberStatus.UNSUBSCRIBED)
+                elif low not in _TRUE:
+                    raise SubscriberError(
+                        f"column {self._column(i)!r} is {value!r}, not true or false"
+                    )
+            elif not value:
+                continue
+            elif role == "flag_disabled" and value.lower() in _TRUE:
+                row.status = _strongest(row.status, SubscriberStatus.UNSUBSCRIBED)
+            elif role == "flag_deleted":
+                row.status = _strongest(row.status, SubscriberStatus.UNSUBSCRIBED)
+                row.status_at = row.status_at or parse_time(value)
+            elif role == "status_at":
+                row.status_at = self._time(value, i, row)
+            elif role in ("reason", "reason_other"):
+                reasons.append(value)
+            elif role == "tags":
+                row.tags = sorted({*row.tags, *parse_tags(value)})
+            elif role == "attributes_json":
+                row.attributes.update(self._json(value, i))
+            elif role in ("optin_time", "confirm_time"):
+                consent[role] = self._time(value, i, row)
+            elif role in ("optin_ip", "confirm_ip"):
+                consent[role] = value[:45]
+        if reasons:
+            row.reason = ": ".join(reasons)
+        if any(v is not None for v in consent.values()):
+            row.consent = consent
+
+    def _time(self, value: str, i: int, row: Row) -> datetime | None:
+        when = parse_time(value)
+        if when is None:
+            row.notes.append(f"column {self._column(i)!r}: {value!r} is not a date, left out")
+        return when
+
+    def _json(self, value: str, i: int) -> dict[str, Any]:
+        try:
+            loaded = json.loads(value)
+        except ValueError:
+            raise SubscriberError(f"column {self._column(i)!r} is not JSON") from None
+        if not isinstance(loaded, dict):
+            raise SubscriberError(f"column {self._column(i)!r} is not a JSON object")
+        return loaded
+
+
+_PLAIN_ROLES = frozenset({"email", "name", "language", "status", "tags"})
+
+
+def _strongest(a: SubscriberStatus | None, b: SubscriberStatus) -> SubscriberStatus:
+    return b if stronger(b, a) else a or b

@@ -7,8 +7,8 @@ the domain lower-cased (IDNA, Unicode form), the local part kept as written.
 ``case_sensitive_local=True`` only the domain is folded (RFC 5321 allows
 case-sensitive local parts, almost no mail server uses them).
 
-Unsubscribed, bounced and complained subscribers are never re-subscribed
-silently: :func:`add` refuses unless told ``resubscribe=True`` (the person asked).
+Unsubscribed, bounced, complained and pending (never confirmed) subscribers are never
+subscribed silently: :func:`add` refuses unless told ``resubscribe=True`` (the person asked).
 
 The import lives in :mod:`mailer.csvimport`; the sender reads recipients straight
 from the tables (status ``subscribed`` and a member of the list, see :func:`list_id`).
@@ -35,6 +35,24 @@ NAME_MAX = 200
 SUPPRESSED = frozenset(
     {SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED}
 )
+#: how strongly a status says "do not write": an import only ever moves a subscriber up
+#: this scale (a never-confirmed address is not subscribed by a later file, a leaver is not
+#: made pending or subscribed, a complaint stays a complaint)
+RANK = {
+    SubscriberStatus.SUBSCRIBED: 0,
+    SubscriberStatus.PENDING: 1,
+    SubscriberStatus.UNSUBSCRIBED: 2,
+    SubscriberStatus.BOUNCED: 2,
+    SubscriberStatus.COMPLAINED: 3,
+}
+
+
+def stronger(new: SubscriberStatus | str, old: SubscriberStatus | str | None) -> bool:
+    """Whether status *new* says "do not write" more strongly than *old* (None: no status)."""
+    if old is None:
+        return True
+    return RANK[SubscriberStatus(new)] > RANK[SubscriberStatus(old)]
+
 
 # -- addresses -------------------------------------------------------------
 # The common case (one "@", an ASCII dot-atom local part) is checked here and only the

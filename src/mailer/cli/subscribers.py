@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from .. import db
-from ..audience.csvimport import ImportFailed, ImportReport, import_csv
+from ..audience.csvimport import ImportFailed, ImportReport, import_file
+from ..audience.sources import TOOLS
 from ..audience.subscribers import add, export_csv, lists_with_counts, unsubscribe
 from ..config import Config
 from . import State, console, pass_state
@@ -41,16 +42,29 @@ def subscribers_group() -> None:
 @subscribers_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--list", "list_name", required=True, help="List to add the subscribers to.")
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(TOOLS),
+    default=None,
+    help="The tool that exported FILE (by default recognised by its header).",
+)
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
-def import_command(state: State, file: Path, list_name: str, dry_run: bool, as_json: bool) -> None:
-    """Import subscribers from a CSV FILE into a list (created if needed).
+def import_command(
+    state: State, file: Path, list_name: str, source: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Import subscribers from a CSV FILE (or a ZIP of CSV files) into a list.
 
     UTF-8 (with or without BOM), comma or semicolon separated, with a header line
     naming the columns: email (or e-mail, Email Address), name (or first_name and
-    last_name), language (or lang, locale); other columns become attributes.
-    Unsubscribed, bounced and complained addresses are never re-subscribed.
+    last_name), language (or lang, locale), status, tags; other columns become attributes.
+    The exports of Mailchimp (the audience ZIP or its CSV files), listmonk, Substack,
+    Buttondown and Ghost are recognised: their statuses, unsubscribe times and reasons,
+    consent and tags are kept. No import ever subscribes an address a file or the database
+    says unsubscribed, bounced, complained or never confirmed (pending), in any file order;
+    a file with opt-out columns mailer does not understand is refused.
     Rejected rows are listed with their line number and do not stop the import;
     it fails (exit 1) only if the file is unreadable or no row could be imported.
     The import is one transaction: interrupted, it leaves the database unchanged.
@@ -58,24 +72,29 @@ def import_command(state: State, file: Path, list_name: str, dry_run: bool, as_j
     \b
     Example:
         mailer subscribers import partners.csv --list partners --dry-run
+        mailer subscribers import mailchimp_export.zip --list partners
     """
     engine = _engine(state)
     try:
-        report = _run_import(state, engine, file, list_name, dry_run)
+        reports = _run_import(state, engine, file, list_name, dry_run, source)
     except ImportFailed as exc:
-        _print_report(exc.report, as_json, state.quiet)
+        _print_reports([exc.report], as_json, state.quiet)
         raise
-    _print_report(report, as_json, state.quiet)
+    _print_reports(reports, as_json, state.quiet)
 
 
-def _run_import(state: State, engine: Any, file: Path, list_name: str, dry_run: bool) -> Any:
+def _run_import(
+    state: State, engine: Any, file: Path, list_name: str, dry_run: bool, source: str | None
+) -> list[ImportReport]:
     kwargs: dict[str, Any] = {
         "dry_run": dry_run,
         "case_sensitive_local": _case_sensitive(state.config),
+        "source": source,
     }
     size = file.stat().st_size if file.is_file() else 0
-    if not sys.stderr.isatty() or state.quiet or size < _PROGRESS_MIN_BYTES:
-        return import_csv(engine, file, list_name, **kwargs)
+    is_zip = file.suffix.lower() == ".zip"
+    if not sys.stderr.isatty() or state.quiet or size < _PROGRESS_MIN_BYTES or is_zip:
+        return import_file(engine, file, list_name, **kwargs)
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     with Progress(
@@ -87,7 +106,7 @@ def _run_import(state: State, engine: Any, file: Path, list_name: str, dry_run: 
         transient=True,
     ) as bar:
         task = bar.add_task(f"importing {file.name}", total=size)
-        return import_csv(
+        return import_file(
             engine,
             file,
             list_name,
@@ -96,17 +115,28 @@ def _run_import(state: State, engine: Any, file: Path, list_name: str, dry_run: 
         )
 
 
-def _print_report(report: ImportReport, as_json: bool, quiet: bool) -> None:
+def _print_reports(reports: list[ImportReport], as_json: bool, quiet: bool) -> None:
+    """One report per file read; JSON: the report, or a list of them for a ZIP."""
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        data: Any = [r.as_dict() for r in reports] if len(reports) > 1 else reports[0].as_dict()
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    if not sys.stdout.isatty():
-        _print_report_plain(report, quiet)
-        return
+    for report in reports:
+        if sys.stdout.isatty():
+            _print_report(report, quiet)
+        else:
+            _print_report_plain(report, quiet)
+
+
+def _tool(report: ImportReport) -> str:
+    return f" ({report.tool_label})" if report.tool != "csv" else ""
+
+
+def _print_report(report: ImportReport, quiet: bool) -> None:
     from rich.table import Table
 
     out = console()
-    title = f"{report.file} → list {report.list_name}" + (
+    title = f"{report.file}{_tool(report)} → list {report.list_name}" + (
         " (dry run: nothing written)" if report.dry_run else ""
     )
     summary = Table(title=title, show_header=True)
@@ -119,7 +149,13 @@ def _print_report(report: ImportReport, as_json: bool, quiet: bool) -> None:
         summary.add_row(f"skipped: {reason}", str(count))
     summary.add_row("rejected", str(len(report.rejected)))
     summary.add_row("rows read", str(report.rows))
+    for status, count in sorted(report.statuses.items()):
+        summary.add_row(f"in the file: {status}", str(count))
+    if report.consents:
+        summary.add_row("consent records", str(report.consents))
     out.print(summary)
+    for note, count in sorted(report.notes.items()):
+        out.print(f"note: {note} ({count} row{'s' if count != 1 else ''})")
     if report.rejected:
         out.print(_rows_table("rejected rows", "value", report.rejected))
     if report.skipped_rows and not quiet and len(report.skipped_rows) <= 100:
@@ -142,13 +178,18 @@ def _rows_table(title: str, what: str, rows: Any) -> Any:
 def _print_report_plain(report: ImportReport, quiet: bool) -> None:
     """The report as plain lines (not a terminal: logs, pipes, cron mail)."""
     dry = " (dry run: nothing written)" if report.dry_run else ""
-    click.echo(f"{report.file} -> list {report.list_name}{dry}")
+    click.echo(f"{report.file}{_tool(report)} -> list {report.list_name}{dry}")
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items()))
     click.echo(
         f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
         f"skipped {sum(report.skipped.values())}{f' ({skipped})' if skipped else ''}, "
         f"rejected {len(report.rejected)}, rows read {report.rows}"
     )
+    statuses = ", ".join(f"{status} {n}" for status, n in sorted(report.statuses.items()))
+    consents = f"; consent records {report.consents}" if report.consents else ""
+    click.echo(f"in the file: {statuses or 'no rows'}{consents}")
+    for note, count in sorted(report.notes.items()):
+        click.echo(f"note: {note} ({count} row{'s' if count != 1 else ''})")
     for r in report.rejected:
         click.echo(f"rejected: line {r.line}: {r.email}: {r.reason}")
     if not quiet:

@@ -1,0 +1,288 @@
+"""Writing imported rows: batches applied inside the import's one transaction.
+
+:class:`Writer` inserts new subscribers in bulk (a bare DBAPI ``executemany`` on SQLite, COPY on
+PostgreSQL with psycopg 3: no per-row ORM work), updates known ones, joins them to the list and
+records consents. The rule it keeps: a status only moves up :data:`~.subscribers.RANK` (an
+import never subscribes an address that a file or the database says left, bounced, complained
+or never confirmed, whatever order the files come in); a known subscriber who is not subscribed
+and whom the row does not move further is *skipped* with that status.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    any_,
+    bindparam,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection
+
+from .. import db
+from ..db import SubscriberStatus
+from .csvread import Row
+from .importreport import ImportReport, Skipped
+from .subscribers import stronger
+
+# -- writing ---------------------------------------------------------------
+SEEN_META = MetaData()
+SEEN = Table(
+    "mailer_import_seen",
+    SEEN_META,
+    Column("email_key", String(320), primary_key=True),
+    Column("line", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+class Writer:
+    """Applies batches of rows inside the import's transaction and fills the report."""
+
+    def __init__(
+        self, conn: Connection, list_pk: int, source: str, report: ImportReport, form: str = ""
+    ) -> None:
+        self.conn, self.list_pk, self.source, self.report = conn, list_pk, source, report
+        self.form = form
+        self.now = db.utcnow()
+        dialect = conn.dialect
+        s, m = db.subscribers, db.memberships
+        # SQLite: bulk inserts go straight to the driver (see executemany), so values are put
+        # in the database's own form here: datetimes once, JSON per row
+        self.raw = dialect.name == "sqlite"
+        self.copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        self.now_db: Any = self.now
+        self.to_json: Callable[[Any], Any] = json.dumps if self.copy else lambda v: v
+        if self.raw:
+            created = s.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+            self.now_db = created(self.now) if created else self.now
+            to_json = s.c.attributes.type.dialect_impl(dialect).bind_processor(dialect)
+            self.to_json = to_json or json.dumps
+
+        def among_keys(column: Any) -> Any:
+            """``column IN (:keys...)``; on PostgreSQL ``column = ANY(:keys)`` (one array)."""
+            if dialect.name == "postgresql":
+                return column == any_(bindparam("keys", type_=ARRAY(String)))
+            return column.in_(bindparam("keys", expanding=True))
+
+        self.seen_stmt = select(SEEN.c.email_key, SEEN.c.line).where(among_keys(SEEN.c.email_key))
+        self.existing_stmt = (
+            select(
+                s.c.id,
+                s.c.email_key,
+                s.c.name,
+                s.c.language,
+                s.c.attributes,
+                s.c.status,
+                s.c.status_changed_at,
+                s.c.status_reason,
+                m.c.subscriber_id.label("member"),
+            )
+            .select_from(s.outerjoin(m, (m.c.subscriber_id == s.c.id) & (m.c.list_id == list_pk)))
+            .where(among_keys(s.c.email_key))
+        )
+        self.join_new_stmt = m.insert().from_select(
+            ["list_id", "subscriber_id", "created_at"],
+            select(literal(list_pk), s.c.id, literal(self.now, DateTime)).where(
+                among_keys(s.c.email_key)
+            ),
+        )
+        self.ids_stmt = select(s.c.email_key, s.c.id).where(among_keys(s.c.email_key))
+        c = db.consents
+        self.consented_stmt = select(c.c.subscriber_id).where(
+            c.c.list_id == list_pk,
+            c.c.source == source,
+            c.c.subscriber_id.in_(bindparam("ids", expanding=True)),
+        )
+        self.raw_inserts: dict[tuple[str, ...], tuple[str, Any]] = {}
+        # the status guard: a subscriber whose status changes while the import runs (PostgreSQL
+        # re-checks the WHERE against the committed row) is not moved by it
+        self.update_stmt = (
+            s.update()
+            .where(s.c.id == bindparam("_id"), s.c.status == bindparam("_old_status"))
+            .values(
+                name=bindparam("name"),
+                language=bindparam("language"),
+                attributes=bindparam("attributes"),
+                status=bindparam("status"),
+                status_changed_at=bindparam("status_changed_at"),
+                status_reason=bindparam("status_reason"),
+                updated_at=bindparam("now"),
+            )
+        )
+
+    def executemany(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert *rows* into *table* in bulk.
+
+        SQLite: a bare DBAPI executemany of values already in database form (Core's
+        executemany runs bind processors and builds parameters per row, which costs more
+        than SQLite does). PostgreSQL with psycopg 3: COPY FROM STDIN (its executemany sends
+        one statement per row). Another driver: Core's multi-row INSERT ... VALUES.
+        """
+        if self.copy:
+            self._copy(table, rows)
+            return
+        if not self.raw:
+            # RETURNING makes SQLAlchemy batch the rows into multi-row VALUES
+            self.conn.execute(table.insert().returning(*table.primary_key.columns), rows)
+            return
+        columns = tuple(rows[0])
+        cached = self.raw_inserts.get((table.name, *columns))
+        if cached is None:
+            compiled = table.insert().compile(dialect=self.conn.dialect, column_keys=list(columns))
+            order = list(compiled.positiontup or [])
+            getter = itemgetter(*order, *order[:1]) if compiled.positional else None
+            cached = self.raw_inserts[(table.name, *columns)] = (compiled.string, getter)
+        sql, getter = cached
+        # (the getter repeats the first key so it returns a tuple even for one column)
+        params = [getter(r)[:-1] for r in rows] if getter else rows
+        self.conn.exec_driver_sql(sql, params)
+
+    def _copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """PostgreSQL (psycopg 3): COPY ... FROM STDIN on the transaction's own connection."""
+        columns = list(rows[0])
+        sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        dbapi = self.conn.connection.dbapi_connection
+        assert dbapi is not None
+        with dbapi.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[attr-defined]
+            for r in rows:
+                copy.write_row([r[c] for c in columns])
+
+    def skip(self, row: Row, reason: str) -> None:
+        self.report.skipped[reason.split(" ")[0]] += 1
+        if len(self.report.skipped_rows) < 10000:
+            self.report.skipped_rows.append(Skipped(row.line, row.email, reason))
+
+    def write(self, batch: dict[str, Row]) -> None:
+        conn, s, m = self.conn, db.subscribers, db.memberships
+        keys = list(batch)
+        earlier: dict[str, int] = {
+            k: line for k, line in conn.execute(self.seen_stmt, {"keys": keys})
+        }
+        fresh = [{"email_key": k, "line": batch[k].line} for k in keys if k not in earlier]
+        if fresh:
+            self.executemany(SEEN, fresh)
+        existing = {r.email_key: r for r in conn.execute(self.existing_stmt, {"keys": keys})}
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        joins: list[dict[str, Any]] = []
+        consents: dict[str, Row] = {}
+        for key, row in batch.items():
+            dup_of = earlier.get(key)
+            old = existing.get(key)
+            status = row.status or SubscriberStatus.SUBSCRIBED
+            if old is None:
+                attrs = {**row.attributes, "tags": row.tags} if row.tags else row.attributes
+                changed_at = row.status_at or self.now if status != "subscribed" else None
+                inserts.append(
+                    {
+                        "email": row.email,
+                        "email_key": key,
+                        "name": row.name,
+                        "language": row.language,
+                        "attributes": self.to_json(attrs),
+                        "status": status.value,
+                        "source": self.source,
+                        "created_at": self.now_db,
+                        "updated_at": self.now_db,
+                        "status_changed_at": self.db_time(changed_at),
+                        "status_reason": row.reason,
+                    }
+                )
+                self.report.added += 1
+                if row.consent:
+                    consents[key] = row
+                continue
+            moves = stronger(status, old.status)
+            if old.status != SubscriberStatus.SUBSCRIBED and not moves:
+                self.skip(row, f"duplicate of line {dup_of}" if dup_of else old.status)
+                continue
+            attrs = {**(old.attributes or {}), **row.attributes}
+            if row.tags:
+                attrs["tags"] = sorted({*(attrs.get("tags") or []), *row.tags})
+            new_status = status.value if moves else old.status
+            new = (row.name or old.name, row.language or old.language, attrs, new_status)
+            changed = new != (old.name, old.language, old.attributes or {}, old.status)
+            if changed:
+                updates.append(
+                    {
+                        "_id": old.id,
+                        "_old_status": old.status,
+                        "name": new[0],
+                        "language": new[1],
+                        "attributes": attrs,
+                        "status": new[3],
+                        "now": self.now,
+                        "status_changed_at": (row.status_at or self.now)
+                        if moves
+                        else old.status_changed_at,
+                        "status_reason": row.reason if moves else old.status_reason,
+                    }
+                )
+            if old.member is None:
+                joins.append({"list_id": self.list_pk, "subscriber_id": old.id})
+            if row.consent:
+                consents[key] = row
+            if dup_of:
+                self.skip(row, f"duplicate of line {dup_of}")
+            elif changed or old.member is None:
+                self.report.updated += 1
+            else:
+                self.report.unchanged += 1
+        if inserts:
+            self.executemany(s, inserts)
+            conn.execute(self.join_new_stmt, {"keys": [r["email_key"] for r in inserts]})
+        if updates:
+            conn.execute(self.update_stmt, updates)
+        if joins:
+            conn.execute(m.insert(), [{**j, "created_at": self.now} for j in joins])
+        if consents:
+            self.record_consents(consents)
+
+    def db_time(self, value: Any) -> Any:
+        """A datetime in the form the bulk insert sends (see :meth:`executemany`)."""
+        if value is None or not self.raw:
+            return value
+        if value is self.now:
+            return self.now_db
+        created = db.subscribers.c.created_at.type.dialect_impl(self.conn.dialect)
+        to_db = created.bind_processor(self.conn.dialect)
+        return to_db(value) if to_db else value
+
+    def record_consents(self, rows: dict[str, Row]) -> None:
+        """One consent record per subscriber, list and source; an existing one is kept."""
+        ids = dict(self.conn.execute(self.ids_stmt, {"keys": list(rows)}).all())
+        have = set(self.conn.execute(self.consented_stmt, {"ids": list(ids.values())}).scalars())
+        records = []
+        for key, row in rows.items():
+            sid = ids.get(key)
+            if sid is None or sid in have or row.consent is None:
+                continue
+            c = row.consent
+            records.append(
+                {
+                    "subscriber_id": sid,
+                    "list_id": self.list_pk,
+                    "source": self.source,
+                    "form": self.form,
+                    "opted_in_at": c.get("optin_time"),
+                    "optin_ip": c.get("optin_ip"),
+                    "confirmed_at": c.get("confirm_time"),
+                    "confirm_ip": c.get("confirm_ip"),
+                    "created_at": self.now,
+                }
+            )
+        if records:
+            self.conn.execute(db.consents.insert(), records)
+            self.report.consents += len(records)
