@@ -92,3 +92,37 @@ def test_too_soon_and_scanner_agents() -> None:
         assert is_scanner_agent(agent), agent
     for agent in ("", None, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148"):
         assert not is_scanner_agent(agent)
+
+
+def test_events_refused_at_shutdown_are_spooled_and_replayed(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Events a locked SQLite still refuses when the recorder stops go to a spool file
+    beside the database, and the next recorder writes them exactly once."""
+    import sqlite3
+
+    from mailer import db
+
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    path = tmp_path / "m.db"
+    s = seed(make_config(tmp_path, f"sqlite:///{path}", base_url=BASE))
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        recorder = Recorder(s.engine, scanner_window=0, busy_timeout=0.1, stop_timeout=0.5)
+        for i in range(5):
+            recorder.add(event_row("open", s.campaign_id, s.subscribers[0], f"ua {i}"))
+        recorder.stop()
+        spool = path.parent / "m.db.events-spool.jsonl"
+        assert len(spool.read_text(encoding="utf-8").splitlines()) == 5
+        assert recorder.failed == 0
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    again = Recorder(s.engine, scanner_window=0)
+    again.start()
+    again.stop()
+    assert not spool.exists()
+    assert count_events(s.engine, "open") == 5
+    with db.read(s.engine) as conn:
+        agents = conn.execute(db.events.select().with_only_columns(db.events.c.user_agent))
+        assert sorted(a for (a,) in agents) == [f"ua {i}" for i in range(5)]
+    db.dispose_all()

@@ -9,7 +9,9 @@ itself. A database that cannot be written *now* (SQLite locked past the busy tim
 PostgreSQL server away: an ``OperationalError``) loses nothing: the rows stay in a
 bounded retry buffer, written with back-off once the lock is released, each exactly
 once (a failed transaction wrote nothing). The redirects go on regardless. ``stop()``
-drains the queue and retries for a while, so a clean shutdown loses nothing.
+drains the queue and retries for ``stop_timeout`` seconds; on a SQLite file what is
+still refused then goes to a spool file beside the database
+(``<database>.events-spool.jsonl``), replayed when the next recorder starts.
 
 On SQLite the writer waits at most ``busy_timeout`` seconds for the write lock per
 attempt (``MAILER_EVENTS_BUSY_TIMEOUT_SECONDS`` for ``mailer serve``, 5 by default),
@@ -18,13 +20,17 @@ then retries later instead of holding a batch for the database's own 30 s.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select, tuple_
@@ -37,6 +43,13 @@ from ..tracking.scanners import too_soon
 log = logging.getLogger(__name__)
 
 _STOP = object()
+
+
+def _iso(value: Any) -> str:
+    """JSON for the one non-JSON value of an event row, its time."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} in an event row")
 
 
 class Recorder:
@@ -129,7 +142,53 @@ class Recorder:
             pass
         return rows, False
 
+    @property
+    def spool_path(self) -> Path | None:
+        """Where events refused at shutdown wait (SQLite files only)."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(f"{url.database}.events-spool.jsonl")
+
+    def _replay(self) -> None:
+        """Take back the rows a previous recorder spooled (they are written like new ones)."""
+        path = self.spool_path
+        if path is None or not path.exists():
+            return
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                if isinstance(row.get("created_at"), str):
+                    row["created_at"] = datetime.fromisoformat(row["created_at"])
+            except (ValueError, AttributeError):
+                log.error("spool %s: a line that is not an event was dropped", path)
+                continue
+            rows.append(row)
+        path.unlink()
+        log.warning("replaying %d event(s) spooled while the database was busy", len(rows))
+        self._keep(rows)
+
+    def _spool(self) -> bool:
+        """Append the pending rows to the spool file; False when there is none to use."""
+        path = self.spool_path
+        if path is None:
+            return False
+        try:
+            with path.open("a", encoding="utf-8") as out:
+                for row in self._pending:
+                    out.write(json.dumps(row, default=_iso))
+                    out.write("\n")
+                out.flush()
+                os.fsync(out.fileno())
+        except (OSError, TypeError, ValueError) as exc:
+            log.error("cannot spool events to %s: %s", path, exc)
+            return False
+        log.warning("the database stayed busy: %d event(s) spooled to %s", len(self._pending), path)
+        return True
+
     def _run(self) -> None:
+        self._replay()
         stop = False
         while not stop:
             rows, stop = self._collect()
@@ -139,6 +198,8 @@ class Recorder:
         while self._pending and time.monotonic() < deadline:
             time.sleep(min(self._delay, max(0.0, deadline - time.monotonic())))
             self._retry_pending()
+        if self._pending and self._spool():
+            self._pending.clear()
         if self._pending:
             self.failed += len(self._pending)
             log.error(
