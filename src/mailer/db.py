@@ -258,6 +258,25 @@ events = Table(
 )
 
 
+#: erased addresses (``mailer subscribers forget``): nothing but a keyed hash of the normalised
+#: address (``audience.privacy``), so an import or sign-up can refuse it without knowing it
+forgotten = Table(
+    "forgotten",
+    metadata,
+    Column("email_hash", String(64), primary_key=True),  # hex HMAC-SHA256 of email_key
+    Column("forgotten_at", DateTime, nullable=False, default=utcnow),
+)
+
+#: random values made once per database (the salt of ``forgotten`` hashes when no
+#: MAILER_SECRET_KEY is set); never printed
+local_secrets = Table(
+    "local_secrets",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
+
+
 # -- migrations ------------------------------------------------------------
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t is not schema_version])
@@ -269,6 +288,12 @@ def _v2(conn: Connection) -> None:
     consents.create(conn, checkfirst=True)
 
 
+def _v4(conn: Connection) -> None:
+    """Erasure: the forgotten table (keyed hashes) and local_secrets (its per-database salt)."""
+    forgotten.create(conn, checkfirst=True)
+    local_secrets.create(conn, checkfirst=True)
+
+
 #: (version, what it does, function). Append only; never edit a released step.
 #: A new database is created by ``_v1`` from the table definitions above, which always
 #: describe the LATEST schema, and stamped with ``SCHEMA_VERSION``; a step N > 1 only
@@ -277,6 +302,7 @@ def _v2(conn: Connection) -> None:
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1),
     (2, "subscribers.status_reason, consents (imports from other tools)", _v2),
+    (4, "forgotten, local_secrets (erasure: keyed hashes of erased addresses)", _v4),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
