@@ -74,6 +74,8 @@ class Sending(_Section):
     max_retries: int = 6
     max_backoff: float = 60.0
     max_consecutive_failures: int = 5
+    #: requests in flight per process (SendGrid), connections (SMTP); 1 = one at a time
+    concurrency: int = Field(default=4, ge=1, le=16)
 
 
 class Schedule(_Section):
