@@ -57,6 +57,16 @@ class SubscriberStatus(enum.StrEnum):
     PENDING = "pending"
 
 
+class MembershipStatus(enum.StrEnum):
+    """One subscriber on one list (the subscriber's own status still rules overall)."""
+
+    SUBSCRIBED = "subscribed"
+    #: signed up through the form, not confirmed yet: never sent to
+    PENDING = "pending"
+    #: left this list (one-click or the preference page): never sent to, never re-imported
+    LEFT = "left"
+
+
 class CampaignStatus(enum.StrEnum):
     DRAFT = "draft"
     SCHEDULED = "scheduled"
@@ -65,6 +75,14 @@ class CampaignStatus(enum.StrEnum):
     SENT = "sent"
     CANCELLED = "cancelled"
     FAILED = "failed"
+
+
+class CampaignKind(enum.StrEnum):
+    #: a send to a list: the only kind `mailer campaigns`, schedules, stats and resumes see
+    SEND = "send"
+    #: `mailer send-test` with tracking on: holds the test's links (so /c/ redirects) and
+    #: its contents (/v/); never has batches or deliveries
+    TEST = "test"
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -129,6 +147,16 @@ memberships = Table(
         "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
     ),
     Column("created_at", DateTime, nullable=False, default=utcnow),
+    # per list: subscribed, pending (sign-up not confirmed yet) or left (the reader left
+    # this list; an import never re-adds them); only `subscribed` memberships are sent to
+    Column(
+        "status",
+        String(20),
+        nullable=False,
+        default=MembershipStatus.SUBSCRIBED.value,
+        server_default=MembershipStatus.SUBSCRIBED.value,
+    ),
+    Column("left_at", DateTime, nullable=True),  # UTC, when status became `left`
     Index("ix_memberships_subscriber", "subscriber_id"),
 )
 
@@ -176,6 +204,13 @@ campaigns = Table(
     Column("created_at", DateTime, nullable=False, default=utcnow),
     Column("started_at", DateTime, nullable=True),
     Column("finished_at", DateTime, nullable=True),
+    Column(
+        "kind",
+        String(10),
+        nullable=False,
+        default=CampaignKind.SEND.value,
+        server_default=CampaignKind.SEND.value,
+    ),
     Index("ix_campaigns_issue_list", "issue_slug", "list_id"),
     Index("ix_campaigns_status_due", "status", "scheduled_at"),
 )
@@ -288,10 +323,23 @@ def _v2(conn: Connection) -> None:
     consents.create(conn, checkfirst=True)
 
 
+def _v3(conn: Connection) -> None:
+    """campaigns.kind: `send` (every campaign so far) or `test` (`mailer send-test`)."""
+    conn.execute(text("ALTER TABLE campaigns ADD COLUMN kind VARCHAR(10) NOT NULL DEFAULT 'send'"))
+
+
 def _v4(conn: Connection) -> None:
     """Erasure: the forgotten table (keyed hashes) and local_secrets (its per-database salt)."""
     forgotten.create(conn, checkfirst=True)
     local_secrets.create(conn, checkfirst=True)
+
+
+def _v5(conn: Connection) -> None:
+    """Per-list membership: memberships.status (subscribed | pending | left) and left_at."""
+    conn.execute(
+        text("ALTER TABLE memberships ADD COLUMN status VARCHAR(20) NOT NULL DEFAULT 'subscribed'")
+    )
+    conn.execute(text("ALTER TABLE memberships ADD COLUMN left_at TIMESTAMP"))
 
 
 #: (version, what it does, function). Append only; never edit a released step.
@@ -302,7 +350,9 @@ def _v4(conn: Connection) -> None:
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1),
     (2, "subscribers.status_reason, consents (imports from other tools)", _v2),
+    (3, "campaigns.kind (send | test: test sends with tracked links)", _v3),
     (4, "forgotten, local_secrets (erasure: keyed hashes of erased addresses)", _v4),
+    (5, "memberships.status, left_at (sign-up confirmation, leaving one list)", _v5),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
