@@ -123,6 +123,20 @@ class Preview(_Section):
         return value
 
 
+class Subscribe(_Section):
+    """The sign-up form of ``mailer serve`` (``/subscribe``) and its double opt-in."""
+
+    #: lists that accept sign-ups from the public form; none by default
+    lists: list[str] = Field(default_factory=list)
+    #: an issue file sent once to each reader who confirms (e.g. "issues/welcome.yaml")
+    welcome: str | None = None
+    #: how long a confirmation link works
+    confirm_hours: int = Field(default=48, ge=1, le=24 * 30)
+    #: sign-ups accepted per client IP per hour, and confirmation emails per address per day
+    per_ip_hour: int = Field(default=20, ge=1)
+    per_address_day: int = Field(default=3, ge=1)
+
+
 class Settings(_Section):
     """The validated contents of ``mailer.toml``."""
 
@@ -150,6 +164,7 @@ class Settings(_Section):
     sending: Sending = Field(default_factory=Sending)
     schedule: Schedule = Field(default_factory=Schedule)
     preview: Preview = Field(default_factory=Preview)
+    subscribe: Subscribe = Field(default_factory=Subscribe)
 
 
 @dataclass(frozen=True)
