@@ -226,6 +226,7 @@ def _run(
             f"{origin}:{path.name}",
             report,
             form=path.name,
+            consent_source=origin,
         )
         batch: dict[str, Row] = {}
         start = lines.line + 1

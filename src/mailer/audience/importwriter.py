@@ -51,10 +51,16 @@ class Writer:
     """Applies batches of rows inside the import's transaction and fills the report."""
 
     def __init__(
-        self, conn: Connection, list_pk: int, source: str, report: ImportReport, form: str = ""
+        self,
+        conn: Connection,
+        list_pk: int,
+        source: str,
+        report: ImportReport,
+        form: str = "",
+        consent_source: str = "import",
     ) -> None:
         self.conn, self.list_pk, self.source, self.report = conn, list_pk, source, report
-        self.form = form
+        self.form, self.consent_source = form, consent_source
         self.now = db.utcnow()
         dialect = conn.dialect
         s, m = db.subscribers, db.memberships
@@ -100,10 +106,24 @@ class Writer:
         )
         self.ids_stmt = select(s.c.email_key, s.c.id).where(among_keys(s.c.email_key))
         c = db.consents
-        self.consented_stmt = select(c.c.subscriber_id).where(
+        self.consented_stmt = select(
+            c.c.id,
+            c.c.subscriber_id,
+            c.c.opted_in_at,
+            c.c.optin_ip,
+            c.c.confirmed_at,
+            c.c.confirm_ip,
+        ).where(
             c.c.list_id == list_pk,
-            c.c.source == source,
+            c.c.source == consent_source,
             c.c.subscriber_id.in_(bindparam("ids", expanding=True)),
+        )
+        self.fill_consent_stmt = (
+            c.update()
+            .where(c.c.id == bindparam("_id"))
+            .values(
+                {k: bindparam(k) for k in ("opted_in_at", "optin_ip", "confirmed_at", "confirm_ip")}
+            )
         )
         self.raw_inserts: dict[tuple[str, ...], tuple[str, Any]] = {}
         # the status guard: a subscriber whose status changes while the import runs (PostgreSQL
@@ -261,28 +281,45 @@ class Writer:
         return to_db(value) if to_db else value
 
     def record_consents(self, rows: dict[str, Row]) -> None:
-        """One consent record per subscriber, list and source; an existing one is kept."""
+        """One consent record per subscriber, list and source (the tool): a new one is
+        inserted; an existing one gains the fields it lacked (so file order does not matter)."""
         ids = dict(self.conn.execute(self.ids_stmt, {"keys": list(rows)}).all())
-        have = set(self.conn.execute(self.consented_stmt, {"ids": list(ids.values())}).scalars())
-        records = []
+        have = {
+            r.subscriber_id: r
+            for r in self.conn.execute(self.consented_stmt, {"ids": list(ids.values())})
+        }
+        records, fills = [], []
         for key, row in rows.items():
             sid = ids.get(key)
-            if sid is None or sid in have or row.consent is None:
+            if sid is None or row.consent is None:
                 continue
             c = row.consent
-            records.append(
-                {
-                    "subscriber_id": sid,
-                    "list_id": self.list_pk,
-                    "source": self.source,
-                    "form": self.form,
-                    "opted_in_at": c.get("optin_time"),
-                    "optin_ip": c.get("optin_ip"),
-                    "confirmed_at": c.get("confirm_time"),
-                    "confirm_ip": c.get("confirm_ip"),
-                    "created_at": self.now,
-                }
-            )
+            new = {
+                "opted_in_at": c.get("optin_time"),
+                "optin_ip": c.get("optin_ip"),
+                "confirmed_at": c.get("confirm_time"),
+                "confirm_ip": c.get("confirm_ip"),
+            }
+            old = have.get(sid)
+            if old is None:
+                records.append(
+                    {
+                        "subscriber_id": sid,
+                        "list_id": self.list_pk,
+                        "source": self.consent_source,
+                        "form": self.form,
+                        "created_at": self.now,
+                        **new,
+                    }
+                )
+                continue
+            merged = {
+                k: getattr(old, k) if getattr(old, k) is not None else v for k, v in new.items()
+            }
+            if any(merged[k] != getattr(old, k) for k in merged):
+                fills.append({"_id": old.id, **merged})
         if records:
             self.conn.execute(db.consents.insert(), records)
             self.report.consents += len(records)
+        if fills:
+            self.conn.execute(self.fill_consent_stmt, fills)

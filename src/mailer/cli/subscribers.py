@@ -332,5 +332,8 @@ def lists_command(state: State, as_json: bool) -> None:
 
 def register(group: click.Group) -> None:
     """Add this module's commands to *group*."""
+    from . import privacy
+
+    privacy.register(subscribers_group)  # forget, show
     group.add_command(subscribers_group)
     group.add_command(lists_command)
