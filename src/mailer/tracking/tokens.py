@@ -13,6 +13,15 @@ unsubscribe ``<base>/u/<recipient token>``. Every part is signed with
 ``MAILER_SECRET_KEY``: a tampered or truncated token fails verification, and a
 recipient token from another campaign is refused.
 
+Two more, not tied to a campaign:
+
+* a **confirmation token** (``/confirm/<token>``) names a subscriber and a list and
+  carries its expiry (Unix seconds): the double opt-in link of a sign-up;
+* a **preference token** (``/p/<token>``) names a subscriber: the preference page linked
+  from transactional emails (confirmation, welcome).
+
+Each kind signs with its own prefix, so a token of one purpose never passes as another.
+
 Format: ``<campaign base36>.<id base36>.<signature>``, the signature being the
 first 12 (recipient) or 10 (link) characters of the URL-safe base64 HMAC over a
 kind prefix and the ids.
@@ -111,3 +120,39 @@ class Signer:
     def verify_link(self, token: str) -> tuple[int, int]:
         """(campaign id, link id) of a valid link token, else TrackingError."""
         return self._verify(token, b"l:", 10)
+
+    def _numbers(self, kind: bytes, numbers: tuple[int, ...], length: int) -> str:
+        payload = ".".join(_b36(n) for n in numbers)
+        return f"{payload}.{_sig(self.key, kind, payload, length)}"
+
+    def _verify_numbers(self, token: str, kind: bytes, count: int, length: int) -> list[int]:
+        parts = token.split(".")
+        if len(parts) != count + 1 or not all(parts) or not token.isascii():
+            raise TrackingError("malformed token")
+        payload = ".".join(parts[:-1])
+        if not hmac.compare_digest(parts[-1], _sig(self.key, kind, payload, length)):
+            raise TrackingError("bad token signature")
+        try:
+            return [int(p, 36) for p in parts[:-1]]
+        except ValueError:
+            raise TrackingError("malformed token") from None
+
+    def confirmation(self, subscriber_id: int, list_id: int, expires_at: int) -> str:
+        """The double opt-in token of one sign-up, valid until *expires_at* (Unix seconds)."""
+        return self._numbers(b"k:", (subscriber_id, list_id, expires_at), 16)
+
+    def verify_confirmation(self, token: str, now: float) -> tuple[int, int]:
+        """(subscriber id, list id) of a valid, unexpired confirmation token, else
+        TrackingError (``expired`` when only the time is wrong)."""
+        subscriber_id, list_id, expires_at = self._verify_numbers(token, b"k:", 3, 16)
+        if now > expires_at:
+            raise TrackingError("expired")
+        return subscriber_id, list_id
+
+    def preferences(self, subscriber_id: int) -> str:
+        """The token of a subscriber's preference page (``/p/<token>``)."""
+        return self._numbers(b"p:", (subscriber_id,), 16)
+
+    def verify_preferences(self, token: str) -> int:
+        """The subscriber id of a valid preference token, else TrackingError."""
+        return self._verify_numbers(token, b"p:", 1, 16)[0]
