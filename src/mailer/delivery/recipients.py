@@ -49,7 +49,8 @@ def raw_attributes() -> Any:
 
 
 def eligible(campaign_id: int, list_id: int) -> Any:
-    """Subscribed members of the list not yet queued in the campaign."""
+    """Subscribed members of the list (membership and subscriber both ``subscribed``) not
+    yet queued in the campaign."""
     s, m, d = db.subscribers, db.memberships, db.deliveries
     queued = exists().where(d.c.campaign_id == campaign_id, d.c.subscriber_id == m.c.subscriber_id)
     return (
@@ -57,6 +58,7 @@ def eligible(campaign_id: int, list_id: int) -> Any:
         .select_from(m.join(s, s.c.id == m.c.subscriber_id))
         .where(
             m.c.list_id == list_id,
+            m.c.status == db.MembershipStatus.SUBSCRIBED.value,  # not pending, not left
             s.c.status == db.SubscriberStatus.SUBSCRIBED.value,
             not_(queued),
         )
