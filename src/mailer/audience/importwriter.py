@@ -34,6 +34,7 @@ from .. import db
 from ..db import SubscriberStatus
 from .csvread import Row
 from .importreport import ImportReport, Skipped
+from .privacy import FORGOTTEN_REASON, forgotten_keys
 from .subscribers import stronger
 
 # -- writing ---------------------------------------------------------------
@@ -194,11 +195,15 @@ class Writer:
         if fresh:
             self.executemany(SEEN, fresh)
         existing = {r.email_key: r for r in conn.execute(self.existing_stmt, {"keys": keys})}
+        erased = forgotten_keys(conn, keys)  # `mailer subscribers forget`: never again
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         joins: list[dict[str, Any]] = []
         consents: dict[str, Row] = {}
         for key, row in batch.items():
+            if key in erased:
+                self.skip(row, FORGOTTEN_REASON)
+                continue
             dup_of = earlier.get(key)
             old = existing.get(key)
             status = row.status or SubscriberStatus.SUBSCRIBED

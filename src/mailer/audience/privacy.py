@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, delete, or_, select, type_coerce
+from sqlalchemy import Text, cast, delete, or_, select
 from sqlalchemy.engine import Connection
 
 from .. import db
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 KEY_ENV = "MAILER_SECRET_KEY"
 _SALT = "forgotten_salt"
 #: what an import or a sign-up says about an erased address
-FORGOTTEN_REASON = "forgotten: this address was erased on request (mailer subscribers forget)"
+FORGOTTEN_REASON = "forgotten (this address was erased on request: mailer subscribers forget)"
 
 
 def _salt(conn: Connection, *, create: bool) -> bytes | None:
@@ -93,7 +93,7 @@ def forget(conn: Connection, email: str, *, case_sensitive_local: bool = False) 
     row = conn.execute(select(s.c.id).where(s.c.email_key == email_key)).first()
     counts: dict[str, int] = {}
     ev = db.events
-    named = type_coerce(ev.c.data, Text).contains(address)
+    named = cast(ev.c.data, Text).contains(address)
     if row is not None:
         sid = int(row.id)
         events_of = or_(ev.c.subscriber_id == sid, named)
