@@ -10,7 +10,8 @@ Routes:
 * ``GET /o/<recipient token>``: a 1×1 transparent GIF, always (an open is queued when the
   token is valid).
 * ``GET|POST /u/<recipient token>``: the one-button unsubscribe page; POST (RFC 8058
-  ``List-Unsubscribe=One-Click`` or the button) unsubscribes at once, idempotently.
+  ``List-Unsubscribe=One-Click`` or the button) unsubscribes at once, idempotently; a
+  test message's token (subscriber 0) unsubscribes nobody and says so.
 * ``GET /v/<view token>[?lang=xx]``: the issue as sent, without personal data.
 * ``GET /leave``: how to unsubscribe (the view page's unsubscribe link).
 * ``POST /webhooks/sendgrid``: SendGrid's signed Event Webhook (:mod:`mailer.webhook`):
@@ -61,6 +62,9 @@ NO_STORE = {"cache-control": "no-store"}
 CLOSE = {"connection": "close"}
 _TOKEN_RE = re.compile(r"%%[a-z_:.0-9]+%%")
 _PIXEL_RE = re.compile(r"<img\b[^>]*/o/%%r%%[^>]*>", re.IGNORECASE)
+#: the subscriber id in the recipient token of a test message (`mailer send-test`): no
+#: subscriber has it, so its /u/ page shows what a reader sees and unsubscribes nobody
+TEST_SUBSCRIBER = 0
 
 
 class LinkCache:
@@ -208,6 +212,14 @@ def create_app(config: Config) -> Starlette:
         if request.method == "GET":
             return HTMLResponse(pages.unsubscribe_form(org, settings.name), headers=NO_STORE)
         await request.body()  # RFC 8058 body or the button; either unsubscribes
+        if subscriber_id == TEST_SUBSCRIBER:  # a `mailer send-test` message: nobody to remove
+            page = pages.page(
+                "Test message: nobody was unsubscribed",
+                "<h1>This was a test message</h1>\n<p>A reader who presses the button is "
+                f"unsubscribed here at once. Nobody was unsubscribed by this test of "
+                f"{pages.escape(org)}'s newsletter.</p>",
+            )
+            return HTMLResponse(page, headers=NO_STORE)
         ua = request.headers.get("user-agent", "")
         try:
             found = await run_in_threadpool(unsubscribe_now, campaign_id, subscriber_id, ua)
