@@ -137,6 +137,13 @@ class Subscribe(_Section):
     per_address_day: int = Field(default=3, ge=1)
 
 
+class Archive(_Section):
+    """The public archive of ``mailer serve`` (``/archive``) and ``mailer archive build``."""
+
+    #: lists whose sent issues are public, without personal data; none by default
+    lists: list[str] = Field(default_factory=list)
+
+
 class Settings(_Section):
     """The validated contents of ``mailer.toml``."""
 
@@ -165,6 +172,7 @@ class Settings(_Section):
     schedule: Schedule = Field(default_factory=Schedule)
     preview: Preview = Field(default_factory=Preview)
     subscribe: Subscribe = Field(default_factory=Subscribe)
+    archive: Archive = Field(default_factory=Archive)
 
 
 @dataclass(frozen=True)
