@@ -74,6 +74,7 @@ COMMANDS = {
     "schedule": "schedule",
     "run-due": "schedule",
     "worker": "schedule",
+    "archive": "archive",
 }
 
 

@@ -107,7 +107,9 @@ def store_contents(
         conn.execute(select(c.c.id).where(c.c.id == campaign_id).with_for_update()).first()
         if conn.execute(select(cc.c.language).where(cc.c.campaign_id == campaign_id)).first():
             return False
-        for r in rendered:
+        from ..archive import keep_assets  # images as sent, when mailer serve serves them
+
+        for r in keep_assets(conn, config, campaign_id, rendered):
             prepared = tracking.prepare(conn, campaign_id, r, config)
             conn.execute(
                 cc.insert().values(

@@ -13,6 +13,8 @@ Routes:
   ``List-Unsubscribe=One-Click`` or the button) unsubscribes at once, idempotently; a
   test message's token (subscriber 0) unsubscribes nobody and says so.
 * ``GET /v/<view token>[?lang=xx]``: the issue as sent, without personal data.
+* ``/archive``, ``/archive/feed.xml``, ``/assets/``: the public archive and campaign images
+  (:mod:`mailer.web.archive`).
 * ``GET /leave``: how to unsubscribe (the view page's unsubscribe link).
 * ``POST /webhooks/sendgrid``: SendGrid's signed Event Webhook (:mod:`mailer.webhook`):
   signature headers checked before the body is read, the body capped at
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -41,12 +42,13 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .. import db
+from ..archive.contents import neutralise
 from ..audience.subscribers import set_status
 from ..config import Config, load_config
 from ..errors import TrackingError
-from ..rendered import UNSUBSCRIBE_URL
-from ..tracking.rewrite import RECIPIENT_TOKEN, base_url, iri_to_uri, signer
+from ..tracking.rewrite import base_url, iri_to_uri, signer
 from ..tracking.scanners import is_scanner_agent
+from . import archive as archive_routes
 from . import pages, webhook
 from .bodies import BodyTooLarge, cap_from_env, read_capped
 from .recorder import Recorder
@@ -60,8 +62,6 @@ GIF = (
 NO_STORE = {"cache-control": "no-store"}
 #: a refused upload closes the connection (the unread rest of the body is not waited for)
 CLOSE = {"connection": "close"}
-_TOKEN_RE = re.compile(r"%%[a-z_:.0-9]+%%")
-_PIXEL_RE = re.compile(r"<img\b[^>]*/o/%%r%%[^>]*>", re.IGNORECASE)
 #: the subscriber id in the recipient token of a test message (`mailer send-test`): no
 #: subscriber has it, so its /u/ page shows what a reader sees and unsubscribes nobody
 TEST_SUBSCRIBER = 0
@@ -116,17 +116,6 @@ def event_row(
         "is_scanner": is_scanner_agent(user_agent),
         "created_at": db.utcnow(),
     }
-
-
-def neutralise(html: str, text_merge: list[dict[str, str]]) -> str:
-    """A stored campaign HTML made impersonal: no recipient token, no pixel, merge
-    fields at their fallback, the unsubscribe link pointing to ``/leave``."""
-    html = _PIXEL_RE.sub("", html)
-    html = html.replace("/" + RECIPIENT_TOKEN, "").replace(RECIPIENT_TOKEN, "")
-    html = html.replace(UNSUBSCRIBE_URL, "%%leave%%")
-    for field in text_merge:
-        html = html.replace(field["token"], pages.escape(field.get("fallback", "")))
-    return _TOKEN_RE.sub("", html.replace("%%leave%%", "/leave"))
 
 
 def create_app(config: Config) -> Starlette:
@@ -296,6 +285,7 @@ def create_app(config: Config) -> Starlette:
             Route("/o/{recipient}", pixel),
             Route("/u/{recipient}", unsubscribe, methods=["GET", "POST"]),
             Route("/v/{token}", view),
+            *archive_routes.routes(config, engine, base_url(config) or ""),
             Route("/leave", leave),
             Route("/webhooks/sendgrid", sendgrid_events, methods=["POST"]),
             Route("/healthz", health),
