@@ -43,13 +43,12 @@ from starlette.routing import Route
 
 from .. import db
 from ..archive.contents import neutralise
-from ..audience.subscribers import set_status
 from ..config import Config, load_config
 from ..errors import TrackingError
 from ..tracking.rewrite import base_url, iri_to_uri, signer
 from ..tracking.scanners import is_scanner_agent
 from . import archive as archive_routes
-from . import pages, webhook
+from . import pages, preferences, subscribe, webhook
 from .bodies import BodyTooLarge, cap_from_env, read_capped
 from .recorder import Recorder
 
@@ -172,55 +171,6 @@ def create_app(config: Config) -> Starlette:
             recorder.add(event_row("open", campaign_id, subscriber_id, ua))
         return Response(GIF, media_type="image/gif", headers=NO_STORE)
 
-    def unsubscribe_now(campaign_id: int, subscriber_id: int, ua: str) -> bool:
-        """Unsubscribe first (what the reader asked), then record the event apart, so an
-        events table that cannot be written never keeps anyone subscribed."""
-        with db.transaction(engine) as conn:
-            previous = set_status(conn, subscriber_id, db.SubscriberStatus.UNSUBSCRIBED)
-        if previous is None:
-            return False
-        if previous == db.SubscriberStatus.SUBSCRIBED:
-            row = event_row("unsubscribe", campaign_id, subscriber_id, ua)
-            row["is_scanner"] = False  # an unsubscribe counts whoever asked
-            row["data"] = {"source": "one-click"}
-            try:
-                with db.transaction(engine) as conn:
-                    conn.execute(db.events.insert().values(**row))
-            except SQLAlchemyError as exc:
-                log.error(
-                    "subscriber %s unsubscribed; the event was not recorded: %s", subscriber_id, exc
-                )
-        return True
-
-    async def unsubscribe(request: Request) -> Response:
-        try:
-            campaign_id, subscriber_id = sign.verify_recipient(request.path_params["recipient"])
-        except TrackingError:
-            page = pages.invalid_link(org, mailto)
-            return HTMLResponse(page, status_code=400, headers=NO_STORE)
-        if request.method == "GET":
-            return HTMLResponse(pages.unsubscribe_form(org, settings.name), headers=NO_STORE)
-        await request.body()  # RFC 8058 body or the button; either unsubscribes
-        if subscriber_id == TEST_SUBSCRIBER:  # a `mailer send-test` message: nobody to remove
-            page = pages.page(
-                "Test message: nobody was unsubscribed",
-                "<h1>This was a test message</h1>\n<p>A reader who presses the button is "
-                f"unsubscribed here at once. Nobody was unsubscribed by this test of "
-                f"{pages.escape(org)}'s newsletter.</p>",
-            )
-            return HTMLResponse(page, headers=NO_STORE)
-        ua = request.headers.get("user-agent", "")
-        try:
-            found = await run_in_threadpool(unsubscribe_now, campaign_id, subscriber_id, ua)
-        except SQLAlchemyError as exc:
-            log.error("cannot unsubscribe subscriber %s: %s", subscriber_id, exc)
-            page = pages.try_again(org, mailto)
-            return HTMLResponse(page, status_code=503, headers=NO_STORE)
-        if not found:
-            page = pages.invalid_link(org, mailto)
-            return HTMLResponse(page, status_code=400, headers=NO_STORE)
-        return HTMLResponse(pages.unsubscribed(org), headers=NO_STORE)
-
     def load_view(campaign_id: int, lang: str | None) -> tuple[str, list[dict[str, str]]] | None:
         cc = db.campaign_contents
         with db.read(engine) as conn:
@@ -283,7 +233,8 @@ def create_app(config: Config) -> Starlette:
             Route("/c/{link}/{recipient}", click),
             Route("/c/{link}", click),
             Route("/o/{recipient}", pixel),
-            Route("/u/{recipient}", unsubscribe, methods=["GET", "POST"]),
+            *preferences.routes(config, engine, sign),
+            *subscribe.routes(config, engine, sign, base_url(config) or ""),
             Route("/v/{token}", view),
             *archive_routes.routes(config, engine, base_url(config) or ""),
             Route("/leave", leave),
