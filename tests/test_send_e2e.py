@@ -100,7 +100,8 @@ def test_sample_issue_over_smtp_with_tracking(
 
 
 def test_send_test_records_nothing(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`send-test` sends "[TEST]" messages to the given addresses and writes no campaign."""
+    """`send-test` sends "[TEST]" messages to the given addresses and records no send: no
+    delivery, no batch, no campaign of kind `send` (its links live under a `test` row)."""
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
@@ -130,8 +131,10 @@ def test_send_test_records_nothing(project: Path, monkeypatch: pytest.MonkeyPatc
         assert "%%" not in body
     engine = db.connect(f"sqlite:///{project / 'mailer.db'}")
     with db.read(engine) as conn:
-        assert conn.execute(select(func.count()).select_from(db.campaigns)).scalar() == 0
-        assert conn.execute(select(func.count()).select_from(db.links)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(db.deliveries)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(db.batches)).scalar() == 0
+        kinds = conn.execute(select(db.campaigns.c.kind)).scalars().all()
+    assert kinds == ["test"]
 
 
 def test_sample_issue_accepted_by_sendgrids_contract(

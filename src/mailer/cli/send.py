@@ -182,7 +182,11 @@ def send_test_command(
 ) -> None:
     """Send ISSUE to a few addresses with the subject prefixed "[TEST]".
 
-    Nothing is recorded: no campaign, no ledger, no tracking.
+    The message is what a reader gets: with [tracking] base_url set, links go through
+    the tracking redirect, the open pixel is there when tracking.opens is on, and the
+    one-click List-Unsubscribe headers point at a /u/ page that unsubscribes nobody.
+    Nothing is recorded as a delivery: the test is no campaign in `mailer campaigns`,
+    schedules or stats, and a later `mailer send` of the issue still goes to everyone.
 
     \b
     Example:

@@ -3,8 +3,11 @@
 The read side of sending. This module owns :class:`CampaignResult` and
 :func:`campaign_result` (a campaign's status and delivery counts), :func:`find_campaign`
 (the latest campaign of an issue to a list) and :func:`list_campaigns` (what
-``mailer campaigns`` shows). It writes nothing: creating and running campaigns is
-:mod:`mailer.send`, the batch and delivery bookkeeping :mod:`mailer.ledger`.
+``mailer campaigns`` shows). Both see only sends to a list (``kind = 'send'``): a
+tracked ``mailer send-test`` leaves a ``test`` campaign row that is never listed, never
+resumed and never blocks a real send of the issue. It writes nothing: creating and
+running campaigns is :mod:`mailer.send`, the batch and delivery bookkeeping
+:mod:`mailer.ledger`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from .. import db
 from ..errors import DeliveryError
 
 CS, DS = db.CampaignStatus, db.DeliveryStatus
+SEND = db.CampaignKind.SEND.value
 #: error prefix of a delivery skipped because its subscriber left during the send
 #: (the ledger writes it; :func:`campaign_result` counts those apart from failures)
 SKIPPED = "skipped: "
@@ -114,6 +118,7 @@ def find_campaign(engine: Engine, slug: str, list_id: int) -> dict[str, Any] | N
                     c.c.issue_slug == slug,
                     c.c.list_id == list_id,
                     c.c.status != CS.CANCELLED.value,
+                    c.c.kind == SEND,
                 )
                 .order_by(c.c.id.desc())
                 .limit(1)
@@ -127,7 +132,11 @@ def find_campaign(engine: Engine, slug: str, list_id: int) -> dict[str, Any] | N
 def list_campaigns(engine: Engine, campaign_id: int | None = None) -> list[dict[str, Any]]:
     """Campaigns (newest first) with their list, status and counts by delivery state."""
     c, lst, d = db.campaigns, db.lists, db.deliveries
-    q = select(c, lst.c.name.label("list_name")).join(lst, lst.c.id == c.c.list_id)
+    q = (
+        select(c, lst.c.name.label("list_name"))
+        .join(lst, lst.c.id == c.c.list_id)
+        .where(c.c.kind == SEND)
+    )
     if campaign_id is not None:
         q = q.where(c.c.id == campaign_id)
     out: list[dict[str, Any]] = []

@@ -352,7 +352,7 @@ def list_schedules(
             c.c.provider_batch_id,
         )
         .join(lst, lst.c.id == c.c.list_id)
-        .where(c.c.scheduled_at.is_not(None))
+        .where(c.c.scheduled_at.is_not(None), c.c.kind == db.CampaignKind.SEND.value)
         .order_by(c.c.scheduled_at, c.c.id)
     )
     if statuses is not None:
@@ -401,7 +401,7 @@ def cancel_schedule(
     with db.transaction(engine) as conn:
         row = conn.execute(
             select(c.c.status, c.c.provider_batch_id, c.c.scheduled_at)
-            .where(c.c.id == campaign_id)
+            .where(c.c.id == campaign_id, c.c.kind == db.CampaignKind.SEND.value)
             .with_for_update()
         ).first()
         if row is None:

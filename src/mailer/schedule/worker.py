@@ -17,7 +17,8 @@ Claiming (one campaign at a time, so several runners share the work):
   (or when it was scheduled with ``--send-late``).
 
 Campaigns in ``sending`` without ``claimed_by`` were started by ``mailer send`` by
-hand; run-due leaves them to the operator (``mailer send`` resumes them).
+hand; run-due leaves them to the operator (``mailer send`` resumes them). Only sends to a
+list (``kind = 'send'``) are ever claimed: a test send's row is never due.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from .schedules import ScheduleRow, list_schedules, parse_duration
 
 log = logging.getLogger(__name__)
 
+SEND = db.CampaignKind.SEND.value
+
 #: how often (real seconds) a running send refreshes its claim
 HEARTBEAT_SECONDS = 30.0
 
@@ -62,6 +65,7 @@ def mark_late(engine: Engine, now: datetime, max_delay: timedelta) -> list[int]:
     c = db.campaigns
     cond = and_(
         c.c.status == db.CampaignStatus.SCHEDULED.value,
+        c.c.kind == SEND,
         c.c.scheduled_at < now - max_delay,
         c.c.late.is_(False),
     )
@@ -89,6 +93,7 @@ def claim_next(
             select(c.c.id, c.c.claimed_by, c.c.claimed_at, c.c.late)
             .where(
                 c.c.status == db.CampaignStatus.SENDING.value,
+                c.c.kind == SEND,
                 c.c.claimed_by.is_not(None),
                 or_(c.c.claimed_by != me, c.c.claimed_at.is_(None)),
                 c.c.id.not_in(exclude),
@@ -115,6 +120,7 @@ def claim_next(
                 return Claim(int(cid), resumed=True, late=bool(late))
         due = and_(
             c.c.status == db.CampaignStatus.SCHEDULED.value,
+            c.c.kind == SEND,
             c.c.scheduled_at <= now,
             c.c.id.not_in(exclude),
         )
@@ -316,7 +322,7 @@ def run_due(
 def next_due(engine: Engine, *, send_late: bool = False) -> datetime | None:
     """The earliest time a scheduled campaign becomes due (held late ones excluded)."""
     c = db.campaigns
-    cond = c.c.status == db.CampaignStatus.SCHEDULED.value
+    cond = and_(c.c.status == db.CampaignStatus.SCHEDULED.value, c.c.kind == SEND)
     if not send_late:
         cond = and_(cond, or_(c.c.late.is_(False), c.c.send_late.is_(True)))
     with db.read(engine) as conn:

@@ -50,7 +50,8 @@ def resolve_slug(issue: str) -> str:
 
 def _campaigns(conn: Connection, slug: str, campaign_id: int | None) -> list[int]:
     c = db.campaigns
-    query = select(c.c.id).where(c.c.issue_slug == slug)
+    # test sends (`mailer send-test`) are no campaign: their clicks and opens never count
+    query = select(c.c.id).where(c.c.issue_slug == slug, c.c.kind == db.CampaignKind.SEND.value)
     if campaign_id is not None:
         query = query.where(c.c.id == campaign_id)
     return [int(i) for i in conn.execute(query.order_by(c.c.id)).scalars()]

@@ -96,6 +96,7 @@ def comparison(conn: Connection, ids: Sequence[int], slug: str) -> list[Comparis
             .select_from(joined)
             .where(
                 c.c.list_id == list_id,
+                c.c.kind == db.CampaignKind.SEND.value,
                 c.c.issue_slug != slug,
                 c.c.started_at.is_not(None),
             )
