@@ -293,6 +293,36 @@ def unsubscribe_command(state: State, email: str) -> None:
             click.echo(f"{email.strip()} was already {previous}; nothing changed")
 
 
+@subscribers_group.command("form")
+@click.option("--list", "list_name", required=True, help="A list named in [subscribe] lists.")
+@pass_state
+def form_command(state: State, list_name: str) -> None:
+    """Print an HTML sign-up form for the organisation's website: it posts to
+    <tracking.base_url>/subscribe (mailer serve), which sends the confirmation email.
+    Works without JavaScript; style it with your site's CSS.
+
+    \b
+    Example:
+        mailer subscribers form --list partners > signup-snippet.html
+    """
+    from ..web.readerpages import form_html
+
+    settings = state.config.settings
+    if list_name not in settings.subscribe.lists:
+        known = ", ".join(settings.subscribe.lists) or "none yet"
+        raise click.ClickException(
+            f"list {list_name!r} takes no sign-ups (lists in [subscribe] lists: {known}); "
+            f'add it to mailer.toml: [subscribe] lists = ["{list_name}"]'
+        )
+    base = (settings.tracking.base_url or "").rstrip("/")
+    if not base:
+        raise click.ClickException(
+            "tracking.base_url is not set: the form must post to the public address of "
+            'mailer serve; set [tracking] base_url = "https://news.example.org" in mailer.toml'
+        )
+    click.echo(form_html(settings, list_name, action=f"{base}/subscribe"))
+
+
 @click.command("lists")
 @click.option("--json", "as_json", is_flag=True, help="Print the lists as JSON.")
 @pass_state

@@ -98,7 +98,7 @@ def form_html(settings: Settings, list_name: str, action: str = "/subscribe") ->
         '<input id="mailer-name" type="text" name="name" maxlength="200" autocomplete="name">\n'
         '<label for="mailer-language">Language</label>\n'
         f'<select id="mailer-language" name="language">\n{options}\n</select>\n'
-        '<div class="hp" aria-hidden="true"><label for="mailer-website">Leave this empty'
+        '<div class="hp" aria-hidden="true" style="position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden"><label for="mailer-website">Leave this empty'
         '</label><input id="mailer-website" type="text" name="website" tabindex="-1" '
         'autocomplete="off"></div>\n'
         f'<p class="note">{escape(consent_text(settings, list_name))}</p>\n'
