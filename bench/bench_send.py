@@ -5,6 +5,10 @@
   built with bare dicts from an in-memory list and posted with the same client;
 * mailer: ``run_campaign`` over subscribers in SQLite with the sendgrid backend:
   the ledger writes, keyset pagination, personalisation, payloads, posting;
+* latency: ``run_campaign`` of the same 100k against a server that answers 202 after
+  ``BENCH_SEND_LATENCY`` seconds (default 0.15, SendGrid's answer time for 1,000
+  recipients): recipients per second of the whole process (``[sending] concurrency``
+  at its default unless ``BENCH_SEND_CONCURRENCY`` says otherwise);
 * 1M: peak RSS of ``run_campaign`` over 1,000,000 subscribers streamed from SQLite.
 
 Each measured run is its own process, so its peak RSS (``VmHWM``) is its own.
@@ -39,7 +43,9 @@ TEXT = "Hello %%first_name%%\n" + "Story text.\n" * 150 + "Unsubscribe: %%unsubs
 
 
 # -- the 202 server (separate process) ------------------------------------------------
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _handle(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float = 0.0
+) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -48,6 +54,8 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":", 1)[1])
             await reader.readexactly(length)
+            if delay:
+                await asyncio.sleep(delay)
             writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nX-Message-Id: b\r\n\r\n")
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -56,9 +64,12 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
-def serve(port: int) -> None:
+def serve(port: int, delay: float = 0.0) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _handle(reader, writer, delay)
+
     async def main() -> None:
-        server = await asyncio.start_server(_handle, "127.0.0.1", port, limit=1 << 24)
+        server = await asyncio.start_server(handle, "127.0.0.1", port, limit=1 << 24, backlog=256)
         async with server:
             await server.serve_forever()
 
@@ -78,9 +89,8 @@ def _peak_mb() -> float:
 
 def child_floor(n: int, host: str) -> dict[str, float]:
     """Bare dicts from an in-memory list, same client, same payload shape."""
-    from sendgrid import SendGridAPIClient
-
     from mailer.tracking.tokens import Signer
+    from sendgrid import SendGridAPIClient
 
     signer = Signer(SECRET.encode())
     client = SendGridAPIClient("SG.bench", host=host)
@@ -121,6 +131,12 @@ def child_floor(n: int, host: str) -> dict[str, float]:
     return {"seconds": elapsed, "per_second": n / elapsed, "peak_mb": _peak_mb()}
 
 
+def _concurrency() -> dict[str, int]:
+    """``[sending] concurrency`` from ``BENCH_SEND_CONCURRENCY`` (unset: mailer's default)."""
+    value = os.environ.get("BENCH_SEND_CONCURRENCY")
+    return {"concurrency": int(value)} if value else {}
+
+
 def _config(root: Path, db_path: Path) -> object:
     from mailer.config import Config, Settings
 
@@ -134,7 +150,7 @@ def _config(root: Path, db_path: Path) -> object:
                 "unsubscribe_mailto": "u@example.org",
             },
             "tracking": {"base_url": "https://news.example.org"},
-            "sending": {"batch_size": 1000, "timeout": 30},
+            "sending": {"batch_size": 1000, "timeout": 30, **_concurrency()},
         }
     )
     return Config(settings=settings, path=None, root=root)
@@ -231,30 +247,41 @@ def _copy_db(src: Path, dest: Path) -> Path:
 
 
 def _child(*args: str) -> dict[str, float]:
+    """Run one measurement in its own process; adds ``wall``: the whole process's seconds."""
+    started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "bench.bench_send", *args],
         check=True,
         capture_output=True,
         text=True,
     )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    result = dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    result["wall"] = time.perf_counter() - started
+    return result
 
 
 # -- main ----------------------------------------------------------------------------------
+def _start_server(delay: float) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "bench.bench_send", "serve", str(port), str(delay)]
+    server = subprocess.Popen(cmd)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return server, f"http://127.0.0.1:{port}"
+
+
 def main() -> None:
     n = int(os.environ.get("BENCH_SEND_N", "100000"))
     big = int(os.environ.get("BENCH_SEND_BIG", "1000000"))
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "bench.bench_send", "serve", str(port)])
-    host = f"http://127.0.0.1:{port}"
+    latency = float(os.environ.get("BENCH_SEND_LATENCY", "0.15"))
+    server, host = _start_server(0.0)
+    slow, slow_host = _start_server(latency)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         with tempfile.TemporaryDirectory(prefix="bench-send-") as tmp:
             floor = min(
                 (_child("floor", str(n), host) for _ in range(REPEAT)), key=lambda r: r["seconds"]
@@ -277,6 +304,15 @@ def main() -> None:
                 f"peak RSS {sent['peak_mb']:.0f} MB; "
                 f"{floor['per_second'] / sent['per_second']:.2f}x the floor's time"
             )
+            if latency:
+                copy = _copy_db(small, Path(tmp) / "slow.db")
+                sent = _child("send", str(copy), slow_host, str(cid))
+                print(
+                    f"mailer {n:>9,} recipients, server answering after {latency * 1000:.0f} ms: "
+                    f"{sent['per_second']:>9,.0f}/s in the send ({sent['seconds']:.2f} s), "
+                    f"{sent['accepted'] / sent['wall']:,.0f}/s whole process "
+                    f"({sent['wall']:.2f} s), peak RSS {sent['peak_mb']:.0f} MB"
+                )
             if big:
                 large = Path(tmp) / "large.db"
                 started = time.perf_counter()
@@ -289,14 +325,15 @@ def main() -> None:
                     f"(streamed from SQLite; seeding took {seeded:.0f} s)"
                 )
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        for proc in (server, slow):
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 if __name__ == "__main__":
     what = sys.argv[1]
     if what == "serve":
-        serve(int(sys.argv[2]))
+        serve(int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)
     elif what == "floor":
         print(json.dumps(child_floor(int(sys.argv[2]), sys.argv[3])))
     elif what == "seed":

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from faultserver import FaultServer
 from mailer import db
+from mailer.backends.base import Batch
 from mailer.backends.sendgrid import SendGridBackend, retry_delay
 from mailer.delivery.campaigns import campaign_result
 from mailer.delivery.send import run_campaign
@@ -42,12 +45,20 @@ def test_prism_accepts_every_request(
     seed(engine, 2500)
     cid = campaign(engine, config)
     backend = SendGridBackend(KEY, prism_url, timeout=30, max_retries=0)
-    payloads = []
-    original = backend.payload
-    backend.payload = lambda batch: payloads.append(original(batch)) or payloads[-1]  # type: ignore[method-assign]
+    payloads: list[dict[str, Any]] = []
+    original = SendGridBackend.payload_json
+
+    def spy(self: SendGridBackend, batch: Batch) -> str:
+        text = original(self, batch)
+        assert json.loads(text) == json.loads(json.dumps(self.payload(batch)))
+        payloads.append(json.loads(text))
+        return text
+
+    monkeypatch.setattr(SendGridBackend, "payload_json", spy)
     result = run_campaign(engine, config, cid, backend=backend)
     assert result.status == "sent" and result.accepted == 2500
     assert backend.requests == 3
+    payloads.sort(key=lambda p: -len(p["personalizations"]))  # batches fly together
     assert [len(p["personalizations"]) for p in payloads] == [1000, 1000, 500]
     body = payloads[0]
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
@@ -95,7 +106,9 @@ def test_prism_rejects_an_invalid_request_with_reasons(
 
 def test_faults_end_with_everyone_accepted_exactly_once(engine: Engine, tmp_path: Path) -> None:
     """429, 500, 503 and a dropped connection are retried; a hang is held unknown until retried."""
-    config = make_config(tmp_path)
+    config = make_config(
+        tmp_path, sending={"concurrency": 1}
+    )  # the script is one request after another
     seed(engine, 60)
     cid = campaign(engine, config)
     script = ["429", "500", "503", "drop", "ok", "hang"]
@@ -118,7 +131,7 @@ def test_faults_end_with_everyone_accepted_exactly_once(engine: Engine, tmp_path
 
 def test_retries_run_out_then_pause_and_resume(engine: Engine, tmp_path: Path) -> None:
     """When the provider keeps failing, retries are bounded and the campaign pauses intact."""
-    config = make_config(tmp_path, sending={"max_consecutive_failures": 2})
+    config = make_config(tmp_path, sending={"max_consecutive_failures": 2, "concurrency": 1})
     seed(engine, 15)
     cid = campaign(engine, config)
     with FaultServer(["503"] * 6) as server:

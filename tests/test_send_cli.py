@@ -106,6 +106,8 @@ def test_unknown_exits_1_with_instructions_and_key_never_shows(
 ) -> None:
     """A batch with no answer makes `send` exit 1 saying what to do; --debug never shows the key."""
     caplog.set_level(logging.DEBUG)
+    toml = project / "mailer.toml"  # the script is one request after another
+    toml.write_text(toml.read_text().replace("[sending]\n", "[sending]\nconcurrency = 1\n", 1))
     _campaign(project, 25)
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
     with FaultServer(["ok", "hang", "503", "503"], hang_seconds=1.5) as server:

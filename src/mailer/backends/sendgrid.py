@@ -16,6 +16,11 @@ The client has no timeout and never retries, so this module does both:
 * 400/413 → :class:`ProviderRejected` with SendGrid's reasons (Prism's in its
   ``sl-violations`` header); 401/403 → a DeliveryError about the key.
 
+Batches in flight (``[sending] concurrency``): the ledger sends on :meth:`SendGridBackend.fork`
+s, one client per thread (the client keeps per-request headers on itself). The body is
+serialised here, not by the client: the parts every request of one language shares are
+encoded once and each batch's personalizations are spliced in.
+
 The key comes from ``SENDGRID_API_KEY`` only. The client logs the Authorization header
 at DEBUG, so its logger is held at WARNING whenever this backend is made.
 """
@@ -27,7 +32,9 @@ import http.client
 import json
 import logging
 import random
+import threading
 import time
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.error import URLError
@@ -38,6 +45,7 @@ from .base import Batch, Recipient, Report, TransientFailure, UnknownOutcome
 
 log = logging.getLogger(__name__)
 API_KEY_ENV = "SENDGRID_API_KEY"
+JSON_UTF8 = "application/json; charset=utf-8"
 
 
 def _silence_client_logs() -> None:
@@ -117,11 +125,34 @@ class SendGridBackend:
         _silence_client_logs()
         self._client = SendGridAPIClient(api_key, host=host)
         self._client.client.timeout = timeout
+        # a str body is sent as it is (we serialise it ourselves; see payload_json)
+        self._client.client.request_headers["Content-Type"] = JSON_UTF8
+        self._key = api_key
         self.host = host
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_backoff = max_backoff
-        self.requests = 0  # requests made (retries included), for tests and bench
+        #: requests made (retries included) by this backend and its forks: tests and bench
+        self._count = [0]
+        self._count_lock = threading.Lock()
+        #: the shared parts of the body per content (id of the Content object → head, tail)
+        self._frames: dict[int, tuple[object, str, str]] = {}
+
+    @property
+    def requests(self) -> int:
+        return self._count[0]
+
+    def fork(self) -> SendGridBackend:
+        """Same settings, its own client: one more request in flight (one per thread)."""
+        other = SendGridBackend(
+            self._key,
+            self.host,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            max_backoff=self.max_backoff,
+        )
+        other._count, other._count_lock = self._count, self._count_lock
+        return other
 
     def __repr__(self) -> str:  # no key in reprs
         return f"SendGridBackend({self.host})"
@@ -152,20 +183,7 @@ class SendGridBackend:
         """The request body for *batch*: plain dicts, as SendGrid's v3 API takes them."""
         c = batch.content
         cid = str(batch.campaign_id)
-        personalizations = []
-        for r in batch.recipients:
-            to: dict[str, str] = {"email": r.email}
-            if r.name:
-                to["name"] = r.name
-            p: dict[str, Any] = {
-                "to": [to],
-                "custom_args": {"campaign_id": cid, "subscriber_id": str(r.subscriber_id)},
-            }
-            if r.values:
-                p["substitutions"] = r.values
-            if r.headers:
-                p["headers"] = r.headers
-            personalizations.append(p)
+        personalizations = [SendGridBackend.personalization(cid, r) for r in batch.recipients]
         sender: dict[str, str] = {"email": batch.sender.email}
         if batch.sender.name:
             sender["name"] = batch.sender.name
@@ -183,14 +201,45 @@ class SendGridBackend:
             body["reply_to"] = {"email": batch.sender.reply_to}
         return body
 
+    @staticmethod
+    def personalization(campaign_id: str, r: Recipient) -> dict[str, Any]:
+        to: dict[str, str] = {"email": r.email}
+        if r.name:
+            to["name"] = r.name
+        p: dict[str, Any] = {
+            "to": [to],
+            "custom_args": {"campaign_id": campaign_id, "subscriber_id": str(r.subscriber_id)},
+        }
+        if r.values:
+            p["substitutions"] = r.values
+        if r.headers:
+            p["headers"] = r.headers
+        return p
+
+    def payload_json(self, batch: Batch) -> str:
+        """:meth:`payload` as JSON: the parts shared by every batch of this content are
+        encoded once, the personalizations of *batch* spliced in."""
+        frame = self._frames.get(id(batch.content))
+        if frame is None or frame[0] is not batch.content:
+            shell = self.payload(replace(batch, recipients=[]))
+            del shell["personalizations"]
+            rest = json.dumps(shell, ensure_ascii=False, separators=(",", ":"))
+            frame = (batch.content, '{"personalizations":', "," + rest[1:])
+            self._frames[id(batch.content)] = frame
+        cid = str(batch.campaign_id)
+        people = [self.personalization(cid, r) for r in batch.recipients]
+        dumped = json.dumps(people, ensure_ascii=False, separators=(",", ":"))
+        return frame[1] + dumped + frame[2]
+
     # -- sending -----------------------------------------------------------
-    def _post(self, body: dict[str, Any]) -> Any:
+    def _post(self, body: dict[str, Any] | str) -> Any:
         from python_http_client.exceptions import HTTPError
 
         attempt = 0
         while True:
             attempt += 1
-            self.requests += 1
+            with self._count_lock:
+                self._count[0] += 1
             headers = None
             try:
                 return self._client.client.mail.send.post(request_body=body, timeout=self.timeout)
@@ -240,7 +289,7 @@ class SendGridBackend:
     def send(self, batch: Batch, report: Report) -> None:
         if not batch.recipients:
             return
-        response = self._post(self.payload(batch))
+        response = self._post(self.payload_json(batch))
         message_id = None
         with contextlib.suppress(AttributeError):
             message_id = response.headers.get("X-Message-Id")

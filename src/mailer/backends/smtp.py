@@ -10,6 +10,9 @@ recipient → failed (permanent); the connection lost or timed out *during* DATA
 unknown (the server may have queued it). A drop before DATA is retried once on a
 fresh connection; if the server cannot be reached the rest of the batch is a
 :class:`TransientFailure` (safe to send later).
+
+With ``[sending] concurrency = N`` the ledger sends on N connections (:meth:`SmtpBackend.fork`),
+each message still checkpointed on its own; ``rate`` stays the whole process's.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import logging
 import smtplib
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -85,7 +89,16 @@ class SmtpBackend:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self._conn: smtplib.SMTP | None = None
-        self._last = 0.0
+        #: when the next message may go (monotonic), shared with forks
+        self._next = [0.0]
+        self._pace_lock = threading.Lock()
+
+    def fork(self) -> SmtpBackend:
+        """Same server, its own connection: one more lane (``[sending] concurrency``).
+        The ``rate`` is the whole process's: a backend and its forks share one pace."""
+        other = SmtpBackend(self.settings)
+        other._next, other._pace_lock = self._next, self._pace_lock
+        return other
 
     # -- connection ------------------------------------------------------
     def _connect(self) -> smtplib.SMTP:
@@ -125,11 +138,14 @@ class SmtpBackend:
             self._conn = None
 
     def _pace(self) -> None:
-        if self.settings.rate > 0:
-            wait = self._last + 1.0 / self.settings.rate - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-        self._last = time.monotonic()
+        if self.settings.rate <= 0:
+            return
+        with self._pace_lock:
+            now = time.monotonic()
+            slot = max(now, self._next[0])
+            self._next[0] = slot + 1.0 / self.settings.rate
+        if slot > now:
+            time.sleep(slot - now)
 
     # -- sending ---------------------------------------------------------
     def _envelope(self, conn: smtplib.SMTP, sender: str, rcpt: str) -> tuple[int, str]:

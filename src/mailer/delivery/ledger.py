@@ -21,6 +21,10 @@ Recipients are streamed from the database a batch at a time, and their status is
 re-checked when a batch is built or re-sent, so someone who unsubscribes during a send
 is skipped from then on. After ``sending.max_consecutive_failures`` failed batches in a
 row the campaign pauses with the last error instead of burning through the list.
+
+Up to ``sending.concurrency`` batches are in flight at once, each on its own lane
+(:mod:`mailer.delivery.pool`): this thread prepares the next batch while the lanes send;
+each lane marks its batch in flight, sends it and records the answer.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from ..errors import DeliveryError, MailerError, ProviderRejected
 from . import recovery
 from .campaigns import SKIPPED
 from .personalize import Personalizer
+from .pool import InFlight, lanes
 from .recipients import LanguageGroup, eligible, insert_deliveries, language_cond, raw_attributes
 from .recovery import BATCH_SENDING
 
@@ -97,6 +102,8 @@ class Ledger:
         self.sender = Sender(s.sender.from_name, s.sender.from_email, s.sender.reply_to)
         self.batch_size = s.sending.batch_size
         self.max_failures = max(1, s.sending.max_consecutive_failures)
+        self.concurrency = s.sending.concurrency
+        self._lanes: list[Backend] = [backend]
         self._lang = 0
         self._cursor = 0
         #: set when every recipient has been handed to the backend
@@ -154,17 +161,18 @@ class Ledger:
         return total, int(sum(v for k, v in queued.items() if k != DS.PENDING.value))
 
     # -- batches -------------------------------------------------------------------
-    def next_pending(self) -> Batch | None:
-        """A batch written before but not sent (resume, retry): its still-pending part."""
+    def next_pending(self, held: set[int] | frozenset[int] = frozenset()) -> Batch | None:
+        """A batch written before but not sent (resume, retry): its still-pending part.
+        Batches in *held* (prepared or in flight in this process) are left out."""
         b, d, s = db.batches, db.deliveries, db.subscribers
         while True:
             with db.transaction(self.engine) as conn:
-                row = conn.execute(
-                    select(b.c.id)
-                    .where(b.c.campaign_id == self.cid, b.c.status == DS.PENDING.value)
-                    .order_by(b.c.id)
-                    .limit(1)
-                ).first()
+                query = select(b.c.id).where(
+                    b.c.campaign_id == self.cid, b.c.status == DS.PENDING.value
+                )
+                if held:
+                    query = query.where(b.c.id.not_in(sorted(held)))
+                row = conn.execute(query.order_by(b.c.id).limit(1)).first()
                 if row is None:
                     return None
                 bid = int(row[0])
@@ -285,14 +293,19 @@ class Ledger:
                 .values(status=status, error=error, finished_at=db.utcnow())
             )
 
-    def send(self, batch: Batch) -> str | None:
-        """Send one batch; None when it went through, else the error (batch failed)."""
+    def send(self, batch: Batch, backend: Backend | None = None) -> str | None:
+        """Send one batch (on *backend*, a lane; default the ledger's own); None when it
+        went through, else the error (batch failed)."""
         batch = self.drop_unbuildable(batch)
         if not batch.recipients:  # everyone in it failed at build: settled
             self._close_batch(batch, DS.ACCEPTED.value)
             return None
+        return self.fly(backend or self.backend, batch)
+
+    def fly(self, backend: Backend, batch: Batch) -> str | None:
+        """On a lane: mark the prepared *batch* in flight, send it, record the answer."""
         self.mark_in_flight(batch)
-        return self.transmit(batch)
+        return self.transmit(batch, backend)
 
     def drop_unbuildable(self, batch: Batch) -> Batch:
         """Mark ``failed`` (with the reason) the recipients whose message cannot be built
@@ -321,10 +334,11 @@ class Ledger:
                 .values(status=BATCH_SENDING, attempts=b.c.attempts + 1)
             )
 
-    def transmit(self, batch: Batch) -> str | None:
-        """Hand an in-flight batch to the backend and record what it says."""
+    def transmit(self, batch: Batch, backend: Backend | None = None) -> str | None:
+        """Hand an in-flight batch to *backend* (default the ledger's) and record what it says."""
+        backend = backend or self.backend
         reported: list[Reported] = []
-        per_message = self.backend.per_message
+        per_message = backend.per_message
 
         def report(r: Recipient, outcome: Outcome, pid: str | None, err: str | None) -> None:
             err = redact(err) if err else err
@@ -334,7 +348,7 @@ class Ledger:
                 reported.append((r.subscriber_id, outcome, pid, err))
 
         try:
-            self.backend.send(batch, report)
+            backend.send(batch, report)
         except TransientFailure as exc:
             self._close_batch(batch, DS.PENDING.value, redact(exc.message), reported)
             return redact(exc.message)
@@ -381,9 +395,15 @@ class Ledger:
         if progress:
             progress(done, total)
         failures, last = 0, ""
+        self._lanes = lanes(self.backend, self.concurrency)
+        opened: list[Backend] = []
         try:
-            self.backend.open()
+            for lane in self._lanes:
+                lane.open()
+                opened.append(lane)
         except TransientFailure as exc:
+            for lane in opened:
+                lane.close()
             with db.transaction(self.engine) as conn:
                 self._set_campaign(conn, status=CS.PAUSED.value, error=str(exc))
             return
@@ -410,30 +430,41 @@ class Ledger:
             if not self.exhausted:  # stopped, cancelled or paused elsewhere
                 return
         finally:
-            self.backend.close()
+            for lane in opened:
+                lane.close()
         self.finish()
 
-    def _take(self) -> Batch | None:
-        return self.next_pending() or self.next_new()
+    def _take(self, held: set[int] | frozenset[int] = frozenset()) -> Batch | None:
+        return self.next_pending(held) or self.next_new()
+
+    def _prepare(self, held: set[int]) -> Batch | None:
+        """The next batch to hand to a lane, its unbuildable recipients already settled."""
+        while True:
+            batch = self._take(held)
+            if batch is None:
+                return None
+            batch = self.drop_unbuildable(batch)
+            if batch.recipients:
+                return batch
+            self._close_batch(batch, DS.ACCEPTED.value)  # everyone failed at build: settled
 
     def _sent_batches(
         self, should_stop: Callable[[], bool] | None
     ) -> Iterator[tuple[Batch, str | None]]:
-        """Send batches one after the other, yielding (batch, error) for each; stops when
-        *should_stop* says so or the campaign is no longer ``sending``.
+        """Send batches, up to ``concurrency`` in flight, yielding (batch, error) for each
+        as its answer comes; stops when *should_stop* says so or the campaign is no longer
+        ``sending`` (the batches in flight finish first)."""
 
-        (Preparing the next batch in a thread while a request is in flight was tried:
-        on this 2-core machine it measured 5% slower, so the loop stays sequential.)"""
-        while True:
+        def keep_going() -> bool:
             if should_stop is not None and should_stop():
-                return
-            if self._status() != CS.SENDING.value:  # cancelled or paused elsewhere
-                return
-            batch = self._take()
-            if batch is None:
-                self.exhausted = True
-                return
-            yield batch, self.send(batch)
+                return False
+            return self._status() == CS.SENDING.value  # else cancelled or paused elsewhere
+
+        flight = InFlight(self._lanes, self._prepare, self.fly)
+        try:
+            yield from flight.run(keep_going)
+        finally:
+            self.exhausted = flight.exhausted
 
     def finish(self) -> None:
         """Mark the campaign sent, or paused while recipients are held unknown."""
