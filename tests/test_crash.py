@@ -163,6 +163,6 @@ def test_kill_9_and_resume_sends_each_address_once(
     assert len(unknown) <= KILLS * concurrency * (100 if backend == "sendgrid" else 1)
     assert elapsed < 60
     print(
-        f"{backend} x{concurrency}: killed {killed}x, {len(accepted)} accepted, {len(unknown)} unknown, "
-        f"{elapsed:.1f}s"
+        f"{backend} x{concurrency}: killed {killed}x, {len(accepted)} accepted, "
+        f"{len(unknown)} unknown, {elapsed:.1f}s"
     )
