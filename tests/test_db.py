@@ -12,6 +12,9 @@ from mailer import db
 from mailer.audience.subscribers import add, unsubscribe
 from mailer.errors import DatabaseError
 
+#: the version a test's own extra migration step gets (one past the shipped ones)
+NEXT = db.SCHEMA_VERSION + 1
+
 
 def test_schema_created_and_versioned(db_url: str) -> None:
     """A new database gets every table and the current schema version."""
@@ -100,16 +103,16 @@ def test_v1_database_with_data_is_upgraded_by_a_later_step(
     _fill_v1(db_url)
     before = _dump(db_url)
     assert len(before) == 2
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (2, "timezone", _v2_add_timezone)])
-    monkeypatch.setattr(db, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (NEXT, "timezone", _v2_add_timezone)])
+    monkeypatch.setattr(db, "SCHEMA_VERSION", NEXT)
     engine = db.connect(db_url)
     with db.read(engine) as conn:
-        assert db.current_version(conn) == 2
+        assert db.current_version(conn) == NEXT
         zones = dict(conn.execute(text("SELECT email, timezone FROM subscribers")).all())
     assert zones == {"ayse@example.org": "Europe/Istanbul", "john@example.org": None}
     db.dispose_all()
     assert _dump(db_url) == before
-    assert db.migrate(db.connect(db_url)) == 2  # idempotent once upgraded
+    assert db.migrate(db.connect(db_url)) == NEXT  # idempotent once upgraded
 
 
 def _v2_broken(conn: Connection) -> None:
@@ -120,17 +123,18 @@ def _v2_broken(conn: Connection) -> None:
 def test_failed_upgrade_leaves_the_database_as_it_was(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A migration step that fails half-way is rolled back: still v1, same data, no new column."""
+    """A migration step that fails half-way is rolled back: the database stays at the last step
+    that succeeded, same data, no new column."""
     _fill_v1(db_url)
     before = _dump(db_url)
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (2, "broken", _v2_broken)])
-    monkeypatch.setattr(db, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (NEXT, "broken", _v2_broken)])
+    monkeypatch.setattr(db, "SCHEMA_VERSION", NEXT)
     with pytest.raises(DatabaseError):
         db.connect(db_url)
     db.dispose_all()
     engine = db.connect(db_url, upgrade=False)
     with db.read(engine) as conn:
-        assert db.current_version(conn) == 1
+        assert db.current_version(conn) == NEXT - 1
         columns = {c["name"] for c in db.inspect(conn).get_columns("subscribers")}
     assert "timezone" not in columns
     db.dispose_all()
@@ -146,8 +150,8 @@ def test_new_database_is_created_at_the_latest_shape(
     def _must_not_run(conn: Connection) -> None:
         raise AssertionError("an upgrade step ran on a new database")
 
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (2, "upgrade only", _must_not_run)])
-    monkeypatch.setattr(db, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (NEXT, "upgrade only", _must_not_run)])
+    monkeypatch.setattr(db, "SCHEMA_VERSION", NEXT)
     engine = db.connect(f"sqlite:///{tmp_path / 'fresh.db'}")
     with db.read(engine) as conn:
-        assert db.current_version(conn) == 2
+        assert db.current_version(conn) == NEXT
