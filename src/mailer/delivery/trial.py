@@ -11,11 +11,12 @@ exactly as a campaign's do (registered by :func:`mailer.tracking.rewrite.prepare
 open pixel is there when ``tracking.opens`` is on, "view in browser" opens ``/v/`` and the
 one-click ``List-Unsubscribe`` headers carry a working ``<base>/u/`` URL.
 
-The recipient token of a test message is signed for subscriber ``0`` (:data:`NOBODY`):
-no subscriber has that id, so a click redirects and is recorded for the test campaign
-with no subscriber (stats never read test campaigns), and the ``/u/`` page unsubscribes
-nobody, even when a ``--to`` address is a subscriber. Merge fields are filled with that
-subscriber's values when the address is one (else each field's fallback).
+The recipient token of a test message is signed for subscriber ``0``
+(:data:`mailer.tracking.tokens.TEST_SUBSCRIBER`): no subscriber has that id, so a click
+redirects and is recorded for the test campaign with no subscriber (stats never read
+test campaigns), and the ``/u/`` page unsubscribes nobody, even when a ``--to`` address
+is a subscriber. Merge fields are filled with that subscriber's values when the address
+is one (else each field's fallback).
 
 Without a base URL (or with no list in the database yet: no reader could get the issue)
 links go straight to their targets and the message has the mailto unsubscribe only.
@@ -37,12 +38,10 @@ from ..backends.base import Batch, Content, Outcome, Recipient, Sender
 from ..config import Config
 from ..errors import SubscriberError
 from ..rendered import VIEW_URL, Rendered
+from ..tracking.tokens import TEST_SUBSCRIBER
 from .personalize import Personalizer
 
 log = logging.getLogger(__name__)
-
-#: the subscriber id a test message's recipient token carries: nobody's (ids start at 1)
-NOBODY = 0
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,7 @@ def send_test(
     for email in addresses:
         who = people.get(email)
         name, attributes = (str(who.name or ""), who.attributes) if who is not None else ("", None)
-        recipients.append(p.recipient(NOBODY, email, name, attributes))
+        recipients.append(p.recipient(TEST_SUBSCRIBER, email, name, attributes))
     sender = Sender(s.sender.from_name, s.sender.from_email, s.sender.reply_to)
     # campaign 0 for the backend: the outbox files tests apart, provider events find no campaign
     batch = Batch(0, 0, r.slug, sender, content, recipients)

@@ -37,6 +37,9 @@ from dataclasses import dataclass
 from ..errors import ConfigError, TrackingError
 
 SECRET_ENV = "MAILER_SECRET_KEY"
+#: the subscriber id in the recipient token of a test message (``mailer send-test``):
+#: nobody's (subscriber ids start at 1), so its /u/ page unsubscribes nobody and says so
+TEST_SUBSCRIBER = 0
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 

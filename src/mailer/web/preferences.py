@@ -4,7 +4,10 @@
   ``List-Unsubscribe`` header): GET shows one button that leaves *the list the campaign
   went to*, and a link to the preference page for "all lists"; POST (RFC 8058
   ``List-Unsubscribe=One-Click`` or the button) leaves that list at once, idempotently.
-  Leaving one's last list unsubscribes the address.
+  Leaving one's last list unsubscribes the address. A test message's token (subscriber
+  :data:`~mailer.tracking.tokens.TEST_SUBSCRIBER`, ``mailer send-test``) shows the same
+  page without the preference link (no reader's page to open) and unsubscribes nobody,
+  saying so.
 * ``GET|POST /p/<preference token>``: the reader's lists (tick or untick) and language,
   and a button to unsubscribe from all lists.
 
@@ -34,13 +37,15 @@ from ..audience.optin import (
 )
 from ..config import Config
 from ..errors import SubscriberError, TrackingError
-from ..tracking.tokens import Signer
+from ..tracking.tokens import TEST_SUBSCRIBER, Signer
 from . import pages
 from . import readerpages as rp
 from .pages import escape
 
 log = logging.getLogger(__name__)
 NO_STORE = {"cache-control": "no-store"}
+#: what /u/ says for a test message's token (``mailer send-test``)
+TEST_NOTE = "This was a test message: nobody was unsubscribed."
 
 
 def record_unsubscribe(
@@ -135,19 +140,31 @@ def routes(config: Config, engine: Engine, sign: Signer) -> list[Route]:
         if request.method == "GET":
             found = await run_in_threadpool(campaign_list, campaign_id)
             name = found[1] if found else settings.name
-            prefs = escape(f"/p/{sign.preferences(subscriber_id)}")
+            if subscriber_id == TEST_SUBSCRIBER:  # a test message: no reader's page to link
+                more = (
+                    '<p class="note">This is a test message (<code>mailer send-test</code>): '
+                    "the button unsubscribes nobody, and no reader's preference page goes with "
+                    "it.</p>"
+                )
+            else:
+                prefs = escape(f"/p/{sign.preferences(subscriber_id)}")
+                more = (
+                    f'<p><a href="{prefs}">Unsubscribe from all lists, or change your lists '
+                    "and language</a></p>"
+                )
             body = (
                 f"<h1>Unsubscribe from {escape(name)}</h1>\n"
                 f"<p>Press the button to stop receiving {escape(name)} from {escape(org)}.</p>\n"
                 '<form method="post">\n'
                 '<input type="hidden" name="List-Unsubscribe" value="One-Click">\n'
-                '<button type="submit">Unsubscribe</button>\n</form>\n'
-                f'<p><a href="{prefs}">Unsubscribe from all lists, or change your lists '
-                "and language</a></p>"
+                f'<button type="submit">Unsubscribe</button>\n</form>\n{more}'
             )
             page = rp.page(settings, f"Unsubscribe from {name}", body)
             return HTMLResponse(page, headers=NO_STORE)
         await request.body()  # RFC 8058 body or the button: either leaves the list
+        if subscriber_id == TEST_SUBSCRIBER:
+            page = rp.simple(settings, "This was a test message", TEST_NOTE)
+            return HTMLResponse(page, headers=NO_STORE)
         ua = request.headers.get("user-agent", "")
         try:
             ok = await run_in_threadpool(leave_now, campaign_id, subscriber_id, ua)
