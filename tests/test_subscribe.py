@@ -86,6 +86,40 @@ def test_sign_up_confirm_by_button_only_then_welcome_once(
     assert "I want to receive IOM Turkey Newsletter (partners)" in consent.text
 
 
+def test_forgotten_address_signs_up_to_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An address erased with `mailer subscribers forget` that signs up again (in another
+    case) gets the same page as a new address, but is not stored and gets no email."""
+    from click.testing import CliRunner
+
+    from mailer.cli import main
+
+    port = free_port()
+    config = configure(project, monkeypatch, port)
+    engine = db.connect(config.database_url)
+    outbox = project / "outbox"
+    with serve(config, port) as url, httpx.Client(base_url=url, timeout=30) as client:
+        first = client.post("/subscribe", data={"email": "gone@example.org", "list": "partners"})
+        assert first.status_code == 200 and len(outbox_messages(outbox)) == 1
+        erased = CliRunner().invoke(main, ["subscribers", "forget", "gone@example.org", "--yes"])
+        assert erased.exit_code == 0, erased.output
+        again = client.post(
+            "/subscribe", data={"email": "Gone@Example.org", "name": "G", "list": "press"}
+        )
+        fresh = client.post("/subscribe", data={"email": "new@example.org", "list": "press"})
+        assert again.status_code == fresh.status_code == 200
+        assert again.text == fresh.text and "Check your inbox" in again.text
+    sent = [m["To"].addresses[0].addr_spec for m in outbox_messages(outbox)]
+    assert sent == ["gone@example.org", "new@example.org"]  # the first sign-up's, and new's
+    s = db.subscribers
+    with db.read(engine) as conn:
+        emails = conn.execute(select(s.c.email)).scalars().all()
+        consents = conn.execute(select(db.consents.c.subscriber_id)).scalars().all()
+    assert [e for e in emails if e.lower() == "gone@example.org"] == []
+    assert len(consents) == 1  # new@'s only
+
+
 def test_refusals_honeypot_and_limits(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Lists outside [subscribe] lists refuse sign-ups; a filled honeypot and a bad
     address send nothing; one address gets at most per_address_day confirmations; an

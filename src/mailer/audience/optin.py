@@ -7,10 +7,16 @@ subscribed one exactly once (the caller sends the welcome only when it says so).
 :func:`leave_list` ends one membership (``left``: never sent to, never re-imported);
 :func:`leave_all` unsubscribes the address everywhere. Bounces and complaints stay on the
 subscriber (``set_status``) and still suppress the address on every list.
+
+An address erased with ``mailer subscribers forget`` (see
+:func:`mailer.audience.privacy.forgotten_keys`) and not in the database since is never
+stored by a sign-up nor sent a confirmation; the caller answers it with the same page as
+anyone else (no enumeration).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +25,10 @@ from sqlalchemy.engine import Connection
 
 from .. import db
 from ..db import MembershipStatus, SubscriberStatus
+from .privacy import forgotten_keys
 from .subscribers import NAME_MAX, normalise_email, normalise_language, set_status
 
+log = logging.getLogger(__name__)
 M = MembershipStatus
 #: statuses a form sign-up never overrides (the address bounced or reported spam)
 BLOCKED = frozenset({SubscriberStatus.BOUNCED.value, SubscriberStatus.COMPLAINED.value})
@@ -29,7 +37,8 @@ BLOCKED = frozenset({SubscriberStatus.BOUNCED.value, SubscriberStatus.COMPLAINED
 @dataclass(frozen=True)
 class SignUp:
     """What a sign-up did. ``confirm`` is False when no confirmation email should go
-    (already subscribed to the list, or an address that bounced or complained)."""
+    (already subscribed to the list, an address that bounced or complained, or a
+    forgotten one: then nothing was stored and ``subscriber_id`` and ``list_id`` are 0)."""
 
     subscriber_id: int
     list_id: int
@@ -63,9 +72,12 @@ def sign_up(
     address, key = normalise_email(email, case_sensitive_local=case_sensitive_local)
     lang = normalise_language(language) if language else None
     name = name.strip()[:NAME_MAX]
-    list_pk = db.get_or_create_list(conn, list_name)
     s, m, now = db.subscribers, db.memberships, db.utcnow()
     row = conn.execute(select(s).where(s.c.email_key == key)).first()
+    if row is None and forgotten_keys(conn, [key]):  # erased on request: store nothing
+        log.info("a sign-up of a forgotten address to %s was not stored", list_name)
+        return SignUp(0, 0, address, name, lang, confirm=False)
+    list_pk = db.get_or_create_list(conn, list_name)
     if row is None:
         sid = int(
             conn.execute(
