@@ -200,6 +200,50 @@ def test_plain_csv_status_never_lifted(db_url: str, tmp_path: Path) -> None:
     assert _statuses(engine)["p@example.org"] == "unsubscribed"
 
 
+def test_import_never_re_adds_a_reader_who_left_the_list(db_url: str, tmp_path: Path) -> None:
+    """A reader who left list A (on B still) is skipped by an import into A with the reason
+    "left this list (unsubscribed on <date>)", twice over, and stays `left` on A."""
+    from mailer.audience import add
+    from mailer.audience.optin import leave_list
+
+    engine = db.connect(db_url)
+    with db.transaction(engine) as conn:
+        for lst in ("A", "B"):
+            sid = add(conn, "left@example.org", lst, name="Left").subscriber_id
+        add(conn, "stays@example.org", "A")
+        list_a = db.get_or_create_list(conn, "A")
+        assert leave_list(conn, sid, list_a)
+        left_at = conn.execute(
+            select(db.memberships.c.left_at).where(
+                db.memberships.c.subscriber_id == sid, db.memberships.c.list_id == list_a
+            )
+        ).scalar_one()
+    path = tmp_path / "again.csv"
+    path.write_text(
+        "email,name\nLeft@example.org,Left Again\nstays@example.org,Stays\n", encoding="utf-8"
+    )
+    reason = f"left this list (unsubscribed on {left_at.date().isoformat()})"
+    for _ in range(2):
+        report = import_csv(engine, path, "A")
+        assert [(r.line, r.email, r.reason) for r in report.skipped_rows] == [
+            (2, "Left@example.org", reason)
+        ]
+        assert report.as_dict()["skipped"] == {"left": 1}
+    m, ls = db.memberships, db.lists
+    with db.read(engine) as conn:
+        states = dict(
+            conn.execute(
+                select(ls.c.name, m.c.status)
+                .select_from(m.join(ls, ls.c.id == m.c.list_id))
+                .where(m.c.subscriber_id == sid)
+            ).all()
+        )
+        name = conn.execute(
+            select(db.subscribers.c.name).where(db.subscribers.c.id == sid)
+        ).scalar_one()
+    assert states == {"A": "left", "B": "subscribed"} and name == "Left"
+
+
 def test_pending_readers_are_never_sent_to(db_url: str, tmp_path: Path) -> None:
     """The delivery stage selects only subscribed members: pending ones are not recipients."""
     engine = db.connect(db_url)

@@ -5,7 +5,11 @@ PostgreSQL with psycopg 3: no per-row ORM work), updates known ones, joins them 
 records consents. The rule it keeps: a status only moves up :data:`~.subscribers.RANK` (an
 import never subscribes an address that a file or the database says left, bounced, complained
 or never confirmed, whatever order the files come in); a known subscriber who is not subscribed
-and whom the row does not move further is *skipped* with that status.
+and whom the row does not move further is *skipped* with that status. A reader who left the
+list (membership ``left``, :func:`~.optin.leave_list`) is never re-added to it: the row is
+skipped with "left this list (unsubscribed on <date>)" and the membership stays ``left``
+(a row that moves their status further, e.g. bounced, still does). Existing subscribers, their
+membership of the list and its status come from one bulk lookup per batch.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from .. import db
-from ..db import SubscriberStatus
+from ..db import MembershipStatus, SubscriberStatus
 from .csvread import Row
 from .importreport import ImportReport, Skipped
 from .privacy import FORGOTTEN_REASON, forgotten_keys
@@ -46,6 +50,14 @@ SEEN = Table(
     Column("line", Integer, nullable=False),
     prefixes=["TEMPORARY"],
 )
+
+
+def left_reason(left_at: Any) -> str:
+    """The import report's reason for a row of a reader who left the list."""
+    if left_at is None:
+        return "left this list (unsubscribed)"
+    when = left_at.date().isoformat() if hasattr(left_at, "date") else str(left_at)[:10]
+    return f"left this list (unsubscribed on {when})"
 
 
 class Writer:
@@ -95,6 +107,8 @@ class Writer:
                 s.c.status_changed_at,
                 s.c.status_reason,
                 m.c.subscriber_id.label("member"),
+                m.c.status.label("member_status"),
+                m.c.left_at,
             )
             .select_from(s.outerjoin(m, (m.c.subscriber_id == s.c.id) & (m.c.list_id == list_pk)))
             .where(among_keys(s.c.email_key))
@@ -230,6 +244,9 @@ class Writer:
                     consents[key] = row
                 continue
             moves = stronger(status, old.status)
+            if old.member_status == MembershipStatus.LEFT and not moves:
+                self.skip(row, left_reason(old.left_at))
+                continue
             if old.status != SubscriberStatus.SUBSCRIBED and not moves:
                 self.skip(row, f"duplicate of line {dup_of}" if dup_of else old.status)
                 continue
