@@ -120,6 +120,26 @@ def test_forgotten_address_signs_up_to_nothing(
     assert len(consents) == 1  # new@'s only
 
 
+def test_merge_field_values_have_one_owner() -> None:
+    """Campaigns and notices (the welcome email) fill merge fields with the one
+    `mailer.rendered.field_value`: email, name, first_name from the attribute or the name's
+    first word, other attributes, raw JSON attributes, "" for none."""
+    from mailer.delivery import personalize
+    from mailer.notices import send
+    from mailer.rendered import field_value
+
+    assert personalize.field_value is field_value and send.field_value is field_value
+    assert not hasattr(send, "_field")
+    attrs = {"first_name": "Ayşe", "city": "Gaziantep"}
+    assert field_value("email", "a@example.org", "", None) == "a@example.org"
+    assert field_value("name", "a@example.org", "Ayşe Yılmaz", attrs) == "Ayşe Yılmaz"
+    assert field_value("first_name", "a@example.org", "Ayşe Yılmaz", {}) == "Ayşe"
+    assert field_value("first_name", "a@example.org", "A Y", attrs) == "Ayşe"
+    assert field_value("city", "a@example.org", "", '{"city": "Gaziantep"}') == "Gaziantep"
+    assert field_value("city", "a@example.org", "", "{}") == ""
+    assert field_value("first_name", "a@example.org", "", None) == ""
+
+
 def test_refusals_honeypot_and_limits(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Lists outside [subscribe] lists refuse sign-ups; a filled honeypot and a bad
     address send nothing; one address gets at most per_address_day confirmations; an

@@ -18,46 +18,16 @@ applies one value to every part, so it is given the HTML-escaped one (a name wit
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..backends.base import Content, Recipient
 from ..build.message import list_unsubscribe_headers
 from ..config import Config
-from ..rendered import UNSUBSCRIBE_URL, MergeField
+from ..rendered import UNSUBSCRIBE_URL, MergeField, field_value
 from ..tracking.tokens import SECRET_ENV, Signer, load_key
 
 RECIPIENT_TOKEN = "%%r%%"
-
-
-def first_name(name: str) -> str:
-    """The first word of a full name ("" for none)."""
-    parts = name.split()
-    return parts[0] if parts else ""
-
-
-def field_value(
-    field: str, email: str, name: str, attributes: Mapping[str, Any] | str | None
-) -> str:
-    """The subscriber's value for merge field *field* ("" when they have none).
-
-    *attributes* may be the raw JSON text from the database: it is parsed only when
-    it can hold *field*."""
-    if field == "email":
-        return email
-    attrs: Mapping[str, Any] | None
-    if isinstance(attributes, str):
-        attrs = json.loads(attributes) if f'"{field}"' in attributes else None
-    else:
-        attrs = attributes
-    if field == "name":
-        return name or ""
-    if field == "first_name":
-        attr = (attrs or {}).get("first_name")
-        return str(attr) if attr else first_name(name or "")
-    value = (attrs or {}).get(field)
-    return "" if value is None else str(value)
 
 
 _SPECIAL = frozenset("&<>\"'")

@@ -20,7 +20,7 @@ from ..build.message import list_unsubscribe_headers
 from ..build.pipeline import build_issue, issue_languages
 from ..config import Config
 from ..errors import DeliveryError
-from ..rendered import UNSUBSCRIBE_URL, VIEW_URL, MergeField
+from ..rendered import UNSUBSCRIBE_URL, VIEW_URL, MergeField, field_value
 from .texts import confirmation_texts
 
 log = logging.getLogger(__name__)
@@ -111,18 +111,6 @@ def send_confirmation(
     )
 
 
-def _field(field: str, email: str, name: str, attributes: Mapping[str, Any]) -> str:
-    if field == "email":
-        return email
-    if field == "name":
-        return name
-    if field == "first_name":
-        value = attributes.get("first_name")
-        return str(value) if value else (name.split() or [""])[0]
-    value = attributes.get(field)
-    return "" if value is None else str(value)
-
-
 def send_welcome(
     config: Config,
     issue: str,
@@ -146,7 +134,7 @@ def send_welcome(
     text_values[VIEW_URL] = config.settings.website or preferences_url
     fields: list[MergeField] = list(rendered.merge_fields)
     for f in fields:
-        text_values[f.token] = _field(f.field, email, name, attributes) or f.fallback
+        text_values[f.token] = field_value(f.field, email, name, attributes) or f.fallback
     values = {
         k: html.escape(v, quote=True) if k not in (UNSUBSCRIBE_URL, VIEW_URL) else v
         for k, v in text_values.items()
