@@ -28,6 +28,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -100,6 +101,8 @@ class EventType(enum.StrEnum):
     DROPPED = "dropped"
     SPAMREPORT = "spamreport"
     DELIVERED = "delivered"
+    #: SendGrid took the message (resolves a delivery held ``unknown``)
+    PROCESSED = "processed"
 
 
 def utcnow() -> datetime:
@@ -204,6 +207,10 @@ campaigns = Table(
     Column("created_at", DateTime, nullable=False, default=utcnow),
     Column("started_at", DateTime, nullable=True),
     Column("finished_at", DateTime, nullable=True),
+    #: why it paused when the sender paused it on its own: `signals` (complaints, bounces)
+    Column("paused_by", String(20), nullable=True),
+    #: complaint and bounce rates are counted from here (the operator's last resume)
+    Column("signals_since", DateTime, nullable=True),
     Column(
         "kind",
         String(10),
@@ -241,6 +248,9 @@ batches = Table(
     Column("error", Text, nullable=True),
     Column("created_at", DateTime, nullable=False, default=utcnow),
     Column("finished_at", DateTime, nullable=True),
+    #: the runner (``process.runner_id``) that prepared or sends it, and when it last said so
+    Column("owner", String(100), nullable=True),
+    Column("heartbeat_at", DateTime, nullable=True),
     Index("ix_batches_campaign_status", "campaign_id", "status"),
 )
 
@@ -311,6 +321,16 @@ local_secrets = Table(
     Column("value", String(200), nullable=False),
 )
 
+#: the pace shared by every runner (``[sending] rate`` and ``hourly_cap``): one row per scope
+send_pace = Table(
+    "send_pace",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("tat", Float, nullable=False, default=0.0),  # epoch seconds: next free send time
+    Column("hour_start", Float, nullable=False, default=0.0),  # epoch seconds
+    Column("hour_count", Integer, nullable=False, default=0),
+)
+
 
 # -- migrations ------------------------------------------------------------
 def _v1(conn: Connection) -> None:
@@ -342,6 +362,16 @@ def _v5(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE memberships ADD COLUMN left_at TIMESTAMP"))
 
 
+def _v6(conn: Connection) -> None:
+    """Several runners on one campaign: batches.owner, heartbeat_at; auto-pause:
+    campaigns.paused_by, signals_since; the shared pace (send_pace)."""
+    conn.execute(text("ALTER TABLE batches ADD COLUMN owner VARCHAR(100)"))
+    conn.execute(text("ALTER TABLE batches ADD COLUMN heartbeat_at TIMESTAMP"))
+    conn.execute(text("ALTER TABLE campaigns ADD COLUMN paused_by VARCHAR(20)"))
+    conn.execute(text("ALTER TABLE campaigns ADD COLUMN signals_since TIMESTAMP"))
+    send_pace.create(conn, checkfirst=True)
+
+
 #: (version, what it does, function). Append only; never edit a released step.
 #: A new database is created by ``_v1`` from the table definitions above, which always
 #: describe the LATEST schema, and stamped with ``SCHEMA_VERSION``; a step N > 1 only
@@ -353,6 +383,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (3, "campaigns.kind (send | test: test sends with tracked links)", _v3),
     (4, "forgotten, local_secrets (erasure: keyed hashes of erased addresses)", _v4),
     (5, "memberships.status, left_at (sign-up confirmation, leaving one list)", _v5),
+    (6, "batches.owner, heartbeat_at; campaigns.paused_by, signals_since; send_pace", _v6),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
