@@ -76,6 +76,14 @@ class Sending(_Section):
     max_consecutive_failures: int = 5
     #: requests in flight per process (SendGrid), connections (SMTP); 1 = one at a time
     concurrency: int = Field(default=4, ge=1, le=16)
+    #: messages per second for all runners together (shared through the database); None: no limit
+    rate: float | None = Field(default=None, gt=0)
+    #: at most this many messages per clock hour, all runners together; None: no cap
+    hourly_cap: int | None = Field(default=None, ge=1)
+    #: a sending campaign pauses when bounces exceed this share of what was delivered
+    max_bounce_rate: float = Field(default=0.05, ge=0, le=1)
+    #: ... or spam complaints exceed this share (Gmail and Yahoo block above 0.003)
+    max_complaint_rate: float = Field(default=0.001, ge=0, le=1)
 
 
 class Schedule(_Section):
