@@ -29,12 +29,13 @@ def test_sign_up_confirm_by_button_only_then_welcome_once(
     project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The form renders accessibly in Chromium; a sign-up mails a Turkish confirmation to the
-    outbox; HEAD and GET of its link leave the reader pending; the POST button confirms,
-    records consent and sends the welcome issue once, however often it is pressed."""
+    outbox's notices/ folder; HEAD and GET of its link leave the reader pending; the POST
+    button confirms, records consent and sends the welcome issue once, however often it is
+    pressed."""
     port = free_port()
     config = configure(project, monkeypatch, port, welcome="issues/welcome.yaml")
     engine = db.connect(config.database_url)
-    outbox = project / "outbox"
+    outbox = project / "outbox" / "notices"  # notices have their own folder
     with serve(config, port) as url, httpx.Client(base_url=url, timeout=30) as client:
         form = client.get("/subscribe", params={"list": "partners"})
         assert form.status_code == 200 and '<html lang="en">' in form.text
@@ -79,6 +80,8 @@ def test_sign_up_confirm_by_button_only_then_welcome_once(
         again = client.post("/subscribe", data={**fields, "list": "partners"})
         assert again.text == r.text  # already subscribed: the same answer, no new email
         assert len(outbox_messages(outbox)) == 2
+    assert sorted(p.name for p in (project / "outbox").iterdir()) == ["notices"]  # not test/
+    assert [p.name.split("-")[1] for p in sorted(outbox.glob("*.eml"))] == ["confirm", "welcome"]
     with db.read(engine) as conn:
         consent = conn.execute(select(db.consents)).one()
     assert consent.source == "form:partners" and consent.form == "/subscribe?list=partners"

@@ -1,6 +1,10 @@
 """The outbox backend: one ``.eml`` file per recipient, ``outbox/<campaign>/<n>-<email>.eml``.
 
-``n`` is the subscriber id; test sends go to ``outbox/test/<time>-<n>-<email>.eml``.
+``n`` is the subscriber id. Messages of no campaign (campaign id 0) are written anew each
+time, never "already sent": a send-test's (to nobody: subscriber 0) go to
+``outbox/test/<time>-<n>-<email>.eml``, a notice's (the sign-up confirmation or the welcome
+email of ``mailer.notices``, to one real subscriber) to
+``outbox/notices/<time>-<slug>-<n>-<email>.eml``.
 
 Each file is written atomically (a temporary file in the same folder, fsync, then
 rename), so a file under its final name is a complete message: after a crash the
@@ -34,6 +38,10 @@ class OutboxBackend:
     def path_for(self, batch: Batch, recipient: Recipient) -> Path:
         """Where the message for *recipient* of *batch*'s campaign goes."""
         safe = _UNSAFE.sub("_", recipient.email)
+        if not batch.campaign_id and recipient.subscriber_id:  # a notice to one reader
+            slug = _UNSAFE.sub("_", batch.slug)
+            name = f"{self._stamp}-{slug}-{recipient.subscriber_id:07d}-{safe}.eml"
+            return self.directory / "notices" / name
         if not batch.campaign_id:  # a test send: a new file each time, never "already sent"
             name = f"{self._stamp}-{recipient.subscriber_id:03d}-{safe}.eml"
             return self.directory / "test" / name
