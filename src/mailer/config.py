@@ -152,6 +152,32 @@ class Archive(_Section):
     lists: list[str] = Field(default_factory=list)
 
 
+class Bounces(_Section):
+    """The bounce mailbox (IMAP) read by ``mailer bounces`` and the worker.
+
+    The password, or the whole URL (``imaps://user:pass@host:993/INBOX``), comes only
+    from ``MAILER_BOUNCE_URL``; the URL's parts override these keys."""
+
+    host: str | None = None
+    #: default 993 for ``tls``, 143 otherwise
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    folder: str = "INBOX"
+    username: str | None = None
+    #: processed bounces are moved here (created when missing); "" = only marked \\Seen
+    processed_folder: str = "Processed"
+    #: the mailbox's address: the SMTP envelope sender (Return-Path) of every message
+    address: str | None = None
+    #: VERP: the envelope sender becomes bounces+c<campaign>-s<subscriber>@domain
+    verp: bool = False
+    #: soft bounces (from this many campaigns in a row, within soft_days) suppress the address
+    soft_limit: int = Field(default=3, ge=1)
+    soft_days: int = Field(default=30, ge=1)
+    #: how often `mailer worker` reads the mailbox
+    poll_minutes: float = Field(default=5.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0)
+
+
 class Settings(_Section):
     """The validated contents of ``mailer.toml``."""
 
@@ -181,6 +207,7 @@ class Settings(_Section):
     preview: Preview = Field(default_factory=Preview)
     subscribe: Subscribe = Field(default_factory=Subscribe)
     archive: Archive = Field(default_factory=Archive)
+    bounces: Bounces = Field(default_factory=Bounces)
 
 
 @dataclass(frozen=True)
