@@ -85,6 +85,30 @@ def test_one_click_leaves_only_the_campaigns_list(
     assert {"source": "one-click", "list": "A"} in data and len(data) == 2
 
 
+def test_serve_help_lists_every_route(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mailer serve --help` lists every route the app serves (each a line of its own) and
+    still ends with the example."""
+    from click.testing import CliRunner
+
+    from mailer.cli import main
+    from mailer.web.server import create_app
+
+    config = configure(project, monkeypatch, free_port())
+    result = CliRunner().invoke(main, ["serve", "--help"])
+    assert result.exit_code == 0, result.output
+    text = result.output.split("Options:")[0]
+    lines = [line.split()[0] for line in text.splitlines() if line.strip().startswith("/")]
+    listed = {p.split("?")[0] for p in lines}
+    served = {r.path.split("{")[0].rstrip("/") for r in create_app(config).routes}  # type: ignore[attr-defined]
+    for path in served:
+        assert any(p == path or p.startswith(f"{path}/") for p in listed), path
+    for path in ("/c", "/o", "/u", "/p", "/v", "/subscribe", "/confirm", "/archive"):
+        assert any(p.startswith(path) for p in listed), path
+    for path in ("/archive/feed.xml", "/assets/", "/webhooks/sendgrid"):
+        assert any(p.startswith(path) for p in listed), path
+    assert text.strip().splitlines()[-1].strip().startswith("MAILER_SECRET_KEY=... mailer serve")
+
+
 def msg_subscriber(conn: object) -> int:
     """The id of reader@example.org."""
     s = db.subscribers

@@ -19,11 +19,25 @@ from . import State, console, pass_state
 )
 @pass_state
 def serve_command(state: State, host: str, port: int, workers: int) -> None:
-    """Run the web endpoint: click redirects (/c/), the open pixel (/o/), one-click
-    unsubscribe (/u/), "view in browser" (/v/) and the SendGrid Event Webhook
-    (/webhooks/sendgrid). Needs MAILER_SECRET_KEY; the webhook needs
-    MAILER_SENDGRID_WEBHOOK_PUBLIC_KEY. Put it behind an HTTPS reverse proxy at
-    tracking.base_url.
+    """Run the web endpoint of tracking and the readers' pages. Needs MAILER_SECRET_KEY;
+    the webhook needs MAILER_SENDGRID_WEBHOOK_PUBLIC_KEY. Put it behind an HTTPS reverse
+    proxy at tracking.base_url.
+
+    \b
+    Routes:
+      /c/<link>[/<recipient>]   click redirect to the link's stored target
+      /o/<recipient>            the open pixel
+      /u/<recipient>            one-click unsubscribe from the campaign's list
+      /p/<token>                the reader's preferences: lists, language, leave all
+      /v/<token>                "view in browser", without personal data
+      /subscribe?list=NAME      the sign-up form ([subscribe] lists)
+      /confirm/<token>          double opt-in: a button that POSTs the confirmation
+      /archive                  the public archive of sent issues ([archive] lists)
+      /archive/feed.xml         its Atom feed
+      /assets/<campaign>/...    each campaign's images as sent
+      /leave                    how to unsubscribe (the view page's link)
+      /webhooks/sendgrid        SendGrid's signed Event Webhook
+      /healthz                  "ok"
 
     \b
     Example:
