@@ -75,6 +75,7 @@ COMMANDS = {
     "run-due": "schedule",
     "worker": "schedule",
     "archive": "archive",
+    "bounces": "bounces",
 }
 
 
