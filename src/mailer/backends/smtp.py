@@ -13,17 +13,24 @@ fresh connection; if the server cannot be reached the rest of the batch is a
 
 With ``[sending] concurrency = N`` the ledger sends on N connections (:meth:`SmtpBackend.fork`),
 each message still checkpointed on its own; ``rate`` stays the whole process's.
+
+Bounces (``[bounces]``, read by :mod:`mailer.bounces`): with ``address`` set the envelope
+sender (Return-Path) is that mailbox, and with ``verp = true`` it is
+``<local>+c<campaign>-s<subscriber>@<domain>``, so each bounce names its recipient. Every
+message carries ``X-Mailer-Recipient``: the signed recipient token (campaign and
+subscriber), which comes back inside the DSN's returned headers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import smtplib
 import ssl
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..config import Config
@@ -32,6 +39,9 @@ from .base import Batch, Recipient, Report, TransientFailure, build_bytes
 
 log = logging.getLogger(__name__)
 SMTP_URL_ENV = "MAILER_SMTP_URL"
+#: the header that names campaign and subscriber (a signed token) for bounce handling
+RECIPIENT_HEADER = "X-Mailer-Recipient"
+_TOKEN_RE = re.compile(r"/u/([0-9a-z]+\.[0-9a-z]+\.[A-Za-z0-9_-]+)>")
 
 
 @dataclass(frozen=True)
@@ -45,13 +55,24 @@ class SmtpSettings:
     rate: float
     username: str | None = None
     password: str | None = None
+    #: ``[bounces] address``: the envelope sender (Return-Path) when set
+    bounce_address: str | None = None
+    #: ``[bounces] verp``: a per-recipient envelope sender on the bounce address
+    verp: bool = False
 
     def __repr__(self) -> str:  # keep the password out of logs and tracebacks
         return f"SmtpSettings({self.host}:{self.port}, {self.security})"
 
 
 def smtp_settings(config: Config) -> SmtpSettings:
-    """``[smtp]`` overridden by ``MAILER_SMTP_URL``."""
+    """``[smtp]`` overridden by ``MAILER_SMTP_URL``; the envelope sender from ``[bounces]``."""
+    b = config.settings.bounces
+    return replace(
+        _server_settings(config), bounce_address=b.address or None, verp=b.verp and bool(b.address)
+    )
+
+
+def _server_settings(config: Config) -> SmtpSettings:
     s = config.settings.smtp
     url = config.secret(SMTP_URL_ENV)
     if not url:
@@ -169,9 +190,30 @@ class SmtpBackend:
             return code, msg.decode("utf-8", "replace")
         return 250, ""
 
+    def envelope_sender(self, batch: Batch, r: Recipient) -> str:
+        """MAIL FROM: the bounce mailbox (VERP-tagged per recipient), else the sender."""
+        address = self.settings.bounce_address
+        if not address:
+            return batch.sender.email
+        if not self.settings.verp or "@" not in address:
+            return address
+        local, domain = address.rsplit("@", 1)
+        return f"{local}+c{batch.campaign_id}-s{r.subscriber_id}@{domain}"
+
+    @staticmethod
+    def identified(r: Recipient) -> Recipient:
+        """*r* with ``X-Mailer-Recipient`` (its signed token) when it has one."""
+        token = r.text_values.get("%%r%%", "")
+        if token.count(".") != 2:
+            m = _TOKEN_RE.search(r.headers.get("List-Unsubscribe", ""))
+            token = m.group(1) if m else ""
+        if not token:
+            return r
+        return replace(r, headers={**r.headers, RECIPIENT_HEADER: token})
+
     def _one(self, batch: Batch, r: Recipient, report: Report) -> None:
         try:
-            data = build_bytes(batch, r)
+            data = build_bytes(batch, self.identified(r))
         except (ValueError, TypeError, UnicodeError) as exc:  # this recipient's data
             report(r, "failed", None, f"the message could not be built: {exc}")
             return
@@ -180,7 +222,7 @@ class SmtpBackend:
                 self._conn = self._connect()
             conn = self._conn
             try:
-                code, msg = self._envelope(conn, batch.sender.email, r.email)
+                code, msg = self._envelope(conn, self.envelope_sender(batch, r), r.email)
             except (OSError, smtplib.SMTPServerDisconnected):
                 self._conn = None  # dropped before DATA: nothing left, reconnect
                 if attempt == 2:

@@ -39,10 +39,10 @@ from email.message import Message
 from email.parser import HeaderParser
 from typing import Literal
 
+from ..backends.smtp import RECIPIENT_HEADER
+
 Kind = Literal["hard", "soft"]
 
-#: the header the SMTP backend adds: the signed recipient token (campaign + subscriber)
-RECIPIENT_HEADER = "X-Mailer-Recipient"
 VERP_RE = re.compile(r"bounces\+c(\d{1,18})-s(\d{1,18})@", re.IGNORECASE)
 _TOKEN_HEADER_RE = re.compile(
     rf"^{RECIPIENT_HEADER}:\s*([0-9a-z]+\.[0-9a-z]+\.[A-Za-z0-9_-]+)", re.I | re.M
