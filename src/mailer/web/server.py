@@ -61,9 +61,6 @@ GIF = (
 NO_STORE = {"cache-control": "no-store"}
 #: a refused upload closes the connection (the unread rest of the body is not waited for)
 CLOSE = {"connection": "close"}
-#: the subscriber id in the recipient token of a test message (`mailer send-test`): no
-#: subscriber has it, so its /u/ page shows what a reader sees and unsubscribes nobody
-TEST_SUBSCRIBER = 0
 
 
 class LinkCache:
