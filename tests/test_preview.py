@@ -96,3 +96,31 @@ def test_preview_reloads_when_the_config_changes(project: Path) -> None:
         assert "IOM Türkiye Bulletin".encode() in email
     finally:
         server.stop()
+
+
+def test_preview_fills_merge_fields_and_unsubscribe_opens_an_explanation(project: Path) -> None:
+    """The preview shows the [preview] sample's name, no %%…%% token, and its Unsubscribe
+    link opens a local page saying where readers unsubscribe."""
+    SAMPLE.write_text(
+        SAMPLE.read_text(encoding="utf-8").replace(
+            "IOM Deputy Director General",
+            'Dear {{ subscriber.first_name | default("friend") }}, IOM Deputy Director General',
+            1,
+        ),
+        encoding="utf-8",
+    )
+    server = PreviewServer(SAMPLE, None, free_port()).start()
+    try:
+        for lang in ("en", "tr"):
+            _, _, email = get(server.url + f"email?lang={lang}")
+            page = email.decode()
+            assert "%%" not in page, lang
+            assert 'href="/unsubscribe-preview"' in page and 'href="/email?lang=' in page
+        assert "Dear Ayşe, IOM" in get(server.url + "email?lang=en")[2].decode()
+        status, ctype, body = get(server.url + "unsubscribe-preview")
+        assert status == 200 and ctype.startswith("text/html")
+        text = body.decode()
+        assert "This is where readers unsubscribe" in text
+        assert "unsubscribe@turkey.iom.int" in text  # no base_url: readers email this address
+    finally:
+        server.stop()
