@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
 from mailer import db
-from mailer.bounces import parse
+from mailer.bounces import Poller, parse
 from mailer.bounces.record import record
 from mailer.cli import main
 from mailer.config import load_config
@@ -417,3 +417,24 @@ def test_no_mailbox_configured() -> None:
     """Without [bounces] or MAILER_BOUNCE_URL the command says how to set one up."""
     out = CliRunner(env={"MAILER_BOUNCE_URL": ""}).invoke(main, ["bounces"])
     assert out.exit_code == 1 and "no bounce mailbox is configured" in out.output
+
+
+def test_worker_poller_reads_every_few_minutes(
+    imap: Imap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's poller reads the mailbox when due, then waits poll_minutes; a refused
+    login is logged, not raised, so sending goes on."""
+    monkeypatch.setenv("MAILER_BOUNCE_URL", f"imap://bounces:s3cret-pass@127.0.0.1:{imap.port}/")
+    config = load_config(_project(tmp_path, imap.port, free_port()))
+    engine = db.connect(config.database_url)
+    now = [1000.0]
+    poller = Poller(config, clock=lambda: now[0])
+    imap.append(fill("gmail_plain.eml", "nobody@example.com"))
+    first = poller(engine)
+    assert first is not None and first.counts == {"unmatched": 1}
+    assert poller(engine) is None  # not due yet
+    now[0] += 5 * 60
+    monkeypatch.setenv("MAILER_BOUNCE_URL", f"imap://bounces:bad@127.0.0.1:{imap.port}/")
+    assert Poller(config)(engine) is None  # logged, not raised
+    monkeypatch.setenv("MAILER_BOUNCE_URL", "")
+    assert not Poller(make_config(tmp_path)).enabled
