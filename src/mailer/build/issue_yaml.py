@@ -323,6 +323,9 @@ def validation_error(
     elif kind == "missing":
         message = f"{where}: this required field is missing"
         hint = f"add `{loc[-1]}: ...` here."
+        if loc[-1] == "alt":
+            hint = 'add `alt: ...` saying what the picture shows, or `alt: ""` if it is decorative.'
+
     elif kind in {"union_tag_invalid", "union_tag_not_found"}:
         got = first.get("ctx", {}).get("tag", "")
         choices = sorted(schema.blocks)
