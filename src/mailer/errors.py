@@ -14,6 +14,7 @@ anything else is a bug and shows a traceback under ``--debug``::
     ├── DeliveryError        a backend refused or failed a send
     │   └── ProviderRejected the provider rejected the request (e.g. SendGrid 400)
     ├── TrackingError        a token is invalid or a webhook is not verified
+    ├── BounceError          the bounce mailbox cannot be reached or read
     └── ScheduleError        a schedule is invalid or cannot be claimed
 """
 
@@ -95,3 +96,7 @@ class TrackingError(MailerError):
 
 class ScheduleError(MailerError):
     """A schedule is invalid, or a scheduled campaign cannot be claimed."""
+
+
+class BounceError(MailerError):
+    """The bounce mailbox (``[bounces]``, ``MAILER_BOUNCE_URL``) cannot be reached or read."""

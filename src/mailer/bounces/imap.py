@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..config import Config
-from ..errors import ConfigError
+from ..errors import BounceError, ConfigError
 
 log = logging.getLogger(__name__)
 URL_ENV = "MAILER_BOUNCE_URL"
@@ -130,7 +130,7 @@ class Mailbox:
                 if s.security == "starttls":
                     conn.starttls(ssl.create_default_context())
         except (TimeoutError, OSError, imaplib.IMAP4.error) as exc:
-            raise ConfigError(
+            raise BounceError(
                 f"cannot reach the bounce mailbox at {s.host}:{s.port}: {exc}",
                 hint="check [bounces] host, port and security, or the host in "
                 f"{URL_ENV}; the next run reads what is waiting.",
@@ -171,7 +171,7 @@ class Mailbox:
         """UIDs of unseen messages, oldest first (at most *limit* per run)."""
         typ, data = self.conn.uid("SEARCH", "UNSEEN")
         if typ != "OK":
-            raise ConfigError(f"the IMAP server refused SEARCH: {_said(data)}")
+            raise BounceError(f"the IMAP server refused SEARCH: {_said(data)}")
         uids = b" ".join(d for d in data if isinstance(d, bytes)).split()
         return [u.decode("ascii") for u in uids[:limit]]
 

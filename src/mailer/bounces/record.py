@@ -44,7 +44,7 @@ from .parse import Bounce, Parsed
 log = logging.getLogger(__name__)
 
 #: the event of a soft bounce (a free-text type: the events table takes any short name)
-DEFERRED = "deferred"
+DEFERRED = db.EventType.DEFERRED.value
 BOUNCE = db.EventType.BOUNCE.value
 
 
