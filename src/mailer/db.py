@@ -103,6 +103,8 @@ class EventType(enum.StrEnum):
     DELIVERED = "delivered"
     #: SendGrid took the message (resolves a delivery held ``unknown``)
     PROCESSED = "processed"
+    #: a soft bounce read from the bounce mailbox (counted; several suppress)
+    DEFERRED = "deferred"
 
 
 def utcnow() -> datetime:
