@@ -44,7 +44,48 @@ class Brand(_Section):
     muted_color: str = "#555555"
     background_color: str = "#F2F4F7"
     content_background: str = "#FFFFFF"
+    #: text on the primary colour (masthead title and period); buttons default to it
+    on_primary_color: str = "#FFFFFF"
+    #: links in the text; empty = accent_color (decorations such as quote bars keep accent_color)
+    link_color: str = ""
+    #: button background; empty = primary_color
+    button_color: str = ""
+    #: button text; empty = on_primary_color
+    button_text_color: str = ""
     font_family: str = "Helvetica, Arial, 'Noto Sans', 'Noto Sans Arabic', Tahoma, sans-serif"
+
+    @field_validator(
+        "primary_color",
+        "accent_color",
+        "text_color",
+        "muted_color",
+        "background_color",
+        "content_background",
+        "on_primary_color",
+        "link_color",
+        "button_color",
+        "button_text_color",
+    )
+    @classmethod
+    def _hex_color(cls, value: str) -> str:
+        if value and not re.fullmatch(r"#(?:[0-9A-Fa-f]{3}){1,2}", value.strip()):
+            raise ValueError(f'{value!r} is not a colour: write #RRGGBB, e.g. "#0033A0"')
+        return value.strip()
+
+    @property
+    def links(self) -> str:
+        """The colour of links: ``link_color``, else ``accent_color``."""
+        return self.link_color or self.accent_color
+
+    @property
+    def button(self) -> str:
+        """The button background: ``button_color``, else ``primary_color``."""
+        return self.button_color or self.primary_color
+
+    @property
+    def button_text(self) -> str:
+        """The button text: ``button_text_color``, else ``on_primary_color``."""
+        return self.button_text_color or self.on_primary_color
 
 
 class Tracking(_Section):
