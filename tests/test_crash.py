@@ -161,7 +161,7 @@ def test_kill_9_and_resume_sends_each_address_once(
     assert set(log) <= accepted | unknown
     # each kill leaves at most one batch (SendGrid) or one message (SMTP) per lane unknown
     assert len(unknown) <= KILLS * concurrency * (100 if backend == "sendgrid" else 1)
-    assert elapsed < 60
+    assert elapsed < 120
     print(
         f"{backend} x{concurrency}: killed {killed}x, {len(accepted)} accepted, "
         f"{len(unknown)} unknown, {elapsed:.1f}s"

@@ -246,7 +246,7 @@ def _print_report(report: Any, as_json: bool, quiet: bool) -> None:
         return
     out, err = console(), console(stderr=True)
     for o in report.outcomes:
-        what = "resumed and " if o.resumed else ""
+        what = "resumed and " if o.resumed else "helped; " if o.helped else ""
         if o.ok:
             if not quiet:
                 out.print(f"campaign {o.campaign_id}: {what}sent", markup=False)

@@ -30,6 +30,7 @@ each lane marks its batch in flight, sends it and records the answer.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -52,7 +53,8 @@ from ..backends.base import (
 )
 from ..config import Config
 from ..errors import DeliveryError, MailerError, ProviderRejected
-from . import recovery
+from ..process import runner_id
+from . import claims, recovery
 from .campaigns import SKIPPED
 from .personalize import Personalizer
 from .pool import InFlight, lanes
@@ -103,7 +105,13 @@ class Ledger:
         self.batch_size = s.sending.batch_size
         self.max_failures = max(1, s.sending.max_consecutive_failures)
         self.concurrency = s.sending.concurrency
+        #: how long a runner that ran out of work waits before looking again
+        self.poll_seconds = 0.2
         self._lanes: list[Backend] = [backend]
+        #: this runner's name on the batches it owns; several runners share a campaign
+        #: on PostgreSQL (:mod:`mailer.delivery.claims`)
+        self.me = runner_id()
+        self.shared = claims.is_shared(engine)
         self._lang = 0
         self._cursor = 0
         #: set when every recipient has been handed to the backend
@@ -140,6 +148,8 @@ class Ledger:
             per_message=self.per_message_before,
             probe=probe if self.can_probe else None,
             language_of=lambda lang: lang if lang in self.contents else self.languages[0],
+            me=self.me,
+            shared=self.shared,
         )
 
     def count_total(self) -> tuple[int, int]:
@@ -167,15 +177,10 @@ class Ledger:
         b, d, s = db.batches, db.deliveries, db.subscribers
         while True:
             with db.transaction(self.engine) as conn:
-                query = select(b.c.id).where(
-                    b.c.campaign_id == self.cid, b.c.status == DS.PENDING.value
-                )
-                if held:
-                    query = query.where(b.c.id.not_in(sorted(held)))
-                row = conn.execute(query.order_by(b.c.id).limit(1)).first()
-                if row is None:
+                got = claims.take_pending(conn, self.cid, self.me, held, self.shared)
+                if got is None:
                     return None
-                bid = int(row[0])
+                bid = got
                 rows = conn.execute(
                     select(
                         d.c.subscriber_id,
@@ -208,38 +213,52 @@ class Ledger:
             return self._batch(bid, lang, keep)
 
     def next_new(self) -> Batch | None:
-        """The next page of not-yet-queued subscribers, written as a pending batch."""
+        """The next page of not-yet-queued subscribers, written as a pending batch owned by
+        this runner. Several runners (PostgreSQL) lock the memberships they page through
+        with ``FOR UPDATE SKIP LOCKED``: each takes pages the others are not taking."""
         b, m = db.batches, db.memberships
+        clashes = 0
         while self._lang < len(self.languages):
             lang = self.languages[self._lang]
-            with db.transaction(self.engine) as conn:
-                rows = conn.execute(
-                    eligible(self.cid, self.list_id)
-                    .where(
-                        language_cond(lang, self.languages[0], self.languages),
-                        m.c.subscriber_id > self._cursor,
-                    )
-                    .order_by(m.c.subscriber_id)
-                    .limit(self.batch_size)
-                ).all()
-                if not rows:
-                    self._lang += 1
-                    self._cursor = 0
-                    continue
-                bid = int(
-                    conn.execute(
-                        b.insert().values(
-                            campaign_id=self.cid, status=DS.PENDING.value, size=len(rows)
-                        )
-                    ).inserted_primary_key[0]  # type: ignore[index]
+            query = (
+                eligible(self.cid, self.list_id)
+                .where(
+                    language_cond(lang, self.languages[0], self.languages),
+                    m.c.subscriber_id > self._cursor,
                 )
-                try:
+                .order_by(m.c.subscriber_id)
+                .limit(self.batch_size)
+            )
+            if self.shared:
+                query = query.with_for_update(skip_locked=True, of=m)
+            try:
+                with db.transaction(self.engine) as conn:
+                    rows = conn.execute(query).all()
+                    if not rows:
+                        self._lang += 1
+                        self._cursor = 0
+                        continue
+                    bid = int(
+                        conn.execute(
+                            b.insert().values(
+                                campaign_id=self.cid,
+                                status=DS.PENDING.value,
+                                size=len(rows),
+                                owner=self.me,
+                                heartbeat_at=db.utcnow(),
+                            )
+                        ).inserted_primary_key[0]  # type: ignore[index]
+                    )
                     insert_deliveries(conn, self.cid, bid, lang, rows)
-                except IntegrityError:
+            except IntegrityError:
+                # another runner queued some of these between our snapshot and our lock
+                clashes += 1
+                if not self.shared or clashes > 20:
                     raise DeliveryError(
                         f"campaign {self.cid} is being sent by another process at the same time",
                         hint="let that one finish; `mailer campaigns` shows its progress.",
                     ) from None
+                continue
             self._cursor = int(rows[-1][0])
             return self._batch(bid, lang, rows)
         return None
@@ -287,11 +306,12 @@ class Ledger:
                     .where(d.c.batch_id == batch.batch_id, d.c.status == DS.PENDING.value)
                     .values(status=status, error=error, updated_at=db.utcnow())
                 )
-            conn.execute(
-                b.update()
-                .where(b.c.id == batch.batch_id)
-                .values(status=status, error=error, finished_at=db.utcnow())
-            )
+            values: dict[str, Any] = {"status": status, "error": error}
+            if status == DS.PENDING.value:
+                values["owner"] = None  # back in line: any runner may take it
+            else:
+                values["finished_at"] = db.utcnow()
+            conn.execute(b.update().where(b.c.id == batch.batch_id).values(**values))
 
     def send(self, batch: Batch, backend: Backend | None = None) -> str | None:
         """Send one batch (on *backend*, a lane; default the ledger's own); None when it
@@ -331,7 +351,12 @@ class Ledger:
             conn.execute(
                 b.update()
                 .where(b.c.id == batch.batch_id)
-                .values(status=BATCH_SENDING, attempts=b.c.attempts + 1)
+                .values(
+                    status=BATCH_SENDING,
+                    attempts=b.c.attempts + 1,
+                    owner=self.me,
+                    heartbeat_at=db.utcnow(),
+                )
             )
 
     def transmit(self, batch: Batch, backend: Backend | None = None) -> str | None:
@@ -407,32 +432,45 @@ class Ledger:
             with db.transaction(self.engine) as conn:
                 self._set_campaign(conn, status=CS.PAUSED.value, error=str(exc))
             return
+        beat = claims.BatchHeartbeat(self.engine, self.cid, self.me, claims.HEARTBEAT_SECONDS)
         try:
-            for batch, error in self._sent_batches(should_stop):
-                done += len(batch.recipients)
-                if progress:
-                    progress(min(done, total), total)
-                if error is None:
-                    failures = 0
-                    continue
-                failures, last = failures + 1, error
-                log.warning("campaign %s: batch %s failed: %s", self.cid, batch.batch_id, error)
-                if failures >= self.max_failures:
-                    with db.transaction(self.engine) as conn:
-                        self._set_campaign(
-                            conn,
-                            status=CS.PAUSED.value,
-                            error=f"paused after {failures} failed batches in a row; "
-                            f"last: {last}. Fix the cause, then run `mailer send` again "
-                            "to resume.",
+            with beat:
+                while True:
+                    for batch, error in self._sent_batches(should_stop):
+                        done += len(batch.recipients)
+                        if progress:
+                            progress(min(done, total), total)
+                        if error is None:
+                            failures = 0
+                            continue
+                        failures, last = failures + 1, error
+                        log.warning(
+                            "campaign %s: batch %s failed: %s", self.cid, batch.batch_id, error
                         )
-                    return
-            if not self.exhausted:  # stopped, cancelled or paused elsewhere
-                return
+                        if failures >= self.max_failures:
+                            with db.transaction(self.engine) as conn:
+                                self._set_campaign(
+                                    conn,
+                                    status=CS.PAUSED.value,
+                                    error=f"paused after {failures} failed batches in a row; "
+                                    f"last: {last}. Fix the cause, then run `mailer send` "
+                                    "again to resume.",
+                                )
+                            return
+                    if not self.exhausted:  # stopped, cancelled or paused elsewhere
+                        return
+                    if self.finish():
+                        return
+                    # other runners still have batches open: wait for their answers (or
+                    # for their claims to go stale), then look for work again
+                    if should_stop is not None and should_stop():
+                        return
+                    time.sleep(self.poll_seconds)
+                    self.recover()
+                    self._lang, self._cursor = 0, 0
         finally:
             for lane in opened:
                 lane.close()
-        self.finish()
 
     def _take(self, held: set[int] | frozenset[int] = frozenset()) -> Batch | None:
         return self.next_pending(held) or self.next_new()
@@ -466,10 +504,15 @@ class Ledger:
         finally:
             self.exhausted = flight.exhausted
 
-    def finish(self) -> None:
-        """Mark the campaign sent, or paused while recipients are held unknown."""
+    def finish(self) -> bool:
+        """Mark the campaign sent, or paused while recipients are held unknown; False (and
+        nothing done) while batches are still open (another runner's, in flight)."""
         d = db.deliveries
         with db.transaction(self.engine) as conn:
+            if self.shared:
+                claims.lock_campaign(conn, self.cid)  # the last runner to finish decides
+            if claims.open_batches(conn, self.cid):
+                return False
             counts: dict[str, int] = dict(
                 conn.execute(
                     select(d.c.status, func.count())
@@ -489,3 +532,4 @@ class Ledger:
                 )
             else:
                 self._set_campaign(conn, status=CS.SENT.value, finished_at=db.utcnow(), error=None)
+        return True

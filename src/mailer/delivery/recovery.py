@@ -8,6 +8,8 @@ Run by :meth:`mailer.ledger.Ledger.run` before its loop (kill -9 at any instant)
   order and each acceptance is committed, so only the *first* pending delivery
   can have been in flight: the backend is asked (the outbox checks whether the file
   exists), else it becomes ``unknown``; the rest of the batch is sent.
+* with several runners on one campaign (PostgreSQL, :mod:`mailer.delivery.claims`) only
+  batches whose owner is stale are settled: a live runner's batches in flight are its own;
 * ``unknown`` deliveries are held and reported; ``retry_unknown=True``
   (``--retry-unknown``) sends them again on the operator's word (:func:`release_unknown`).
 """
@@ -21,6 +23,7 @@ from sqlalchemy import Engine, and_, select
 
 from .. import db
 from ..backends.base import Recipient
+from .claims import is_stale
 
 log = logging.getLogger(__name__)
 
@@ -53,26 +56,36 @@ def recover(
     per_message: bool,
     probe: Probe | None,
     language_of: Callable[[str | None], str],
+    me: str = "",
+    shared: bool = False,
 ) -> None:
     """Settle batches left in flight by a sender that stopped (crash, kill -9).
 
     *per_message* is how the backend that sent them worked; *probe* is None when that
     backend cannot be asked (another one is in use now); *language_of* maps a stored
-    delivery language to one the campaign has contents for."""
+    delivery language to one the campaign has contents for. *shared* (several runners):
+    settle only batches whose owner is stale (*me* is this runner), each locked with
+    ``SKIP LOCKED`` so two runners never settle one batch together."""
     b, d, s = db.batches, db.deliveries, db.subscribers
     now = db.utcnow()
     with db.transaction(engine) as conn:
-        inflight = conn.execute(
-            select(b.c.id).where(b.c.campaign_id == campaign_id, b.c.status == BATCH_SENDING)
-        ).all()
-        for (bid,) in inflight:
+        query = select(b.c.id, b.c.owner, b.c.heartbeat_at).where(
+            b.c.campaign_id == campaign_id, b.c.status == BATCH_SENDING
+        )
+        if shared:
+            query = query.with_for_update(skip_locked=True)
+        for bid, owner, beat in conn.execute(query).all():
+            if shared and not is_stale(owner, beat, me, now):
+                continue  # a live runner's batch in flight: its answer is coming
             if not per_message:
                 conn.execute(
                     d.update()
                     .where(d.c.batch_id == bid, d.c.status == DS.PENDING.value)
                     .values(status=DS.UNKNOWN.value, error=IN_FLIGHT, updated_at=now)
                 )
-                conn.execute(b.update().where(b.c.id == bid).values(status=DS.UNKNOWN.value))
+                conn.execute(
+                    b.update().where(b.c.id == bid).values(status=DS.UNKNOWN.value, owner=None)
+                )
                 log.warning("campaign %s: batch %s was in flight: held unknown", campaign_id, bid)
                 continue
             first = conn.execute(
@@ -98,4 +111,6 @@ def recover(
                             updated_at=now,
                         )
                     )
-            conn.execute(b.update().where(b.c.id == bid).values(status=DS.PENDING.value))
+            conn.execute(
+                b.update().where(b.c.id == bid).values(status=DS.PENDING.value, owner=None)
+            )

@@ -8,8 +8,10 @@ What makes a send never go out twice (the ``batches`` and ``deliveries`` tables,
 send loop, resuming after a crash) is :mod:`mailer.ledger`; where a campaign stands
 (its status and delivery counts) is read with :mod:`mailer.campaigns`.
 
-One process sends a campaign at a time: ``run-due`` claims it (see ``worker.py``),
-and ``send_issue`` refuses a campaign a live runner holds.
+On SQLite one process sends a campaign at a time: ``run-due`` claims it (see
+``worker.py``), and ``send_issue`` refuses a campaign a live runner holds. On PostgreSQL
+other runners *join* a campaign being sent (``run_campaign(join=True)``), each claiming
+its own batches (:mod:`mailer.delivery.claims`).
 """
 
 from __future__ import annotations
@@ -155,21 +157,25 @@ def run_campaign(
     retry_unknown: bool = False,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    join: bool = False,
 ) -> CampaignResult:
     """Send or resume campaign *campaign_id* (status sending → sent | paused | failed).
 
     A campaign already finished (sent, cancelled, failed) is left alone. While it runs the
-    process holds the campaign's lock (:func:`campaign_lock`): a second sender of the same
-    campaign gets a DeliveryError instead of sending anything twice."""
+    process holds the campaign's lock (:func:`campaign_lock`): on SQLite a second sender of
+    the same campaign gets a DeliveryError instead of sending anything twice; on PostgreSQL
+    senders share it (each claims its own batches) and only ``cancel`` needs it alone.
+    *join*: help with a campaign another runner is sending, only while it is ``sending``
+    (a paused campaign waits for the operator)."""
     c = db.campaigns
-    with campaign_lock(engine, campaign_id):
+    with campaign_lock(engine, campaign_id, shared=True):
         with db.transaction(engine) as conn:
             row = conn.execute(select(c).where(c.c.id == campaign_id)).mappings().first()
             if row is None:
                 raise DeliveryError(
                     f"there is no campaign {campaign_id}", hint="see `mailer campaigns`."
                 )
-            if row["status"] in FINISHED:
+            if row["status"] in FINISHED or (join and row["status"] != CS.SENDING.value):
                 return campaign_result(engine, campaign_id)
         try:  # backend and contents first: a failure here never leaves it `sending`
             if isinstance(backend, str) or backend is None:
@@ -201,20 +207,23 @@ def run_campaign(
 
 
 @contextmanager
-def campaign_lock(engine: Engine, campaign_id: int) -> Iterator[None]:
+def campaign_lock(engine: Engine, campaign_id: int, *, shared: bool = False) -> Iterator[None]:
     """Hold campaign *campaign_id* for this process, or raise DeliveryError at once.
 
-    SQLite: an ``flock`` on ``<database>.campaign-<id>.lock``; PostgreSQL: a session
-    advisory lock on a connection kept open meanwhile. Both vanish with the process,
-    so a killed sender never leaves the campaign locked."""
+    SQLite: an ``flock`` on ``<database>.campaign-<id>.lock`` (always exclusive: one
+    sender per campaign); PostgreSQL: a session advisory lock on a connection kept open
+    meanwhile, *shared* between senders (several runners, one campaign) and exclusive for
+    ``cancel``. Both vanish with the process, so a killed sender never leaves it locked."""
     busy = DeliveryError(
         f"campaign {campaign_id} is being sent by another process right now",
         hint="let it finish (`mailer campaigns` shows its progress), then run again.",
     )
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
+            kind = "_shared" if shared else ""
             got = conn.execute(
-                text("SELECT pg_try_advisory_lock(:k, :id)"), {"k": LOCK_KEY, "id": campaign_id}
+                text(f"SELECT pg_try_advisory_lock{kind}(:k, :id)"),
+                {"k": LOCK_KEY, "id": campaign_id},
             ).scalar()
             conn.commit()
             if not got:
@@ -223,7 +232,8 @@ def campaign_lock(engine: Engine, campaign_id: int) -> Iterator[None]:
                 yield
             finally:
                 conn.execute(
-                    text("SELECT pg_advisory_unlock(:k, :id)"), {"k": LOCK_KEY, "id": campaign_id}
+                    text(f"SELECT pg_advisory_unlock{kind}(:k, :id)"),
+                    {"k": LOCK_KEY, "id": campaign_id},
                 )
                 conn.commit()
         return

@@ -16,6 +16,12 @@ Claiming (one campaign at a time, so several runners share the work):
   ``late`` (status stays ``scheduled``), reported, and sent only with ``--send-late``
   (or when it was scheduled with ``--send-late``).
 
+* PostgreSQL: with nothing of its own to claim, a runner *helps* with a campaign another
+  live runner is sending (``run_campaign(join=True)``): each runner claims its own batches
+  with ``FOR UPDATE SKIP LOCKED`` (:mod:`mailer.delivery.claims`), so more runners on one
+  database send one big campaign faster. The campaign's claim stays with its claimant;
+  a helper's batches carry their own owner and heartbeat. On SQLite one runner per campaign.
+
 Campaigns in ``sending`` without ``claimed_by`` were started by ``mailer send`` by
 hand; run-due leaves them to the operator (``mailer send`` resumes them). Only sends to a
 list (``kind = 'send'``) are ever claimed: a test send's row is never due.
@@ -58,6 +64,7 @@ class Claim:
     campaign_id: int
     resumed: bool  # taken over from a runner that died
     late: bool
+    helping: bool = False  # another live runner claimed it: this one sends batches too
 
 
 def mark_late(engine: Engine, now: datetime, max_delay: timedelta) -> list[int]:
@@ -85,8 +92,10 @@ def claim_next(
     send_late: bool = False,
     lease: timedelta = LEASE,
     exclude: frozenset[int] = frozenset(),
+    join: bool = False,
 ) -> Claim | None:
-    """Atomically take the next campaign to send (a stale one first), or None."""
+    """Atomically take the next campaign to send (a stale one first), or None. *join*
+    (PostgreSQL): else a campaign another runner is sending, to help with it."""
     c = db.campaigns
     with db.transaction(engine) as conn:
         stale_q = (
@@ -135,7 +144,23 @@ def claim_next(
             .with_for_update(skip_locked=True)
         ).first()
         if row is None:
-            return None
+            if not join or conn.dialect.name != "postgresql":
+                return None
+            helped = conn.execute(
+                select(c.c.id)
+                .where(
+                    c.c.status == db.CampaignStatus.SENDING.value,
+                    c.c.kind == SEND,
+                    c.c.claimed_by.is_not(None),
+                    c.c.claimed_by != me,
+                    c.c.id.not_in(exclude),
+                )
+                .order_by(c.c.id)
+                .limit(1)
+            ).first()
+            if helped is None:
+                return None
+            return Claim(int(helped[0]), resumed=False, late=False, helping=True)
         done = conn.execute(
             c.update()
             .where(c.c.id == row[0], c.c.status == db.CampaignStatus.SCHEDULED.value)
@@ -188,6 +213,7 @@ class Outcome:
     resumed: bool = False
     late: bool = False
     error: str | None = None
+    helped: bool = False  # joined a campaign another runner claimed
 
     @property
     def ok(self) -> bool:
@@ -200,6 +226,7 @@ class Outcome:
             "resumed": self.resumed,
             "late": self.late,
             "error": self.error,
+            "helped": self.helped,
         }
 
 
@@ -294,6 +321,7 @@ def run_due(
             send_late=send_late,
             lease=lease,
             exclude=frozenset(handled),
+            join=True,
         )
         if claim is None:
             break
@@ -302,11 +330,17 @@ def run_due(
         with _Heartbeat(engine, claim.campaign_id, me, clock, heartbeat):
             try:
                 bar = progress(claim.campaign_id) if progress else None
-                run(engine, config, claim.campaign_id, should_stop=stop, progress=bar)
+                extra = {"join": True} if claim.helping else {}
+                run(engine, config, claim.campaign_id, should_stop=stop, progress=bar, **extra)
             except MailerError as exc:
                 error = redact(str(exc))
                 log.error("campaign %s: %s", claim.campaign_id, exc)
         status = _status(engine, claim.campaign_id)
+        if claim.helping:  # the claimant reports on the campaign; a helper only on itself
+            if status == db.CampaignStatus.SENDING and error is None and not stop():
+                error = "the send did not finish; the next run resumes it"
+            report.outcomes.append(Outcome(claim.campaign_id, status, error=error, helped=True))
+            continue
         if status == db.CampaignStatus.SENDING:
             _release(engine, claim.campaign_id, me)
             if error is None and not stop():

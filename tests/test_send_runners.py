@@ -1,0 +1,255 @@
+"""Several runners, one campaign (PostgreSQL): `mailer run-due` processes started together all
+help with one big SendGrid campaign (a local 202 server with a delay), each batch claimed by one
+of them; a runner killed -9 leaves only its batches in flight, held unknown once its claim is
+stale; a live runner's batches in flight are never settled by another."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from faultserver import FaultServer
+from mailer import db
+from mailer.config import Config, load_config
+from mailer.delivery import recovery
+from mailer.delivery.send import run_campaign
+from mailer.process import LEASE
+from support import ROOT, PostgresServer
+from test_run_due import scheduled
+
+MAILER = str(ROOT / ".venv" / "bin" / "mailer")
+SECRET = "test-secret-key-0123456789abcdef"
+
+TOML = """\
+name = "Runners test"
+backend = "sendgrid"
+[sender]
+from_name = "IOM Turkey"
+from_email = "newsletter@example.org"
+[sending]
+batch_size = {batch_size}
+concurrency = 1
+timeout = 10
+max_retries = 0
+{extra}
+[schedule]
+max_delay = "6h"
+"""
+
+
+class Runners:
+    """A newsletter folder on a fresh PostgreSQL database whose runners post to *server*."""
+
+    def __init__(
+        self, root: Path, url: str, server_url: str, batch_size: int = 50, extra: str = ""
+    ) -> None:
+        self.root, self.url = root, url
+        text = TOML.format(batch_size=batch_size, extra=extra)
+        (root / "mailer.toml").write_text(text, encoding="utf-8")
+        self.env = {
+            **os.environ,
+            "MAILER_DATABASE_URL": url,
+            "SENDGRID_API_KEY": "SG.runners-test-key.0123456789",
+            "MAILER_SENDGRID_HOST": server_url,
+            "MAILER_SECRET_KEY": SECRET,
+            "NO_COLOR": "1",
+        }
+        self.config: Config = load_config(root / "mailer.toml")
+        self.engine: Engine = db.connect(url)
+
+    def campaign(self, count: int) -> tuple[int, list[str]]:
+        """*count* subscribed readers of `partners` and a campaign to them due now."""
+        emails = [f"reader{i:05d}@example.org" for i in range(count)]
+        with db.transaction(self.engine) as conn:
+            list_id = db.get_or_create_list(conn, "partners")
+            conn.execute(
+                db.subscribers.insert(),
+                [{"email": e, "email_key": e, "name": "", "attributes": {}} for e in emails],
+            )
+            ids = conn.execute(select(db.subscribers.c.id)).scalars().all()
+            conn.execute(
+                db.memberships.insert(), [{"list_id": list_id, "subscriber_id": i} for i in ids]
+            )
+        at = db.utcnow() - timedelta(seconds=1)
+        return scheduled(self.engine, self.config, at, "partners", backend="sendgrid"), emails
+
+    def run(self, *args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [MAILER, *args],
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def batches(self, cid: int) -> list[Any]:
+        b = db.batches
+        with db.read(self.engine) as conn:
+            query = select(b.c.id, b.c.status, b.c.owner).where(b.c.campaign_id == cid)
+            return list(conn.execute(query).all())
+
+    def deliveries(self, cid: int) -> collections.Counter[str]:
+        d = db.deliveries
+        with db.read(self.engine) as conn:
+            rows = conn.execute(select(d.c.status).where(d.c.campaign_id == cid)).all()
+        return collections.Counter(r[0] for r in rows)
+
+    def unknown_emails(self, cid: int) -> set[str]:
+        d, s = db.deliveries, db.subscribers
+        with db.read(self.engine) as conn:
+            query = (
+                select(s.c.email)
+                .join(d, d.c.subscriber_id == s.c.id)
+                .where(d.c.campaign_id == cid, d.c.status == "unknown")
+            )
+            return set(conn.execute(query).scalars())
+
+    def status(self, cid: int) -> str:
+        c = db.campaigns
+        with db.read(self.engine) as conn:
+            return str(conn.execute(select(c.c.status).where(c.c.id == cid)).scalar())
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> Iterator[str]:
+    yield postgres.create_database()
+    db.dispose_all()
+
+
+def _finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.slow
+def test_three_runners_share_one_campaign_each_recipient_once(pg_url: str, tmp_path: Path) -> None:
+    """Three `mailer run-due` at once on one due campaign of 1,500: all three send batches of
+    it (each batch owned by one), every address is accepted by the server exactly once, and
+    the campaign ends sent."""
+    with FaultServer(delay=0.15) as server:
+        world = Runners(tmp_path, pg_url, server.url)
+        cid, emails = world.campaign(1500)
+        procs = [world.run("run-due", "--json") for _ in range(3)]
+        results = [_finish(p) for p in procs]
+    for code, _out, err in results:
+        assert code == 0, err
+    counts = collections.Counter(server.accepted)
+    assert set(counts) == set(emails)
+    assert set(counts.values()) == {1}
+    assert world.status(cid) == "sent"
+    assert world.deliveries(cid) == collections.Counter({"accepted": 1500})
+    owners = collections.Counter(row.owner for row in world.batches(cid))
+    assert len(owners) == 3, f"not every runner helped: {owners}"
+
+
+@pytest.mark.slow
+def test_runner_killed_mid_send_others_finish_nobody_twice(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 of one of three runners while its batch is in flight: the other two send the
+    rest; only the dead runner's in-flight batch is held unknown (its PID is gone: its claim
+    is stale); resuming the campaign sends nobody again, and whoever the server never got
+    is held unknown (never lost)."""
+    with FaultServer(delay=0.3) as server:
+        world = Runners(tmp_path, pg_url, server.url)
+        cid, emails = world.campaign(2000)
+        procs = [world.run("run-due", "--json") for _ in range(3)]
+        pids = {str(p.pid): p for p in procs}
+        victim: subprocess.Popen[bytes] | None = None
+        deadline = time.monotonic() + 60
+        while victim is None and time.monotonic() < deadline:
+            for row in world.batches(cid):
+                pid = (row.owner or "").rpartition(":")[2]
+                if row.status == "sending" and pid in pids:
+                    victim = pids[pid]
+                    break
+            else:
+                time.sleep(0.02)
+        assert victim is not None, "no batch went in flight"
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        dead = f":{victim.pid}"
+        in_flight = {
+            r.id for r in world.batches(cid) if r.status == "sending" and r.owner.endswith(dead)
+        }
+        results = [_finish(p) for p in procs if p is not victim]
+        for name in ("SENDGRID_API_KEY", "MAILER_SENDGRID_HOST", "MAILER_SECRET_KEY"):
+            monkeypatch.setenv(name, world.env[name])
+        resumed = run_campaign(world.engine, world.config, cid)
+        time.sleep(0.5)  # let the server log anything that was still on its way
+    assert victim.returncode == -signal.SIGKILL
+    assert all(code in (0, 1) for code, _o, _e in results), results
+    counts = collections.Counter(server.accepted)
+    assert set(counts.values()) == {1}, "someone got it twice"
+    held = world.unknown_emails(cid)
+    assert set(emails) - set(counts) <= held, "someone was lost (neither sent nor held)"
+    unknown = {r.id for r in world.batches(cid) if r.status == "unknown"}
+    assert in_flight and unknown == in_flight
+    statuses = world.deliveries(cid)
+    assert statuses["accepted"] + statuses["unknown"] == 2000
+    assert statuses["unknown"] == 50 * len(in_flight)
+    assert resumed.status == "paused"  # held unknown: the operator decides
+
+
+def test_recovery_leaves_a_live_runners_batch_in_flight(pg_url: str, tmp_path: Path) -> None:
+    """A batch in flight owned by a runner on another host with a fresh heartbeat is left
+    alone by a second runner's recovery; once its heartbeat is older than the lease it is
+    held unknown."""
+    world = Runners(tmp_path, pg_url, "http://127.0.0.1:9")
+    cid, _emails = world.campaign(3)
+    b, d = db.batches, db.deliveries
+    with db.transaction(world.engine) as conn:
+        bid = conn.execute(
+            b.insert().values(
+                campaign_id=cid,
+                status="sending",
+                size=3,
+                owner="elsewhere.example:4242",
+                heartbeat_at=db.utcnow(),
+            )
+        ).inserted_primary_key[0]
+        ids = conn.execute(select(db.subscribers.c.id)).scalars().all()
+        conn.execute(
+            d.insert(),
+            [
+                {"campaign_id": cid, "subscriber_id": i, "batch_id": bid, "status": "pending"}
+                for i in ids
+            ],
+        )
+
+    def settle() -> None:
+        recovery.recover(
+            world.engine,
+            cid,
+            per_message=False,
+            probe=None,
+            language_of=lambda lang: "en",
+            me="here:1",
+            shared=True,
+        )
+
+    settle()
+    assert [(r.status, r.owner) for r in world.batches(cid)] == [
+        ("sending", "elsewhere.example:4242")
+    ]
+    assert world.deliveries(cid) == collections.Counter({"pending": 3})
+    with db.transaction(world.engine) as conn:
+        old = db.utcnow() - LEASE - timedelta(seconds=5)
+        conn.execute(b.update().where(b.c.id == bid).values(heartbeat_at=old))
+    settle()
+    assert [r.status for r in world.batches(cid)] == ["unknown"]
+    assert world.deliveries(cid) == collections.Counter({"unknown": 3})
