@@ -31,11 +31,6 @@ def control_character(value: str) -> str | None:
     return _CONTROL_NAMES.get(char) or f"the control character U+{ord(char):04X}"
 
 
-def has_control(cells: list[str]) -> bool:
-    """Whether any cell holds a refused control character (one scan for the common case)."""
-    return _CONTROL.search("\t".join(cells)) is not None
-
-
 def parse_time(value: str) -> datetime | None:
     """A timestamp as naive UTC, or None when *value* is empty or not a date and time."""
     text = value.strip()

@@ -36,7 +36,7 @@ from .. import db
 from ..errors import DatabaseError, SubscriberError
 from .csvread import ACCEPTED_HEADERS, Lines, NotImported, Row, RowParser, sniff_delimiter
 from .importreport import ImportReport, Rejected, Skipped
-from .importwriter import SEEN, Writer
+from .importwriter import Writer
 from .sources import detect
 from .subscribers import check_list_name
 
@@ -217,8 +217,6 @@ def _run(
         profile = detect(header, path, source)
         report.tool, report.tool_label = profile.tool, profile.label
         parser = RowParser(header, Path(path), case_sensitive_local, profile)
-        SEEN.drop(conn, checkfirst=True)
-        SEEN.create(conn)
         origin = profile.tool if profile.tool != "csv" else "import"
         writer = Writer(
             conn,
@@ -236,7 +234,7 @@ def _run(
                 continue
             report.rows += 1
             try:
-                row = parser.parse(cells, line)
+                row = parser.parse(cells, line, lines.needs_control_check(line))
             except NotImported as exc:
                 email = _email_cell(cells, parser)
                 report.skipped[exc.message.split(" ")[0]] += 1
@@ -263,7 +261,6 @@ def _run(
         if batch:
             writer.write(batch)
         report.skipped_rows.sort(key=lambda r: r.line)
-        SEEN.drop(conn)
     except csv.Error as exc:
         raise SubscriberError(
             f"malformed CSV: {exc}",

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from ..db import SubscriberStatus
 from ..errors import SubscriberError
-from .cells import control_character, has_control, language_from_name, parse_tags, parse_time
+from .cells import control_character, language_from_name, parse_tags, parse_time
 from .sources import GENERIC_ROLES, Profile, norm_header
 from .subscribers import (
     NAME_MAX,
@@ -35,6 +35,9 @@ from .subscribers import (
 ACCEPTED_HEADERS = "email (or e-mail, Email Address), name (or first_name + last_name), language"
 
 
+#: a refused control character in a physical line, its line ending (LF, CRLF) aside
+_CONTROL_IN_LINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n\Z)")
+
 _TRUE = frozenset({"true", "yes", "1", "t", "y"})
 _FALSE = frozenset({"false", "no", "0", "f", "n"})
 
@@ -43,7 +46,7 @@ class NotImported(SubscriberError):
     """A valid row the file says not to import (e.g. Mailchimp's ``archived``)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     line: int
     email: str
@@ -71,12 +74,24 @@ class Row:
 
 # -- reading ---------------------------------------------------------------
 class Lines:
-    """Decoded lines of a binary file, tracking line number and bytes read."""
+    """Decoded lines of a binary file, tracking line number and bytes read.
+
+    Each line is scanned once for refused control characters (one regex over the line, not
+    one per field): :attr:`control_line` is the last line that holds one, so a record on a
+    line after it needs no check of its cells (see :meth:`needs_control_check`).
+    """
 
     def __init__(self, fh: IO[bytes], path: Path) -> None:
         self.fh, self.path = fh, path
         self.line = 0
         self.bytes = 0
+        self.control_line = 0
+
+    def needs_control_check(self, first: int) -> bool:
+        """Whether the record read from line *first* to the current line may hold a control
+        character in a cell: it spans lines (a line break in a quoted field) or a line of it
+        holds one."""
+        return self.line != first or self.control_line >= first
 
     def _raw_lines(self) -> Iterator[bytes]:
         """Lines as bytes, ending in LF; old Mac files (CR only) have their CRs read as LF."""
@@ -123,6 +138,8 @@ class Lines:
                     hint="save the file as 'CSV UTF-8' (in a spreadsheet: Save As → CSV UTF-8).",
                 ) from None
             self.bytes += len(raw)
+            if _CONTROL_IN_LINE.search(text) is not None:
+                self.control_line = self.line
             yield text
 
 
@@ -189,11 +206,19 @@ class RowParser:
             )
         self.width = len(header)
         self.case_sensitive_local = case_sensitive_local
+        # the hot path's look-ups, done once
+        get = self.roles.get
+        self.i_email = self.roles["email"]
+        self.i_name, self.i_language, self.i_status = get("name"), get("language"), get("status")
+        self.i_tags = get("tags")
+        self.name_parts = [self.roles[r] for r in ("first_name", "last_name") if r in self.roles]
 
     def _column(self, i: int) -> str:
         return self.header[i] if i < len(self.header) else f"#{i + 1}"
 
-    def parse(self, cells: list[str], line: int) -> Row:
+    def parse(self, cells: list[str], line: int, check_control: bool = True) -> Row:
+        """The row of record *cells* starting at *line*; SubscriberError saying why not.
+        *check_control* False: the caller knows no cell holds a control character."""
         width = self.width
         if len(cells) < width:
             cells = cells + [""] * (width - len(cells))
@@ -202,7 +227,7 @@ class RowParser:
                 f"{len(cells)} fields but the header has {width} "
                 "(a quote missing, or a separator too many?)"
             )
-        if has_control(cells):
+        if check_control:
             for col, cell in enumerate(cells):
                 what = control_character(cell)
                 if what:
@@ -210,31 +235,31 @@ class RowParser:
                         f"column {self._column(col)!r} holds {what}: remove it "
                         "(is a quote not closed?), then import the file again"
                     )
-        roles = self.roles
         email, key = normalise_email(
-            unquote(cells[roles["email"]].strip()), case_sensitive_local=self.case_sensitive_local
+            unquote(cells[self.i_email].strip()), case_sensitive_local=self.case_sensitive_local
         )
-        i = roles.get("name")
+        i = self.i_name
         name = unquote(cells[i].strip()) if i is not None else ""
-        if not name and ("first_name" in roles or "last_name" in roles):
-            parts = (cells[roles[r]].strip() for r in ("first_name", "last_name") if r in roles)
+        if not name and self.name_parts:
+            parts = (cells[j].strip() for j in self.name_parts)
             name = " ".join(unquote(p) for p in parts if p)
         if len(name) > NAME_MAX:
             raise SubscriberError(f"name longer than {NAME_MAX} characters")
         notes: list[str] = []
-        i = roles.get("language")
+        i = self.i_language
         language = self._language(cells[i], notes) if i is not None and cells[i] else None
-        i = roles.get("status")
+        i = self.i_status
         status = self._status(cells[i]) if i is not None and cells[i].strip() else None
-        if self.profile.file_status is not None and stronger(self.profile.file_status, status):
-            status = self.profile.file_status
+        file_status = self.profile.file_status
+        if file_status is not None and stronger(file_status, status):
+            status = file_status
         attrs: dict[str, Any] = {}
         for col, k in self.attrs:
             value = cells[col].strip()
             if value:
-                attrs[k] = unquote(value)
+                attrs[k] = unquote(value) if value[0] == "'" else value
         row = Row(line, email, key, name, language, attrs, status, notes=notes)
-        i = roles.get("tags")
+        i = self.i_tags
         if i is not None:
             row.tags = parse_tags(cells[i])
         if self.extra:

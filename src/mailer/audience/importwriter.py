@@ -16,23 +16,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     DateTime,
-    Integer,
-    MetaData,
-    String,
     Table,
     any_,
     bindparam,
+    func,
     literal,
+    literal_column,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
+from sqlalchemy.types import String
 
 from .. import db
 from ..db import MembershipStatus, SubscriberStatus
@@ -41,14 +39,19 @@ from .importreport import ImportReport, Skipped
 from .privacy import FORGOTTEN_REASON, forgotten_keys
 from .subscribers import stronger
 
-# -- writing ---------------------------------------------------------------
-SEEN_META = MetaData()
-SEEN = Table(
-    "mailer_import_seen",
-    SEEN_META,
-    Column("email_key", String(320), primary_key=True),
-    Column("line", Integer, nullable=False),
-    prefixes=["TEMPORARY"],
+#: the columns of a new subscriber, in the order :meth:`Writer.write` builds them
+INSERT_COLUMNS = (
+    "email",
+    "email_key",
+    "name",
+    "language",
+    "attributes",
+    "status",
+    "source",
+    "created_at",
+    "updated_at",
+    "status_changed_at",
+    "status_reason",
 )
 
 
@@ -61,7 +64,11 @@ def left_reason(left_at: Any) -> str:
 
 
 class Writer:
-    """Applies batches of rows inside the import's transaction and fills the report."""
+    """Applies batches of rows inside the import's transaction and fills the report.
+
+    Which addresses an earlier batch of this import already had is kept in memory
+    (:attr:`seen`: key → first line), so a later duplicate is named by the line it repeats.
+    """
 
     def __init__(
         self,
@@ -75,10 +82,12 @@ class Writer:
         self.conn, self.list_pk, self.source, self.report = conn, list_pk, source, report
         self.form, self.consent_source = form, consent_source
         self.now = db.utcnow()
+        self.seen: dict[str, int] = {}
         dialect = conn.dialect
         s, m = db.subscribers, db.memberships
         # SQLite: bulk inserts go straight to the driver (see executemany), so values are put
-        # in the database's own form here: datetimes once, JSON per row
+        # in the database's own form here: datetimes once, JSON per row (json.dumps unless the
+        # engine was given its own serializer)
         self.raw = dialect.name == "sqlite"
         self.copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
         self.now_db: Any = self.now
@@ -86,16 +95,27 @@ class Writer:
         if self.raw:
             created = s.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
             self.now_db = created(self.now) if created else self.now
+            own = getattr(dialect, "_json_serializer", None)
             to_json = s.c.attributes.type.dialect_impl(dialect).bind_processor(dialect)
-            self.to_json = to_json or json.dumps
+            self.to_json = (own and to_json) or json.dumps
+        #: the stored form of ``{}``: most files give most rows no attributes
+        self.empty_json = self.to_json({})
 
         def among_keys(column: Any) -> Any:
-            """``column IN (:keys...)``; on PostgreSQL ``column = ANY(:keys)`` (one array)."""
+            """The batch's keys as ONE parameter: ``= ANY(:keys)`` on PostgreSQL, a JSON array
+            through ``json_each`` on SQLite (an expanding ``IN`` is re-compiled per batch)."""
             if dialect.name == "postgresql":
                 return column == any_(bindparam("keys", type_=ARRAY(String)))
+            if dialect.name == "sqlite":
+                each: Any = select(literal_column("value")).select_from(
+                    func.json_each(bindparam("keys_json"))
+                )
+                return column.in_(each.scalar_subquery())
             return column.in_(bindparam("keys", expanding=True))
 
-        self.seen_stmt = select(SEEN.c.email_key, SEEN.c.line).where(among_keys(SEEN.c.email_key))
+        self.keys_param = (
+            (lambda keys: {"keys_json": json.dumps(keys)}) if self.raw else (lambda k: {"keys": k})
+        )
         self.existing_stmt = (
             select(
                 s.c.id,
@@ -116,10 +136,23 @@ class Writer:
         self.join_new_stmt = m.insert().from_select(
             ["list_id", "subscriber_id", "created_at"],
             select(literal(list_pk), s.c.id, literal(self.now, DateTime)).where(
-                among_keys(s.c.email_key)
+                among_keys(s.c.email_key),
+                ~select(m.c.subscriber_id)
+                .where(m.c.list_id == list_pk, m.c.subscriber_id == s.c.id)
+                .exists(),
             ),
         )
         self.ids_stmt = select(s.c.email_key, s.c.id).where(among_keys(s.c.email_key))
+        if self.raw:
+            cols = ", ".join(INSERT_COLUMNS)
+            marks = ", ".join("?" * len(INSERT_COLUMNS))
+            self.insert_sql = f"INSERT INTO subscribers ({cols}) VALUES ({marks})"
+            # SQLite gives a new row an id above every id in the table, and the import holds
+            # the write lock: the rows above the id before a batch are that batch's rows
+            self.join_after_sql = (
+                "INSERT INTO memberships (list_id, subscriber_id, created_at) "
+                "SELECT ?, id, ? FROM subscribers WHERE id > ?"
+            )
         c = db.consents
         self.consented_stmt = select(
             c.c.id,
@@ -140,7 +173,6 @@ class Writer:
                 {k: bindparam(k) for k in ("opted_in_at", "optin_ip", "confirmed_at", "confirm_ip")}
             )
         )
-        self.raw_inserts: dict[tuple[str, ...], tuple[str, Any]] = {}
         # the status guard: a subscriber whose status changes while the import runs (PostgreSQL
         # re-checks the WHERE against the committed row) is not moved by it
         self.update_stmt = (
@@ -157,42 +189,43 @@ class Writer:
             )
         )
 
-    def executemany(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Insert *rows* into *table* in bulk.
+    def insert_new(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert new subscribers (tuples in :data:`INSERT_COLUMNS` order) and make them
+        members of the list.
 
         SQLite: a bare DBAPI executemany of values already in database form (Core's
-        executemany runs bind processors and builds parameters per row, which costs more
-        than SQLite does). PostgreSQL with psycopg 3: COPY FROM STDIN (its executemany sends
-        one statement per row). Another driver: Core's multi-row INSERT ... VALUES.
+        executemany runs bind processors and builds parameters per row, which costs more than
+        SQLite does), then the memberships from the new ids in one ``INSERT ... SELECT``.
+        PostgreSQL with psycopg 3: COPY FROM STDIN (its executemany sends one statement per
+        row). Another driver: Core's multi-row INSERT ... VALUES.
         """
-        if self.copy:
-            self._copy(table, rows)
-            return
-        if not self.raw:
-            # RETURNING makes SQLAlchemy batch the rows into multi-row VALUES
-            self.conn.execute(table.insert().returning(*table.primary_key.columns), rows)
-            return
-        columns = tuple(rows[0])
-        cached = self.raw_inserts.get((table.name, *columns))
-        if cached is None:
-            compiled = table.insert().compile(dialect=self.conn.dialect, column_keys=list(columns))
-            order = list(compiled.positiontup or [])
-            getter = itemgetter(*order, *order[:1]) if compiled.positional else None
-            cached = self.raw_inserts[(table.name, *columns)] = (compiled.string, getter)
-        sql, getter = cached
-        # (the getter repeats the first key so it returns a tuple even for one column)
-        params = [getter(r)[:-1] for r in rows] if getter else rows
-        self.conn.exec_driver_sql(sql, params)
+        conn = self.conn
+        if self.raw:
+            before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM subscribers").scalar()
+            conn.exec_driver_sql(self.insert_sql, rows)
+            joined = conn.exec_driver_sql(
+                self.join_after_sql, (self.list_pk, self.now_db, before)
+            ).rowcount
+            if joined == len(rows):
+                return
+            # ids were not given in order (the table once reached the largest id): by key
+        elif self.copy:
+            self.copy_rows(db.subscribers, INSERT_COLUMNS, rows)
+        else:
+            dicts = [dict(zip(INSERT_COLUMNS, r, strict=True)) for r in rows]
+            conn.execute(db.subscribers.insert().returning(db.subscribers.c.id), dicts)
+        conn.execute(self.join_new_stmt, self.keys_param([r[1] for r in rows]))
 
-    def _copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
+    def copy_rows(
+        self, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
         """PostgreSQL (psycopg 3): COPY ... FROM STDIN on the transaction's own connection."""
-        columns = list(rows[0])
         sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
         dbapi = self.conn.connection.dbapi_connection
         assert dbapi is not None
         with dbapi.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[attr-defined]
             for r in rows:
-                copy.write_row([r[c] for c in columns])
+                copy.write_row(r)
 
     def skip(self, row: Row, reason: str) -> None:
         self.report.skipped[reason.split(" ")[0]] += 1
@@ -200,46 +233,55 @@ class Writer:
             self.report.skipped_rows.append(Skipped(row.line, row.email, reason))
 
     def write(self, batch: dict[str, Row]) -> None:
-        conn, s, m = self.conn, db.subscribers, db.memberships
+        conn, m = self.conn, db.memberships
         keys = list(batch)
-        earlier: dict[str, int] = {
-            k: line for k, line in conn.execute(self.seen_stmt, {"keys": keys})
-        }
-        fresh = [{"email_key": k, "line": batch[k].line} for k in keys if k not in earlier]
-        if fresh:
-            self.executemany(SEEN, fresh)
-        existing = {r.email_key: r for r in conn.execute(self.existing_stmt, {"keys": keys})}
+        seen = self.seen
+        existing = {r.email_key: r for r in conn.execute(self.existing_stmt, self.keys_param(keys))}
         erased = forgotten_keys(conn, keys)  # `mailer subscribers forget`: never again
-        inserts: list[dict[str, Any]] = []
+        inserts: list[tuple[Any, ...]] = []
         updates: list[dict[str, Any]] = []
         joins: list[dict[str, Any]] = []
         consents: dict[str, Row] = {}
+        report = self.report
+        source, now_db, empty_json, to_json = (
+            self.source,
+            self.now_db,
+            self.empty_json,
+            self.to_json,
+        )
+        subscribed = SubscriberStatus.SUBSCRIBED
         for key, row in batch.items():
+            dup_of = seen.get(key)
+            if dup_of is None:
+                seen[key] = row.line
             if key in erased:
                 self.skip(row, FORGOTTEN_REASON)
                 continue
-            dup_of = earlier.get(key)
             old = existing.get(key)
-            status = row.status or SubscriberStatus.SUBSCRIBED
+            status = row.status or subscribed
             if old is None:
-                attrs = {**row.attributes, "tags": row.tags} if row.tags else row.attributes
-                changed_at = row.status_at or self.now if status != "subscribed" else None
+                if row.tags:
+                    attrs: Any = to_json({**row.attributes, "tags": row.tags})
+                else:
+                    attrs = to_json(row.attributes) if row.attributes else empty_json
+                changed_at, value = None, "subscribed"
+                if status is not subscribed:
+                    changed_at, value = self.db_time(row.status_at or self.now), status.value
                 inserts.append(
-                    {
-                        "email": row.email,
-                        "email_key": key,
-                        "name": row.name,
-                        "language": row.language,
-                        "attributes": self.to_json(attrs),
-                        "status": status.value,
-                        "source": self.source,
-                        "created_at": self.now_db,
-                        "updated_at": self.now_db,
-                        "status_changed_at": self.db_time(changed_at),
-                        "status_reason": row.reason,
-                    }
+                    (
+                        row.email,
+                        key,
+                        row.name,
+                        row.language,
+                        attrs,
+                        value,
+                        source,
+                        now_db,
+                        now_db,
+                        changed_at,
+                        row.reason,
+                    )
                 )
-                self.report.added += 1
                 if row.consent:
                     consents[key] = row
                 continue
@@ -279,12 +321,12 @@ class Writer:
             if dup_of:
                 self.skip(row, f"duplicate of line {dup_of}")
             elif changed or old.member is None:
-                self.report.updated += 1
+                report.updated += 1
             else:
-                self.report.unchanged += 1
+                report.unchanged += 1
         if inserts:
-            self.executemany(s, inserts)
-            conn.execute(self.join_new_stmt, {"keys": [r["email_key"] for r in inserts]})
+            self.insert_new(inserts)
+            report.added += len(inserts)
         if updates:
             conn.execute(self.update_stmt, updates)
         if joins:
@@ -305,7 +347,7 @@ class Writer:
     def record_consents(self, rows: dict[str, Row]) -> None:
         """One consent record per subscriber, list and source (the tool): a new one is
         inserted; an existing one gains the fields it lacked (so file order does not matter)."""
-        ids = dict(self.conn.execute(self.ids_stmt, {"keys": list(rows)}).all())
+        ids = dict(self.conn.execute(self.ids_stmt, self.keys_param(list(rows))).all())
         have = {
             r.subscriber_id: r
             for r in self.conn.execute(self.consented_stmt, {"ids": list(ids.values())})
