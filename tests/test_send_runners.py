@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from faultserver import FaultServer
 from mailer import db
@@ -253,3 +253,31 @@ def test_recovery_leaves_a_live_runners_batch_in_flight(pg_url: str, tmp_path: P
     settle()
     assert [r.status for r in world.batches(cid)] == ["unknown"]
     assert world.deliveries(cid) == collections.Counter({"unknown": 3})
+
+
+@pytest.mark.slow
+def test_two_runners_keep_the_shared_rate(pg_url: str, tmp_path: Path) -> None:
+    """Two runners with `rate = 500` send 2,000 recipients in no less than 4 s between
+    them (the pace is shared through the database), each exactly once."""
+    with FaultServer(delay=0.01) as server:
+        world = Runners(tmp_path, pg_url, server.url, batch_size=100, extra="rate = 500")
+        cid, emails = world.campaign(2000)
+        started = time.monotonic()
+        procs = [world.run("run-due", "--json") for _ in range(2)]
+        results = [_finish(p) for p in procs]
+        elapsed = time.monotonic() - started
+    for code, _out, err in results:
+        assert code == 0, err
+    assert collections.Counter(server.accepted) == collections.Counter(emails)
+    assert world.status(cid) == "sent"
+    assert len({row.owner for row in world.batches(cid)}) == 2
+    b = db.batches
+    with db.read(world.engine) as conn:
+        first, last = conn.execute(
+            select(func.min(b.c.created_at), func.max(b.c.finished_at)).where(
+                b.c.campaign_id == cid
+            )
+        ).one()
+    span = (last - first).total_seconds()
+    assert span >= 4.0, f"2,000 at 500/s went out in {span:.2f}s"
+    assert elapsed < 60

@@ -54,7 +54,7 @@ from ..backends.base import (
 from ..config import Config
 from ..errors import DeliveryError, MailerError, ProviderRejected
 from ..process import runner_id
-from . import claims, recovery
+from . import claims, pace, recovery
 from .campaigns import SKIPPED
 from .personalize import Personalizer
 from .pool import InFlight, lanes
@@ -105,6 +105,7 @@ class Ledger:
         self.batch_size = s.sending.batch_size
         self.max_failures = max(1, s.sending.max_consecutive_failures)
         self.concurrency = s.sending.concurrency
+        self.sending = s.sending
         #: how long a runner that ran out of work waits before looking again
         self.poll_seconds = 0.2
         self._lanes: list[Backend] = [backend]
@@ -323,7 +324,12 @@ class Ledger:
         return self.fly(backend or self.backend, batch)
 
     def fly(self, backend: Backend, batch: Batch) -> str | None:
-        """On a lane: mark the prepared *batch* in flight, send it, record the answer."""
+        """On a lane: wait for the shared pace (:mod:`mailer.delivery.pace`), mark the
+        prepared *batch* in flight, send it, record the answer."""
+        stopped = lambda: self._status() != CS.SENDING.value  # noqa: E731
+        if not pace.wait_for_slot(self.engine, self.sending, len(batch.recipients), stopped):
+            self._close_batch(batch, DS.PENDING.value)  # back in line, never left
+            return None
         self.mark_in_flight(batch)
         return self.transmit(batch, backend)
 
