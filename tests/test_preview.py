@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 from mailer.build.preview import PreviewServer
 from support import free_port
@@ -122,5 +125,57 @@ def test_preview_fills_merge_fields_and_unsubscribe_opens_an_explanation(project
         text = body.decode()
         assert "This is where readers unsubscribe" in text
         assert "unsubscribe@turkey.iom.int" in text  # no base_url: readers email this address
+    finally:
+        server.stop()
+
+
+def read_event(lines: Iterator[str], deadline: float) -> dict[str, str]:
+    """The next server-sent event (its fields) from *lines*, before *deadline*."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if time.monotonic() > deadline:
+            break
+        if not line:
+            if fields:
+                return fields
+            continue
+        if line.startswith(":"):
+            continue  # a keep-alive comment
+        name, _, value = line.partition(":")
+        fields[name] = value.removeprefix(" ")
+    raise AssertionError("no event arrived in time")
+
+
+def test_preview_pushes_a_change_as_a_server_sent_event(project: Path) -> None:
+    """/events sends the current version at once, then a new version as soon as the issue file
+    is saved, after which /email serves the edit; a page (re)connecting later gets the new
+    version first, so a dropped connection never misses a change."""
+    server = PreviewServer(SAMPLE, None, free_port()).start()
+    try:
+        _, _, page = get(server.url)
+        assert b'new EventSource("/events")' in page and b"/version" not in page
+        with httpx.Client(timeout=httpx.Timeout(15.0)) as client:
+            with client.stream("GET", server.url + "events") as stream:
+                assert stream.status_code == 200
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                lines = stream.iter_lines()
+                first = read_event(lines, time.monotonic() + 15)
+                assert first["event"] == "version" and first["retry"] == "500"
+                before = json.loads(first["data"])["version"]
+                time.sleep(0.5)  # let the watcher start
+                SAMPLE.write_text(
+                    SAMPLE.read_text(encoding="utf-8").replace(
+                        "Why Gaziantep Still Matters", "Why Gaziantep Is Pushed"
+                    ),
+                    encoding="utf-8",
+                )
+                pushed = read_event(lines, time.monotonic() + 15)
+                assert pushed["event"] == "version"
+                after = json.loads(pushed["data"])["version"]
+                assert after > before
+                assert b"Why Gaziantep Is Pushed" in get(server.url + "email?lang=en")[2]
+            with client.stream("GET", server.url + "events") as again:
+                event = read_event(again.iter_lines(), time.monotonic() + 15)
+                assert json.loads(event["data"])["version"] >= after
     finally:
         server.stop()

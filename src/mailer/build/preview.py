@@ -1,11 +1,14 @@
 """``mailer preview``: a live-reloading preview of an issue on 127.0.0.1.
 
 A page with the issue in an iframe, a desktop (600 px) / mobile (375 px) toggle and
-a language switch when the issue has translations. A watcher thread (watchfiles)
-bumps a version number when the issue, its translations, its images, mailer.toml
-or the templates change; the page polls ``/version`` and reloads the iframe.
-The issue is rebuilt on the next request after a change (never per poll), and a
-broken issue shows its error message in the page instead of stopping the server.
+a language switch when the issue has translations. A watcher thread (watchfiles, a small
+debounce) bumps a version number when the issue, its translations, its images, mailer.toml
+or the templates change, and the server pushes it at once to every open page over
+server-sent events (``/events``); the page then reloads the iframe. When the connection
+drops (the server restarted), the browser's EventSource reconnects by itself and the page
+reloads if the version moved meanwhile. ``/version`` still answers the current number.
+The issue is rebuilt on the next request after a change, and a broken issue shows its
+error message in the page instead of stopping the server.
 
 The email is the editor's copy (:func:`mailer.build.pipeline.for_editor`): merge fields
 show the ``[preview] sample`` subscriber (else their fallbacks), "Unsubscribe" opens
@@ -56,15 +59,14 @@ document.getElementById("desktop").onclick = () => width(600, "desktop", "mobile
 document.getElementById("mobile").onclick = () => width(375, "mobile", "desktop");
 const select = document.getElementById("lang");
 if (select) select.onchange = () => {{ lang = select.value; frame.src = "/email?lang=" + lang; }};
-async function poll() {{
-  try {{
-    const r = await fetch("/version"); const v = (await r.json()).version;
-    if (v !== version) {{ version = v; frame.src = "/email?lang=" + lang + "&v=" + v;
-      status.textContent = "reloaded"; setTimeout(() => status.textContent = "", 1500); }}
-  }} catch (e) {{ status.textContent = "preview server stopped"; }}
-  setTimeout(poll, 700);
-}}
-poll();
+function show(v) {{ if (v === version) return; version = v;
+  frame.src = "/email?lang=" + lang + "&v=" + v;
+  status.textContent = "reloaded"; setTimeout(() => status.textContent = "", 1500); }}
+const events = new EventSource("/events");
+events.addEventListener("version", (e) => show(JSON.parse(e.data).version));
+const lost = "preview server stopped: reconnecting…";
+events.onopen = () => {{ if (status.textContent === lost) status.textContent = ""; }};
+events.onerror = () => {{ status.textContent = lost; }};
 </script></body></html>
 """
 
@@ -89,6 +91,8 @@ class Preview:
         self.config_path = config_path
         self.version = 0
         self._lock = threading.Lock()
+        #: notified (under its own lock) whenever :attr:`version` moves or the preview stops
+        self.changed = threading.Condition()
         self._cache: dict[str, tuple[int, str, dict[str, Path]]] = {}
         self._stop = threading.Event()
 
@@ -189,15 +193,32 @@ class Preview:
         for _changes in watchfiles.watch(
             *self.watch_paths(),
             stop_event=self._stop,
-            debounce=150,
-            step=50,
+            debounce=100,
+            step=20,
             yield_on_timeout=False,
         ):
             with self._lock:
                 self.version += 1
+            with self.changed:
+                self.changed.notify_all()
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        """The version once it differs from *seen*, or the same after *timeout* seconds
+        (or when the preview stops)."""
+        with self.changed:
+            self.changed.wait_for(
+                lambda: self.version != seen or self._stop.is_set(), timeout=timeout
+            )
+        return self.version
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
 
     def stop(self) -> None:
         self._stop.set()
+        with self.changed:
+            self.changed.notify_all()
 
 
 def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
@@ -213,6 +234,35 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def events(self) -> None:
+            """Server-sent events: the version now, then each new one as it happens; a
+            comment every few seconds keeps the connection open (and finds a closed one)."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            seen = preview.version
+            message = f"retry: 500\nevent: version\ndata: {json.dumps({'version': seen})}\n\n"
+            try:
+                self.wfile.write(message.encode())
+                self.wfile.flush()
+                quiet = 0.0
+                while not preview.stopped:
+                    version = preview.wait_for_change(seen, timeout=1.0)
+                    if version != seen:
+                        seen, quiet = version, 0.0
+                        data = json.dumps({"version": version})
+                        self.wfile.write(f"event: version\ndata: {data}\n\n".encode())
+                    else:
+                        quiet += 1.0
+                        if quiet < 10:
+                            continue
+                        quiet = 0.0
+                        self.wfile.write(b": still here\n\n")
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the page went away
+
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             lang = parse_qs(url.query).get("lang", [None])[0]
@@ -222,6 +272,8 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
                 self.send(200, preview.email(lang).encode(), "text/html; charset=utf-8")
             elif url.path == UNSUBSCRIBE_PATH:
                 self.send(200, preview.unsubscribe_page().encode(), "text/html; charset=utf-8")
+            elif url.path == "/events":
+                self.events()
             elif url.path == "/version":
                 body = json.dumps({"version": preview.version}).encode()
                 self.send(200, body, "application/json")
