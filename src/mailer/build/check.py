@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import Config
 from ..rendered import UNSUBSCRIBE_URL, Rendered
+from .contrast import contrast_findings
 from .findings import (
     Finding,
     SourceFile,
@@ -194,6 +195,7 @@ def check_issue(issue_path: str | Path, config: Config) -> list[Finding]:
                 Finding("error", "leftover", f"leftover {m[1]}: {excerpt(line, m)}", f"{where}:{n}")
             )
     findings.extend(placeholder_findings(config))
+    findings.extend(contrast_findings(config))
     issue_source = SourceFile(where, raw.splitlines())
     for lang in issue_languages(path, config):
         rendered, _assets = build_with_assets(path, config, lang=lang, for_send=False)
@@ -205,6 +207,7 @@ def check_issue(issue_path: str | Path, config: Config) -> list[Finding]:
         for asset in rendered.assets:
             if not (path.parent / asset).is_file():
                 findings.append(Finding("error", "image", f"image file not found: {asset}", where))
+        findings.extend(heavy_images(path.parent, rendered))
         if rendered.assets and not settings.assets_url:
             findings.append(
                 Finding(
@@ -234,3 +237,33 @@ def _unique(findings: list[Finding]) -> list[Finding]:
     for f in findings:
         seen.setdefault((f.severity, f.code, f.message, f.location), f)
     return list(seen.values())
+
+
+def heavy_images(folder: Path, rendered: Rendered) -> list[Finding]:
+    """A warning for each local image of *rendered* (its files relative to *folder*) still
+    over 200 KB once made for email (resized to twice its display width, recompressed)."""
+    import tempfile
+
+    from .photos import HEAVY_BYTES, display_widths, email_copy, output_name
+
+    widths = display_widths(rendered.html)
+    out = []
+    with tempfile.TemporaryDirectory(prefix="mailer-check-") as tmp:
+        for n, asset in enumerate(rendered.assets):
+            source = folder / asset
+            if not source.is_file():
+                continue
+            dest = Path(tmp) / f"{n}{source.suffix}"
+            email_copy(source, dest, widths.get(output_name(asset)))
+            size = dest.stat().st_size
+            if size > HEAVY_BYTES:
+                out.append(
+                    Finding(
+                        "warning",
+                        "image-size",
+                        f"the image {asset} is {size / 1024:.0f} KB even made for email "
+                        "(over 200 KB): crop it, or choose a photo with less fine detail",
+                        str(source),
+                    )
+                )
+    return out

@@ -102,7 +102,9 @@ def is_placeholder_url(url: str) -> bool:
     return bool(_DOMAIN_RE.search(url.replace("mailto:", "mailto://", 1)))
 
 
-def _config_line(lines: list[str], key: str, value: str) -> int | None:
+def config_line(lines: list[str], key: str, value: str) -> int | None:
+    """The number of the line of mailer.toml (*lines*) that sets *key* (its last part) to
+    *value*, else the first line that mentions *value*, else None."""
     leaf = re.escape(key.rsplit(".", 1)[-1])
     for number, line in enumerate(lines, 1):
         if re.match(rf"\s*[\"']?{leaf}[\"']?\s*=", line) and value in line:
@@ -150,7 +152,7 @@ def placeholder_findings(config: Config) -> list[Finding]:
             why = f"a placeholder {m[1]} address"
         else:
             continue
-        line = _config_line(lines, key, value)
+        line = config_line(lines, key, value)
         where = f"{config.path}:{line}" if line else str(config.path)
         out.append(
             Finding(

@@ -4,7 +4,8 @@
 :class:`~mailer.rendered.Rendered` with its ``%%…%%`` tokens (what a send and
 ``mailer check`` start from); :func:`for_editor` fills them with sample values for
 what the editor looks at; :func:`write_build` writes what ``mailer build`` produces
-(index.html, index.txt, index.mjml, message.eml, assets/), never with a raw token.
+(index.html, index.txt, index.mjml, message.eml, assets/ with the photos made for email
+by :mod:`mailer.build.photos`), never with a raw token.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import html as html_lib
 import os
 import re
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -64,7 +64,7 @@ def build_with_assets(
     from .i18n import direction, format_period
     from .inline import inline_css
     from .issue import load_issue
-    from .render import render_mjml
+    from .render import render_mjml, template_dirs
     from .text import render_text
 
     default = config.settings.default_language
@@ -80,7 +80,10 @@ def build_with_assets(
             "or build without --lang.",
         )
     issue = load_issue(
-        issue_path, lang=lang if lang and lang != default else None, default_language=default
+        issue_path,
+        lang=lang if lang and lang != default else None,
+        default_language=default,
+        block_dirs=template_dirs(config),
     )
     result = render_mjml(issue, config, for_send=for_send)
     html = inline_css(compile_mjml(result.mjml), config.settings.inliner)
@@ -207,6 +210,8 @@ def write_build(
 ) -> list[Built]:
     """Build and write the issue into *out*: with *lang* that language only; without, the
     default language in *out* and every other language in ``out/<lang>/``."""
+    from .ics import write_calendar_files
+
     out = Path(out)
     default = config.settings.default_language
     langs = [lang] if lang else issue_languages(issue_path, config)
@@ -215,12 +220,11 @@ def write_build(
         target = out if lang or code == default else out / code
         rendered, assets = build_with_assets(Path(issue_path), config, lang=code, for_send=False)
         built.append(_write(for_editor(rendered, config), assets, config, target))
+        built[-1].files.extend(write_calendar_files(issue_path, config, target, lang=code))
     return built
 
 
 def _write(rendered: Rendered, assets: dict[str, Path], config: Config, target: Path) -> Built:
-    from ..errors import RenderError
-
     target.mkdir(parents=True, exist_ok=True)
     files = []
     for name, content in (
@@ -232,16 +236,7 @@ def _write(rendered: Rendered, assets: dict[str, Path], config: Config, target: 
         files.append(target / name)
     (target / "message.eml").write_bytes(message_bytes(rendered, config))
     files.append(target / "message.eml")
-    for name, source in assets.items():
-        dest = target / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            shutil.copyfile(source, dest)
-        except OSError as exc:
-            raise RenderError(
-                f"the image {source} cannot be copied: {exc.strerror}",
-                hint="check the image path in the issue (relative to the issue file).",
-                location=str(source),
-            ) from None
-        files.append(dest)
+    from .photos import display_widths, write_assets
+
+    files.extend(write_assets(assets, display_widths(rendered.html), target))
     return Built(rendered.language, target, rendered, files)
