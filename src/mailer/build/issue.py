@@ -39,69 +39,43 @@ The format (texts are Markdown where they are long: ``body``, ``summary``)::
       - type: image                       # image, url
       - type: button                      # label, url
       - type: divider
+      - type: letter                      # title, salutation, body, signature: {name, role,
+                                          #   image} (a small round portrait)
+      - type: gallery                     # title, items of {image (caption, credit), url}
+      - type: event                       # title, start, end (local), timezone (IANA; default
+                                          #   [schedule] timezone), place, body, button
+    story also takes ``kicker`` (a label above the title) and ``headline: quote``.
+
+A theme adds block types of its own (:mod:`mailer.build.theme_blocks`).
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError, create_model
 
+from .blocks import EventBlock, GalleryBlock, GalleryItem, LetterBlock, Signature
+from .fields import Button, Image, Src, Strict, Url
 from .ids import assign_ids
 from .images import check_image_paths
 from .issue_yaml import Schema, compose, read_text, validation_error
+from .theme_blocks import Declaration, block_model, find_theme_blocks
 from .translations import overlay, translation_path
+
+__all__ = ["Button", "Image", "Src", "Url"]
 
 #: the most blocks an issue may have, and items in one block (a hostile file ends fast)
 MAX_BLOCKS = 200
 MAX_ITEMS = 100
 
-# -- field types -----------------------------------------------------------------------------
-_URL_RE = re.compile(r"^(https?://[^\s/?#]+\.[^\s/?#]+[^\s]*|mailto:[^\s@]+@[^\s@]+)$")
-
-
-def _check_url(value: str) -> str:
-    value = value.strip()
-    if not _URL_RE.match(value):
-        raise ValueError(
-            "expected an absolute link starting with https:// (or mailto:), "
-            f"e.g. https://example.org/story; got {value!r}"
-        )
-    return value
-
-
-def _check_src(value: str) -> str:
-    value = value.strip()
-    if value.startswith(("https://", "http://")):
-        return _check_url(value)
-    if not value or value.startswith(("/", "javascript:", "data:")) or ".." in value.split("/"):
-        raise ValueError(
-            "expected an image path relative to the issue (e.g. assets/hero.jpg) "
-            f"or an https:// URL; got {value!r}"
-        )
-    return value
-
-
-Url = Annotated[str, AfterValidator(_check_url)]
-Src = Annotated[str, AfterValidator(_check_src)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-class Image(_Model):
-    """A picture: ``src`` relative to the issue file (or https), ``alt`` always:
-    ``alt: ""`` marks a decorative image (screen readers skip it)."""
-
-    src: Src
-    alt: str
-    width: int | None = Field(default=None, ge=16, le=600)
-    caption: str = ""
-    credit: str = ""
+# -- field types (shared with the letter/gallery/event and theme blocks: fields.py) ----------
+_Model = Strict
 
 
 class Quote(_Model):
@@ -115,14 +89,23 @@ class Period(_Model):
 
 
 class _Block(_Model):
+    """What every built-in block has: its ``id`` (the ``type`` is set per model)."""
+
     id: str
 
 
 class StoryBlock(_Block):
-    """A story: title, optional photo, Markdown body, Read more / Watch here / Share on."""
+    """A story: title, optional photo, Markdown body, Read more / Watch here / Share on.
+
+    ``kicker`` is a short label above the title (a country, a programme);
+    ``headline: quote`` sets the title as a pull quote (large, in the language's
+    quotation marks, with the accent rule on its leading side) for a story whose
+    title is someone's words."""
 
     type: Literal["story"]
     title: str = Field(min_length=1)
+    kicker: str = Field(default="", max_length=60)
+    headline: Literal["plain", "quote"] = "plain"
     hero: bool = False
     image: Image | None = None
     body: str = ""
@@ -215,10 +198,13 @@ Block = Annotated[
     | TextBlock
     | ImageBlock
     | ButtonBlock
-    | DividerBlock,
+    | DividerBlock
+    | LetterBlock
+    | GalleryBlock
+    | EventBlock,
     Field(discriminator="type"),
 ]
-BLOCK_TYPES: dict[str, type[_Block]] = {
+BLOCK_TYPES: dict[str, type[Strict]] = {
     "story": StoryBlock,
     "highlights": HighlightsBlock,
     "videos": VideosBlock,
@@ -228,8 +214,16 @@ BLOCK_TYPES: dict[str, type[_Block]] = {
     "image": ImageBlock,
     "button": ButtonBlock,
     "divider": DividerBlock,
+    "letter": LetterBlock,
+    "gallery": GalleryBlock,
+    "event": EventBlock,
 }
-ITEM_MODELS: dict[str, type[_Model]] = {"highlights": Card, "videos": Video, "news": NewsItem}
+ITEM_MODELS: dict[str, type[_Model]] = {
+    "highlights": Card,
+    "videos": Video,
+    "news": NewsItem,
+    "gallery": GalleryItem,
+}
 
 
 class MergeRef(_Model):
@@ -262,9 +256,51 @@ _SCHEMA = Schema(
     root=Issue,
     blocks=BLOCK_TYPES,
     items=ITEM_MODELS,
-    nested={"image": Image, "thumbnail": Image, "quote": Quote, "period": Period},
+    nested={
+        "image": Image,
+        "thumbnail": Image,
+        "quote": Quote,
+        "period": Period,
+        "signature": Signature,
+        "button": Button,
+    },
     hidden=frozenset({"path", "merge_fields"}),
 )
+
+
+@functools.lru_cache(maxsize=16)
+def issue_model(theme: tuple[Declaration, ...]) -> tuple[type[Issue], Schema]:
+    """The Issue model and Schema that also accept the theme's declared block types."""
+    if not theme:
+        return Issue, _SCHEMA
+    models = {d.type: block_model(d) for d in theme}
+    images = {f.name: Image for d in theme for f in d.fields if f.kind == "image"}
+    union = Annotated[  # type: ignore[valid-type]
+        Union[(*BLOCK_TYPES.values(), *models.values())],
+        Field(discriminator="type"),
+    ]
+    themed = create_model(
+        "ThemedIssue",
+        __base__=Issue,
+        blocks=(list[union], Field(min_length=1, max_length=MAX_BLOCKS)),  # type: ignore[valid-type]
+    )
+    schema = Schema(
+        root=themed,
+        blocks={**BLOCK_TYPES, **models},
+        items=ITEM_MODELS,
+        nested={**images, **_SCHEMA.nested},
+        hidden=_SCHEMA.hidden,
+    )
+    return themed, schema
+
+
+def project_block_dirs(issue_path: Path) -> tuple[Path, ...]:
+    """Where an issue's theme blocks are declared when the caller names no folders: the
+    ``templates/`` of the nearest folder above the issue holding a ``mailer.toml``."""
+    for folder in issue_path.resolve().parents:
+        if (folder / "mailer.toml").is_file():
+            return (folder / "templates",) if (folder / "templates").is_dir() else ()
+    return ()
 
 
 # -- ids and merge fields --------------------------------------------------------------------
@@ -306,8 +342,17 @@ def _tokenize(value: Any, collector: MergeCollector, key: str = "") -> Any:
 
 
 # -- the entry point -------------------------------------------------------------------------
-def load_issue(path: str | Path, *, lang: str | None = None, default_language: str = "en") -> Issue:
+def load_issue(
+    path: str | Path,
+    *,
+    lang: str | None = None,
+    default_language: str = "en",
+    block_dirs: Sequence[str | Path] | None = None,
+) -> Issue:
     """Read, check and validate the issue file at *path*.
+
+    Block types declared in ``blocks/<type>.yaml`` of *block_dirs* (the render's template
+    folders; default: :func:`project_block_dirs`) are accepted and validated too.
 
     With *lang*, the sibling translation ``<stem>.<lang>.yaml`` is applied (see
     :func:`mailer.translations.overlay`) and the issue's ``language`` becomes *lang*.
@@ -328,10 +373,12 @@ def load_issue(path: str | Path, *, lang: str | None = None, default_language: s
     if lang:
         data["language"] = lang
     values = {**data, "path": path, "merge_fields": list(collector.refs.values())}
+    dirs = project_block_dirs(path) if block_dirs is None else block_dirs
+    model, schema = issue_model(find_theme_blocks(dirs, BLOCK_TYPES))
     try:
-        issue = Issue.model_validate(values)
+        issue = model.model_validate(values)
     except ValidationError as exc:
-        raise validation_error(path, data, marks, exc, _SCHEMA) from None
+        raise validation_error(path, data, marks, exc, schema) from None
     if lang:  # an image the translation sets: named in the translation file
         check_image_paths(path, data, {}, source=translation_path(path, lang))
     return issue

@@ -8,7 +8,11 @@ content is wrapped in ``_()`` and translated with the language's catalogue.
 Templates get the issue, the settings, the layout variables of the language
 (``lang``, ``dir``, ``align``, ``align_end``...; see :func:`mailer.i18n.layout`) and
 a few helpers: ``md(text, block_id)`` (Markdown → sanitised HTML, links with UTM),
-``href(url, block_id, kind)``, ``shares(block)``, ``img(image)``, ``period``.
+``href(url, block_id, kind)``, ``shares(block)``, ``img(image)``, ``period``, and for
+an event ``when(block)`` (its date and time in the language) and ``calendar(block)``
+(the link to its ``.ics``). A theme's own block types (``blocks/<type>.yaml``, see
+:mod:`mailer.build.theme_blocks`) are rendered by their ``blocks/<type>.mjml.j2`` the
+same way.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from ..config import Config
 from ..errors import RenderError
 from ..rendered import Link, MergeField
+from .blocks import EventBlock, format_when, ics_name
 from .images import inside
 from .issue import Image, Issue, MergeCollector
 from .links import LinkCollector, rewrite_hrefs
@@ -203,6 +208,25 @@ class _Helpers:
             return f"{url.rstrip('/')}/{rel}"
         return name
 
+    def calendar(self, block: EventBlock) -> str:
+        """Where the event's "add to calendar" file is: beside the build, or at ``assets_url``."""
+        name = ics_name(self.issue.slug, block.id)
+        if not self.for_send:
+            return name
+        url = self.config.settings.assets_url
+        if not url:
+            raise RenderError(
+                f"the event {block.id!r} links to its calendar file, but mailer.toml sets "
+                "no assets_url",
+                hint='upload the built assets/ folder and set assets_url = "https://…/assets/".',
+                location=str(self.issue.path),
+            )
+        return f"{url.rstrip('/')}/{name.removeprefix('assets/')}"
+
+    def when(self, block: EventBlock) -> str:
+        """The event's date and time, written in the issue's language."""
+        return format_when(block, self.config.settings.schedule.timezone, self.issue.language)
+
     def logo(self) -> str | None:
         logo = self.config.settings.brand.logo
         if not logo:
@@ -247,6 +271,8 @@ def render_mjml(issue: Issue, config: Config, *, for_send: bool = False) -> Rend
         "href": helpers.href,
         "shares": helpers.shares,
         "img": helpers.img,
+        "when": helpers.when,
+        "calendar": helpers.calendar,
         "logo": helpers.logo(),
         "unsubscribe_url": "%%unsubscribe_url%%",
         "view_url": "%%view_url%%",

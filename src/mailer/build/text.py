@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..config import Config
 from ..rendered import UNSUBSCRIBE_URL, VIEW_URL
+from .blocks import EventBlock, GalleryBlock, LetterBlock, format_when, ics_name
 from .issue import (
     ButtonBlock,
     DividerBlock,
@@ -24,7 +25,9 @@ from .issue import (
 )
 from .links import LinkCollector
 from .markdown import to_text
-from .render import SOCIAL_LABELS
+from .render import SOCIAL_LABELS, template_dirs
+from .text_blocks import event_text, gallery_text, letter_text, theme_text
+from .theme_blocks import ThemeBlock
 
 
 def _underline(title: str, char: str = "=") -> str:
@@ -49,7 +52,10 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
         out.append(period)
 
     def story(block: StoryBlock) -> None:
-        parts = [_underline(block.title)]
+        title = block.title
+        if block.headline == "quote":
+            title = f"{marks['quote_open']}{title}{marks['quote_close']}"
+        parts = [f"{block.kicker}\n{_underline(title)}" if block.kicker else _underline(title)]
         if block.image and (block.image.caption or block.image.credit):
             credit = f" {_('Photo:')} {block.image.credit}" if block.image.credit else ""
             parts.append(f"{block.image.caption}{credit}".strip())
@@ -82,6 +88,9 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
             parts = [_underline(block.title)] if block.title else []
             for card in block.items:
                 entry = f"* {card.title}"
+                if card.image and (card.image.caption or card.image.credit):
+                    credit = f" {_('Photo:')} {card.image.credit}" if card.image.credit else ""
+                    entry += f"\n  {card.image.caption}{credit}".rstrip()
                 if card.summary:
                     entry += f"\n  {to_text(card.summary)}"
                 entry += f"\n  {_('Read more')}: {links.add(card.url, card.id, 'read_more')}"
@@ -91,6 +100,10 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
             parts = [_underline(block.title)] if block.title else []
             for video in block.items:
                 lines = [f"* {video.title}"] if video.title else []
+                thumb = video.thumbnail
+                if thumb.caption or thumb.credit:
+                    credit = f" {_('Photo:')} {thumb.credit}" if thumb.credit else ""
+                    lines.append(("  " if lines else "* ") + f"{thumb.caption}{credit}".strip())
                 if video.summary:
                     lines.append(("  " if lines else "* ") + _md(video.summary, video.id))
                 lines.append(f"  {_('Watch here')}: {links.add(video.url, video.id, 'other')}")
@@ -118,6 +131,19 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
             out.append(f"{block.label}: {links.add(block.url, block.id)}")
         elif isinstance(block, DividerBlock):
             out.append("-" * 24)
+        elif isinstance(block, LetterBlock):
+            out.append(letter_text(block, _md))
+        elif isinstance(block, GalleryBlock):
+            out.append(gallery_text(block, links.add, _))
+        elif isinstance(block, EventBlock):
+            when = format_when(block, settings.schedule.timezone, issue.language)
+            name = ics_name(issue.slug, block.id)
+            base = settings.assets_url
+            calendar = f"{base.rstrip('/')}/{name.removeprefix('assets/')}" if base else name
+            out.append(event_text(block, when, calendar, _md, links.add, _))
+        elif isinstance(block, ThemeBlock):
+            dirs = template_dirs(config)
+            out.append(theme_text(block, dirs, issue.language, _md, links.add))
     footer = []
     if settings.social:
         follow = [
