@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, select
 
 from .. import db
 from ..errors import DeliveryError
+from .recovery import resolve_from_events
 
 CS, DS = db.CampaignStatus, db.DeliveryStatus
 SEND = db.CampaignKind.SEND.value
@@ -130,8 +131,17 @@ def find_campaign(engine: Engine, slug: str, list_id: int) -> dict[str, Any] | N
 
 
 def list_campaigns(engine: Engine, campaign_id: int | None = None) -> list[dict[str, Any]]:
-    """Campaigns (newest first) with their list, status and counts by delivery state."""
+    """Campaigns (newest first) with their list, status and counts by delivery state.
+    Deliveries held unknown that the provider's events show it had are settled first
+    (:func:`mailer.delivery.recovery.resolve_from_events`)."""
     c, lst, d = db.campaigns, db.lists, db.deliveries
+    with db.read(engine) as conn:
+        held = select(d.c.campaign_id).where(d.c.status == DS.UNKNOWN.value).distinct()
+        if campaign_id is not None:
+            held = held.where(d.c.campaign_id == campaign_id)
+        ids = [int(r[0]) for r in conn.execute(held).all()]
+    for cid in ids:
+        resolve_from_events(engine, cid)
     q = (
         select(c, lst.c.name.label("list_name"))
         .join(lst, lst.c.id == c.c.list_id)

@@ -152,6 +152,7 @@ class Ledger:
             me=self.me,
             shared=self.shared,
         )
+        recovery.resolve_from_events(self.engine, self.cid)
 
     def count_total(self) -> tuple[int, int]:
         """(recipients in all, recipients already settled) — and store the total."""
@@ -514,6 +515,7 @@ class Ledger:
         """Mark the campaign sent, or paused while recipients are held unknown; False (and
         nothing done) while batches are still open (another runner's, in flight)."""
         d = db.deliveries
+        recovery.resolve_from_events(self.engine, self.cid)  # what the provider's events show
         with db.transaction(self.engine) as conn:
             if self.shared:
                 claims.lock_campaign(conn, self.cid)  # the last runner to finish decides

@@ -114,3 +114,49 @@ def recover(
             conn.execute(
                 b.update().where(b.c.id == bid).values(status=DS.PENDING.value, owner=None)
             )
+
+
+#: events that show the provider had the message (SendGrid's own, or a reader's open/click)
+SEEN = ("processed", "delivered", "deferred", "bounce", "dropped", "spamreport", "open", "click")
+
+
+def resolve_from_events(engine: Engine, campaign_id: int) -> int:
+    """Deliveries held ``unknown`` that the provider's events show it had (``processed``,
+    ``delivered``, …, attributed by the ``custom_args`` campaign and subscriber) become
+    ``accepted``; a batch with nothing left unknown becomes accepted. Returns how many."""
+    b, d, e = db.batches, db.deliveries, db.events
+    seen = (
+        select(e.c.id)
+        .where(
+            e.c.campaign_id == d.c.campaign_id,
+            e.c.subscriber_id == d.c.subscriber_id,
+            e.c.type.in_(SEEN),
+        )
+        .exists()
+    )
+    now = db.utcnow()
+    with db.transaction(engine) as conn:
+        done = conn.execute(
+            d.update()
+            .where(d.c.campaign_id == campaign_id, d.c.status == DS.UNKNOWN.value, seen)
+            .values(
+                status=DS.ACCEPTED.value,
+                accepted_at=now,
+                updated_at=now,
+                error="accepted: the provider's events show it had the message",
+            )
+        )
+        n = int(done.rowcount or 0)
+        if n:
+            still = (
+                select(d.c.id)
+                .where(d.c.batch_id == b.c.id, d.c.status == DS.UNKNOWN.value)
+                .exists()
+            )
+            conn.execute(
+                b.update()
+                .where(b.c.campaign_id == campaign_id, b.c.status == DS.UNKNOWN.value, ~still)
+                .values(status=DS.ACCEPTED.value, finished_at=now)
+            )
+            log.info("campaign %s: %s unknown deliveries accepted from events", campaign_id, n)
+    return n

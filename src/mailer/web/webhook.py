@@ -16,7 +16,8 @@
    ``subscriber_id``), or by email. A click is attributed to its link row when its URL
    was registered, else to story and network by its UTM parameters (``utm_content`` =
    block, ``utm_source`` = network of a share link), so stats work with SendGrid's own
-   click tracking too. Other event types (processed, deferred, …) are acknowledged.
+   click tracking too. ``processed`` is recorded too (it settles a delivery the sender
+   holds ``unknown``); other event types (deferred, …) are acknowledged.
 4. A signed event with odd values (not an object, ``event`` not a string, ``sg_event_id``
    not a string, an id or timestamp that is no 64-bit number, neither ``email`` nor
    ``subscriber_id``) is skipped,
@@ -68,6 +69,7 @@ _SIGNATURE_RE = re.compile(r"[A-Za-z0-9+/]{16,400}={0,2}")
 
 _TYPES = {
     "delivered": db.EventType.DELIVERED,
+    "processed": db.EventType.PROCESSED,  # resolves a delivery held unknown (delivery.recovery)
     "open": db.EventType.OPEN,
     "click": db.EventType.CLICK,
     "bounce": db.EventType.BOUNCE,
