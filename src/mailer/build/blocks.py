@@ -45,8 +45,10 @@ class LetterBlock(Strict):
 
 
 class GalleryItem(Strict):
-    """One photo of a gallery (caption and credit under it), linked when ``url`` is set."""
+    """One photo of a gallery (caption and credit under it), linked when ``url`` is set;
+    ``id`` (default: from the caption) names its link in the statistics."""
 
+    id: str
     image: Image
     url: Url | None = None
 
@@ -130,18 +132,18 @@ def _locale(lang: str) -> Any:
 def format_when(block: EventBlock, default_zone: str, lang: str) -> str:
     """The event's date and time in *lang*: "Thursday, April 22, 2027, 6:00 PM – 8:00 PM
     (Türkiye Time)"; a second date when it ends on another day."""
-    from babel.dates import format_skeleton, get_timezone_location
+    from babel.dates import format_skeleton, format_time, get_timezone_location
 
     loc = _locale(lang)
     zone = event_zone(block, default_zone)
     day = format_skeleton("yMMMMEEEEd", block.start, locale=loc)
-    when = f"{day}, {format_skeleton('jm', block.start, locale=loc)}"
+    when = f"{day}, {format_time(block.start, 'short', locale=loc)}"
     if block.end is not None:
         if block.end.date() == block.start.date():
-            when += f" – {format_skeleton('jm', block.end, locale=loc)}"
+            when += f" – {format_time(block.end, 'short', locale=loc)}"
         else:
             end_day = format_skeleton("yMMMMEEEEd", block.end, locale=loc)
-            when += f" – {end_day}, {format_skeleton('jm', block.end, locale=loc)}"
+            when += f" – {end_day}, {format_time(block.end, 'short', locale=loc)}"
     try:
         place = get_timezone_location(zone, locale=loc)
     except (LookupError, ValueError):

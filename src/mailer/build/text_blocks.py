@@ -45,7 +45,7 @@ def gallery_text(block: GalleryBlock, link: Link, _: Gettext) -> str:
         if item.image.credit:
             entry += f" {_('Photo:')} {item.image.credit}"
         if item.url:
-            entry += f"\n  {link(item.url, block.id, 'other')}"
+            entry += f"\n  {link(item.url, item.id, 'other')}"
         entries.append(entry)
     body = "\n\n".join(entries)
     return f"{underline(block.title)}\n\n{body}" if block.title else body
