@@ -20,10 +20,12 @@ DEMO_ENV := MAILER_DATABASE_URL=sqlite:///$(CURDIR)/demo/mailer.db MAILER_OUTBOX
 demo: $(STAMP)
 	rm -rf demo && mkdir -p demo
 	$(MAILER) build issues/2018-03-iom-turkey.yaml -o demo/build
+	$(MAILER) build issues/2027-q1-harvest-bridge.yaml -o demo/harvest-bridge
 	$(DEMO_ENV) $(MAILER) subscribers import subscribers.csv.example --list partners
 	$(DEMO_ENV) $(MAILER) send issues/2018-03-iom-turkey.yaml --list partners --backend outbox --yes
 	@echo
 	@echo "demo: the built issue is in demo/build/ (open demo/build/index.html)"
+	@echo "demo: the second sample (a food bank quarterly) is in demo/harvest-bridge/"
 	@echo "demo: one .eml per recipient is in demo/outbox/; the database is demo/mailer.db"
 
 ## test: the whole test suite (tests needing chromium/postgresql/node tools skip unless installed)
