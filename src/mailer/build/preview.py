@@ -223,23 +223,49 @@ class Preview:
 
 def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # keep-alive: a reload's images come over the page's open connections
+        protocol_version = "HTTP/1.1"
+
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             return
 
-        def send(self, status: int, body: bytes, ctype: str) -> None:
+        def send(self, status: int, body: bytes, ctype: str, etag: str = "") -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
+            if etag:  # an image: the browser asks again on each reload, answered 304 if same
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("ETag", etag)
+            else:
+                self.send_header("Cache-Control", "no-store")
             self.end_headers()
             self.wfile.write(body)
+
+        def send_asset(self, path: Path) -> None:
+            ctype = {".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml"}.get(
+                path.suffix.lower(), "image/jpeg"
+            )
+            try:
+                stat = path.stat()
+                etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+                if self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.send_header("Cache-Control", "no-cache")
+                    self.end_headers()
+                    return
+                self.send(200, path.read_bytes(), ctype, etag)
+            except OSError:
+                self.send(404, b"not found", "text/plain")
 
         def events(self) -> None:
             """Server-sent events: the version now, then each new one as it happens; a
             comment every few seconds keeps the connection open (and finds a closed one)."""
+            self.close_connection = True  # the stream ends when the connection does
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
             self.end_headers()
             seen = preview.version
             message = f"retry: 500\nevent: version\ndata: {json.dumps({'version': seen})}\n\n"
@@ -278,13 +304,7 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
                 body = json.dumps({"version": preview.version}).encode()
                 self.send(200, body, "application/json")
             elif url.path.startswith("/assets/") and (path := preview.asset(url.path[1:])):
-                ctype = {".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml"}.get(
-                    path.suffix.lower(), "image/jpeg"
-                )
-                try:
-                    self.send(200, path.read_bytes(), ctype)
-                except OSError:
-                    self.send(404, b"not found", "text/plain")
+                self.send_asset(path)
             else:
                 self.send(404, b"not found", "text/plain")
 
