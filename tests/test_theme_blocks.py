@@ -37,8 +37,7 @@ def test_theme_block_validates_and_renders_html_and_text(themed: Path) -> None:
     assert "background-color:#F4F1EA" in rendered.html.replace(" ", "")
     assert (
         "Sorting food on a Saturday is the best part of my week.\n"
-        "— Lea Martin, volunteer since 2019"
-        in rendered.text
+        "— Lea Martin, volunteer since 2019" in rendered.text
     )
     assert "Read more: https://example.org/volunteer?utm_source=newsletter" in rendered.text
     assert any(link.block == "volunteer" for link in rendered.links)
