@@ -387,6 +387,9 @@ def run_worker(
     """Run :func:`run_due` until *stop* is set, sleeping until the next due time
     (at most *max_sleep* seconds). Returns the number of rounds run."""
     parse_duration(config.settings.schedule.max_delay)  # a config error stops us at once
+    from ..bounces import Poller
+
+    poll_bounces = Poller(config)  # reads [bounces] every poll_minutes; never raises
     rounds = 0
     while not stop.is_set() and (max_rounds is None or rounds < max_rounds):
         rounds += 1
@@ -407,6 +410,9 @@ def run_worker(
             if on_error:
                 on_error(exc)
             upcoming = None
+        poll_bounces(engine)
         wait = sleep_seconds(upcoming, clock(), max_sleep)
+        if poll_bounces.enabled:
+            wait = min(wait, poll_bounces.every)
         stop.wait(wait)
     return rounds
