@@ -141,6 +141,23 @@ def send_command(
             err=True,
         )
 
+    def confirm_resume(reason: str) -> None:
+        """A campaign paused on bad signals: name the reason; only the operator resumes it."""
+        click.echo(f"This campaign was {reason}", err=True)
+        if yes:
+            return
+        if not _interactive():
+            raise PreflightError(
+                "the campaign was paused on bad signals and there is no terminal to confirm "
+                "the resume, so nothing was sent",
+                hint="add --yes to resume it after checking the reason above.",
+            )
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C aborts
+        try:
+            click.confirm("Resume it anyway?", abort=True, err=True)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     show = sys.stderr.isatty() and not state.quiet and not as_json
     with stop_on_signals() as stop, _progress(show, f"sending to {list_name}") as progress:
         result = send_issue(
@@ -153,6 +170,7 @@ def send_command(
             progress=progress,
             confirm=confirm,
             should_stop=stop.is_set,
+            confirm_resume=confirm_resume,
         )
     if stop.is_set() and result.status == "sending" and not as_json:
         click.echo(

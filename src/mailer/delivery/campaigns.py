@@ -182,6 +182,7 @@ def list_campaigns(engine: Engine, campaign_id: int | None = None) -> list[dict[
                     "unknown": counts.get(DS.UNKNOWN.value, 0),
                     "progress": round(100.0 * settled / total, 1) if total else 0.0,
                     "error": row["error"],
+                    "paused_by": row["paused_by"],
                     "scheduled_at": _iso(row["scheduled_at"]),
                     "started_at": _iso(row["started_at"]),
                     "finished_at": _iso(row["finished_at"]),

@@ -24,7 +24,9 @@ row the campaign pauses with the last error instead of burning through the list.
 
 Up to ``sending.concurrency`` batches are in flight at once, each on its own lane
 (:mod:`mailer.delivery.pool`): this thread prepares the next batch while the lanes send;
-each lane marks its batch in flight, sends it and records the answer.
+each lane marks its batch in flight, sends it and records the answer
+(:mod:`mailer.delivery.outcomes`). Between batches the loop watches the provider's
+complaint and bounce signals (:mod:`mailer.delivery.signals`) and pauses on bad ones.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -41,20 +42,11 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import db
 from ..backends import Backend
-from ..backends.base import (
-    Batch,
-    Outcome,
-    Recipient,
-    Sender,
-    TransientFailure,
-    UnknownOutcome,
-    message_problem,
-    redact,
-)
+from ..backends.base import Batch, Recipient, Sender, TransientFailure
 from ..config import Config
-from ..errors import DeliveryError, MailerError, ProviderRejected
+from ..errors import DeliveryError
 from ..process import runner_id
-from . import claims, pace, recovery
+from . import claims, outcomes, pace, recovery, signals
 from .campaigns import SKIPPED
 from .personalize import Personalizer
 from .pool import InFlight, lanes
@@ -67,8 +59,6 @@ CS, DS = db.CampaignStatus, db.DeliveryStatus
 PER_MESSAGE = {"outbox": True, "smtp": True, "sendgrid": False}
 
 Progress = Callable[[int, int], None]
-#: (subscriber id, outcome, provider message id, error)
-Reported = tuple[int, Outcome, str | None, str | None]
 
 
 # -- the run -----------------------------------------------------------------
@@ -127,10 +117,7 @@ class Ledger:
         )
 
     def _set_campaign(self, conn: Connection, **values: Any) -> None:
-        c = db.campaigns
-        conn.execute(
-            c.update().where(c.c.id == self.cid, c.c.status == CS.SENDING.value).values(**values)
-        )
+        outcomes.set_campaign(conn, self.cid, **values)
 
     # -- before the loop ---------------------------------------------------------
     def release_unknown(self) -> int:
@@ -265,91 +252,16 @@ class Ledger:
             return self._batch(bid, lang, rows)
         return None
 
-    # -- outcomes ------------------------------------------------------------------
-    def record(self, batch: Batch, items: list[Reported]) -> None:
-        """Write what the provider said about these recipients (one transaction)."""
-        if items:
-            with db.transaction(self.engine) as conn:
-                self._record(conn, batch, items)
-
-    def _record(self, conn: Connection, batch: Batch, items: Sequence[Reported]) -> None:
-        d = db.deliveries
-        now = db.utcnow()
-        groups: dict[tuple[Outcome, str | None, str | None], list[int]] = {}
-        for sid, outcome, pid, err in items:
-            groups.setdefault((outcome, pid, err), []).append(sid)
-        for (outcome, pid, err), sids in groups.items():
-            values: dict[str, Any] = {
-                "status": outcome,
-                "provider_message_id": pid,
-                "error": err,
-                "updated_at": now,
-            }
-            if outcome == DS.ACCEPTED.value:
-                values["accepted_at"] = now
-            base = d.update().where(d.c.batch_id == batch.batch_id, d.c.status == "pending")
-            if len(sids) == len(batch.recipients):
-                conn.execute(base.values(**values))
-                continue
-            for i in range(0, len(sids), 500):
-                conn.execute(base.where(d.c.subscriber_id.in_(sids[i : i + 500])).values(**values))
-
-    def _close_batch(
-        self, batch: Batch, status: str, error: str | None = None, items: Sequence[Reported] = ()
-    ) -> None:
-        """Record *items*, then settle the batch and its unreported rows, in one transaction."""
-        b, d = db.batches, db.deliveries
-        with db.transaction(self.engine) as conn:
-            if items:
-                self._record(conn, batch, items)
-            if status in (DS.UNKNOWN.value, DS.FAILED.value):
-                conn.execute(
-                    d.update()
-                    .where(d.c.batch_id == batch.batch_id, d.c.status == DS.PENDING.value)
-                    .values(status=status, error=error, updated_at=db.utcnow())
-                )
-            values: dict[str, Any] = {"status": status, "error": error}
-            if status == DS.PENDING.value:
-                values["owner"] = None  # back in line: any runner may take it
-            else:
-                values["finished_at"] = db.utcnow()
-            conn.execute(b.update().where(b.c.id == batch.batch_id).values(**values))
-
-    def send(self, batch: Batch, backend: Backend | None = None) -> str | None:
-        """Send one batch (on *backend*, a lane; default the ledger's own); None when it
-        went through, else the error (batch failed)."""
-        batch = self.drop_unbuildable(batch)
-        if not batch.recipients:  # everyone in it failed at build: settled
-            self._close_batch(batch, DS.ACCEPTED.value)
-            return None
-        return self.fly(backend or self.backend, batch)
-
+    # -- sending a prepared batch -----------------------------------------------------
     def fly(self, backend: Backend, batch: Batch) -> str | None:
         """On a lane: wait for the shared pace (:mod:`mailer.delivery.pace`), mark the
-        prepared *batch* in flight, send it, record the answer."""
+        prepared *batch* in flight, send it, record the answer (:mod:`.outcomes`)."""
         stopped = lambda: self._status() != CS.SENDING.value  # noqa: E731
         if not pace.wait_for_slot(self.engine, self.sending, len(batch.recipients), stopped):
-            self._close_batch(batch, DS.PENDING.value)  # back in line, never left
+            outcomes.close_batch(self.engine, batch, DS.PENDING.value)  # back in line, never left
             return None
         self.mark_in_flight(batch)
-        return self.transmit(batch, backend)
-
-    def drop_unbuildable(self, batch: Batch) -> Batch:
-        """Mark ``failed`` (with the reason) the recipients whose message cannot be built
-        (:func:`~mailer.backends.base.message_problem`); the batch without them."""
-        bad: list[Reported] = []
-        good: list[Recipient] = []
-        for r in batch.recipients:
-            problem = message_problem(batch, r)
-            if problem is None:
-                good.append(r)
-            else:
-                log.warning("campaign %s: subscriber %s: %s", self.cid, r.subscriber_id, problem)
-                bad.append((r.subscriber_id, DS.FAILED.value, None, problem))
-        if not bad:
-            return batch
-        self.record(batch, bad)
-        return replace(batch, recipients=good)
+        return outcomes.transmit(self.engine, batch, backend)
 
     def mark_in_flight(self, batch: Batch) -> None:
         """The batch is about to leave: from now on a crash makes it ``unknown``."""
@@ -365,43 +277,6 @@ class Ledger:
                     heartbeat_at=db.utcnow(),
                 )
             )
-
-    def transmit(self, batch: Batch, backend: Backend | None = None) -> str | None:
-        """Hand an in-flight batch to *backend* (default the ledger's) and record what it says."""
-        backend = backend or self.backend
-        reported: list[Reported] = []
-        per_message = backend.per_message
-
-        def report(r: Recipient, outcome: Outcome, pid: str | None, err: str | None) -> None:
-            err = redact(err) if err else err
-            if per_message:
-                self.record(batch, [(r.subscriber_id, outcome, pid, err)])
-            else:
-                reported.append((r.subscriber_id, outcome, pid, err))
-
-        try:
-            backend.send(batch, report)
-        except TransientFailure as exc:
-            self._close_batch(batch, DS.PENDING.value, redact(exc.message), reported)
-            return redact(exc.message)
-        except UnknownOutcome as exc:
-            self._close_batch(batch, DS.UNKNOWN.value, redact(exc.message), reported)
-            return redact(exc.message)
-        except ProviderRejected as exc:
-            self._close_batch(batch, DS.FAILED.value, redact(str(exc))[:2000], reported)
-            with db.transaction(self.engine) as conn:
-                self._set_campaign(conn, status=CS.FAILED.value, error=redact(str(exc))[:4000])
-            raise
-        except MailerError as exc:  # configuration, credentials: pause, fix, resume
-            self._close_batch(batch, DS.PENDING.value, redact(exc.message), reported)
-            with db.transaction(self.engine) as conn:
-                self._set_campaign(conn, status=CS.PAUSED.value, error=redact(str(exc))[:4000])
-            raise
-        except BaseException:
-            self.record(batch, reported)  # the batch stays in flight: resume settles it
-            raise
-        self._close_batch(batch, DS.ACCEPTED.value, None, reported)
-        return None
 
     # -- the loop ------------------------------------------------------------------
     def _status(self) -> str:
@@ -439,6 +314,7 @@ class Ledger:
             with db.transaction(self.engine) as conn:
                 self._set_campaign(conn, status=CS.PAUSED.value, error=str(exc))
             return
+        watch = signals.SignalWatch(self.engine, self.cid, self.sending, lambda: total)
         beat = claims.BatchHeartbeat(self.engine, self.cid, self.me, claims.HEARTBEAT_SECONDS)
         try:
             with beat:
@@ -447,6 +323,7 @@ class Ledger:
                         done += len(batch.recipients)
                         if progress:
                             progress(min(done, total), total)
+                        watch()  # paused on bad signals: the loop stops preparing batches
                         if error is None:
                             failures = 0
                             continue
@@ -488,10 +365,11 @@ class Ledger:
             batch = self._take(held)
             if batch is None:
                 return None
-            batch = self.drop_unbuildable(batch)
+            batch = outcomes.drop_unbuildable(self.engine, batch)
             if batch.recipients:
                 return batch
-            self._close_batch(batch, DS.ACCEPTED.value)  # everyone failed at build: settled
+            # everyone in it failed at build: settled
+            outcomes.close_batch(self.engine, batch, DS.ACCEPTED.value)
 
     def _sent_batches(
         self, should_stop: Callable[[], bool] | None
@@ -514,30 +392,4 @@ class Ledger:
     def finish(self) -> bool:
         """Mark the campaign sent, or paused while recipients are held unknown; False (and
         nothing done) while batches are still open (another runner's, in flight)."""
-        d = db.deliveries
-        recovery.resolve_from_events(self.engine, self.cid)  # what the provider's events show
-        with db.transaction(self.engine) as conn:
-            if self.shared:
-                claims.lock_campaign(conn, self.cid)  # the last runner to finish decides
-            if claims.open_batches(conn, self.cid):
-                return False
-            counts: dict[str, int] = dict(
-                conn.execute(
-                    select(d.c.status, func.count())
-                    .where(d.c.campaign_id == self.cid)
-                    .group_by(d.c.status)
-                ).all()
-            )
-            unknown = int(counts.get(DS.UNKNOWN.value, 0))
-            if unknown:
-                self._set_campaign(
-                    conn,
-                    status=CS.PAUSED.value,
-                    error=f"{unknown} recipient(s) held as unknown: the request left but no "
-                    "answer came, so the provider may have accepted it. Check the provider's "
-                    "activity log; run `mailer send ISSUE --list LIST --retry-unknown` to send "
-                    "them again.",
-                )
-            else:
-                self._set_campaign(conn, status=CS.SENT.value, finished_at=db.utcnow(), error=None)
-        return True
+        return outcomes.finish_campaign(self.engine, self.cid, shared=self.shared)

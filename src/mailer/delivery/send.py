@@ -31,6 +31,7 @@ from ..build.issue import issue_slug
 from ..config import Config
 from ..errors import ConfigError, DeliveryError, MailerError
 from ..rendered import Rendered
+from . import signals
 from .campaigns import CampaignResult, campaign_result, find_campaign
 from .ledger import Ledger, Progress
 from .preflight import Preflight, find_list_id, preflight
@@ -198,6 +199,7 @@ def run_campaign(
                 .values(
                     status=CS.SENDING.value,
                     error=None,
+                    paused_by=None,
                     started_at=func.coalesce(c.c.started_at, db.utcnow()),
                 )
             )
@@ -348,13 +350,17 @@ def send_issue(
     progress: Progress | None = None,
     confirm: Callable[[Preflight], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    confirm_resume: Callable[[str], None] | None = None,
 ) -> CampaignResult:
     """Send *issue_path* to *list_name*: resume its unfinished campaign, or start one.
 
     Every precondition (:func:`~mailer.delivery.preflight.preflight`) is checked before a
     campaign row is written; *confirm* is then called with what passed (its warnings and
     the recipient count) and may raise to stop. *should_stop* ends the send between
-    batches (SIGTERM): the campaign stays resumable."""
+    batches (SIGTERM): the campaign stays resumable. A campaign the sender paused on bad
+    signals (:mod:`mailer.delivery.signals`) resumes only on the operator's word:
+    *confirm_resume* is called with the reason and may raise to stop; without it such a
+    campaign is refused. Resuming counts complaints and bounces from now on."""
     if dry_run:
         return plan(engine, config, issue_path, list_name, backend=backend)
     slug = issue_slug(issue_path)
@@ -389,8 +395,18 @@ def send_issue(
         campaign_id=int(existing["id"]) if existing else 0,
         check_issue=not _has_contents(engine, existing),
     )
+    reason = signals.paused_on_signals(existing)
+    if reason is not None and existing is not None:
+        if confirm_resume is None:
+            raise DeliveryError(
+                f"campaign {existing['id']} was {reason}",
+                hint="resume it with `mailer send` (it asks; --yes accepts).",
+            )
+        confirm_resume(reason)
     if confirm is not None:
         confirm(checked)
+    if reason is not None and existing is not None:
+        signals.resume(engine, int(existing["id"]))
     if existing and existing["status"] == CS.FAILED.value:
         _reopen_failed(engine, int(existing["id"]))
     if existing:

@@ -1,0 +1,200 @@
+"""More runners, one campaign: 4 `mailer run-due` started together vs 1, on PostgreSQL.
+
+* a throwaway PostgreSQL cluster started by the bench (``tests/support.PostgresServer``);
+* one due SendGrid campaign of ``BENCH_RUNNERS_N`` recipients (default 40,000, inserted in
+  bulk), ``[sending] concurrency = 1`` and batches of 1,000;
+* a local server that answers 202 after ``BENCH_SEND_LATENCY`` seconds (default 0.15) and
+  logs every address it accepted (``tests/faultserver.FaultServer``);
+* each run on its own fresh database: the wall time from starting the runners to the last
+  one's exit, and the send time (the campaign's ``started_at`` to ``finished_at``).
+
+Every run checks that every recipient was accepted exactly once (ledger and server log).
+Figures are printed, not asserted. Run: ``python -m bench runners``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # PostgresServer, FaultServer: the tests' own
+
+SECRET = "bench-secret-key-0123456789abcdef"
+MAILER = str(Path(sys.executable).parent / "mailer")
+TOML = """\
+name = "Runners bench"
+backend = "sendgrid"
+[sender]
+from_name = "IOM Turkey"
+from_email = "newsletter@example.org"
+unsubscribe_mailto = "u@example.org"
+[tracking]
+base_url = "https://news.example.org"
+[sending]
+batch_size = 1000
+concurrency = 1
+timeout = 30
+[schedule]
+max_delay = "6h"
+"""
+HTML = (
+    "<html><body>"
+    + "<p>Story text that is long enough to look like a newsletter paragraph.</p>" * 150
+    + '<p>Hello %%first_name%%</p><a href="%%unsubscribe_url%%">Unsubscribe</a></body></html>'
+)
+TEXT = "Hello %%first_name%%\n" + "Story text.\n" * 150 + "Unsubscribe: %%unsubscribe_url%%\n"
+
+
+def _seed(url: str, root: Path, n: int) -> int:
+    """*n* subscribed members of `all` (one bulk insert each) and a campaign due now."""
+    from datetime import timedelta
+
+    from sqlalchemy import literal, select
+
+    from mailer import db
+    from mailer.config import load_config
+    from mailer.delivery.send import create_campaign, store_contents
+    from mailer.rendered import MergeField, Rendered
+
+    os.environ["MAILER_SECRET_KEY"] = SECRET
+    config = load_config(root / "mailer.toml")
+    engine = db.connect(url)
+    emails = [f"user{i:07d}@example.com" for i in range(n)]
+    with db.transaction(engine) as conn:
+        list_id = db.get_or_create_list(conn, "all")
+        conn.execute(
+            db.subscribers.insert(),
+            [
+                {"email": e, "email_key": e, "name": f"Reader{i}", "attributes": {}}
+                for i, e in enumerate(emails)
+            ],
+        )
+        subs = db.subscribers
+        conn.execute(
+            db.memberships.insert().from_select(
+                ["list_id", "subscriber_id", "created_at"],
+                select(literal(list_id), subs.c.id, subs.c.created_at),
+            )
+        )
+    cid = create_campaign(
+        engine,
+        config,
+        "issues/bench.yaml",
+        "all",
+        backend="sendgrid",
+        status="scheduled",
+        scheduled_at=db.utcnow() - timedelta(seconds=1),
+        slug="bench",
+    )
+    rendered = Rendered(
+        "bench",
+        "en",
+        "ltr",
+        "News",
+        "",
+        "",
+        HTML,
+        TEXT,
+        merge_fields=(MergeField("%%first_name%%", "first_name", "friend"),),
+    )
+    store_contents(engine, config, cid, [rendered])
+    engine.dispose()
+    return cid
+
+
+def _run(pg: object, root: Path, runners: int, n: int, latency: float) -> dict[str, float]:
+    """One campaign of *n* sent by *runners* `mailer run-due` started together."""
+    from sqlalchemy import func, select
+
+    from faultserver import FaultServer
+    from mailer import db
+
+    url = pg.create_database()
+    cid = _seed(url, root, n)
+    with FaultServer(delay=latency) as server:
+        env = {
+            **os.environ,
+            "MAILER_DATABASE_URL": url,
+            "SENDGRID_API_KEY": "SG.bench-runners-key",
+            "MAILER_SENDGRID_HOST": server.url,
+            "MAILER_SECRET_KEY": SECRET,
+            "NO_COLOR": "1",
+        }
+        started = time.perf_counter()
+        procs = [
+            subprocess.Popen(
+                [MAILER, "run-due"],
+                cwd=root,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(runners)
+        ]
+        errors = [p.communicate(timeout=600)[1] for p in procs]
+        wall = time.perf_counter() - started
+        log = Counter(server.accepted)
+    bad = [
+        (p.returncode, e.decode()[-500:])
+        for p, e in zip(procs, errors, strict=True)
+        if p.returncode
+    ]
+    assert not bad, bad
+    engine = db.connect(url)
+    c, d = db.campaigns, db.deliveries
+    with db.read(engine) as conn:
+        row = conn.execute(select(c).where(c.c.id == cid)).mappings().one()
+        accepted = conn.execute(
+            select(func.count(d.c.id.distinct())).where(
+                d.c.campaign_id == cid, d.c.status == "accepted"
+            )
+        ).scalar_one()
+        owners = conn.execute(
+            select(func.count(db.batches.c.owner.distinct())).where(db.batches.c.campaign_id == cid)
+        ).scalar_one()
+    engine.dispose()
+    assert row["status"] == "sent", row["status"]
+    assert accepted == n, (accepted, n)
+    assert len(log) == n and max(log.values()) == 1, "every recipient accepted exactly once"
+    return {
+        "wall": wall,
+        "send": (row["finished_at"] - row["started_at"]).total_seconds(),
+        "runners_with_batches": float(owners),
+    }
+
+
+def main() -> None:
+    from support import PostgresServer
+
+    n = int(os.environ.get("BENCH_RUNNERS_N", "40000"))
+    latency = float(os.environ.get("BENCH_SEND_LATENCY", "0.15"))
+    pg = PostgresServer()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-runners-") as tmp:
+            root = Path(tmp)
+            (root / "mailer.toml").write_text(TOML, encoding="utf-8")
+            one = _run(pg, root, 1, n, latency)
+            four = _run(pg, root, 4, n, latency)
+    finally:
+        pg.stop()
+    for label, r in (("1 runner ", one), ("4 runners", four)):
+        print(
+            f"{label}: {n:,} recipients, server answering after {latency * 1000:.0f} ms, "
+            f"concurrency 1: {r['wall']:.2f} s wall ({n / r['wall']:,.0f}/s), "
+            f"{r['send']:.2f} s from start to sent; batches sent by "
+            f"{r['runners_with_batches']:.0f} runner(s); every recipient accepted exactly once"
+        )
+    print(
+        f"4 runners vs 1: {one['wall'] / four['wall']:.2f}x faster (wall), "
+        f"{one['send'] / four['send']:.2f}x (start to sent)"
+    )
+
+
+if __name__ == "__main__":
+    main()
