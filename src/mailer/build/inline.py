@@ -8,6 +8,10 @@ Only the theme's own rules are inlined: the ``<style>`` block marked with the
 comment ``/* mailer:inline */`` (the theme's ``mj-style``). MJML's reset and
 responsive blocks stay in the head as MJML itself leaves them; inlining them onto
 every table cell would add some 25 KB to an issue (Gmail clips at 102 KB).
+
+A theme with a ``@media (prefers-color-scheme: dark)`` block gets the ``color-scheme``
+and ``supported-color-schemes`` metas (:func:`declare_color_schemes`), which tell Apple
+Mail and Outlook.com/iOS/Android that it brings its own dark colours.
 """
 
 from __future__ import annotations
@@ -77,8 +81,28 @@ def _premailer(html: str) -> str:
     return _unmark(out, _PREMAILER_IGNORE)
 
 
+_SCHEMES = (
+    '<meta name="color-scheme" content="light dark">'
+    '<meta name="supported-color-schemes" content="light dark">'
+)
+
+
+def declare_color_schemes(html: str) -> str:
+    """*html* with the light/dark ``color-scheme`` metas at the end of its head when a
+    ``<style>`` of it has a ``prefers-color-scheme`` media query and it declares none."""
+    head, sep, rest = html.partition("</head>")
+    if not sep or "prefers-color-scheme" not in head or 'name="color-scheme"' in head:
+        return html
+    return f"{head}{_SCHEMES}{sep}{rest}"
+
+
 def inline_css(html: str, inliner: str = "css-inline") -> str:
-    """*html* with its CSS inlined into ``style`` attributes by *inliner*."""
+    """*html* with its CSS inlined into ``style`` attributes by *inliner* (and the
+    color-scheme metas of :func:`declare_color_schemes`)."""
+    return declare_color_schemes(_inline(html, inliner))
+
+
+def _inline(html: str, inliner: str) -> str:
     if inliner == "css-inline":
         try:
             out: str = _css_inline().inline(_mark(html, _CSS_INLINE_IGNORE))
