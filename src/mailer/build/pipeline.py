@@ -4,7 +4,8 @@
 :class:`~mailer.rendered.Rendered` with its ``%%…%%`` tokens (what a send and
 ``mailer check`` start from); :func:`for_editor` fills them with sample values for
 what the editor looks at; :func:`write_build` writes what ``mailer build`` produces
-(index.html, index.txt, index.mjml, message.eml, assets/), never with a raw token.
+(index.html, index.txt, index.mjml, message.eml, assets/ with the photos made for email
+by :mod:`mailer.build.photos`), never with a raw token.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import html as html_lib
 import os
 import re
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -225,8 +225,6 @@ def write_build(
 
 
 def _write(rendered: Rendered, assets: dict[str, Path], config: Config, target: Path) -> Built:
-    from ..errors import RenderError
-
     target.mkdir(parents=True, exist_ok=True)
     files = []
     for name, content in (
@@ -238,16 +236,7 @@ def _write(rendered: Rendered, assets: dict[str, Path], config: Config, target: 
         files.append(target / name)
     (target / "message.eml").write_bytes(message_bytes(rendered, config))
     files.append(target / "message.eml")
-    for name, source in assets.items():
-        dest = target / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            shutil.copyfile(source, dest)
-        except OSError as exc:
-            raise RenderError(
-                f"the image {source} cannot be copied: {exc.strerror}",
-                hint="check the image path in the issue (relative to the issue file).",
-                location=str(source),
-            ) from None
-        files.append(dest)
+    from .photos import display_widths, write_assets
+
+    files.extend(write_assets(assets, display_widths(rendered.html), target))
     return Built(rendered.language, target, rendered, files)
