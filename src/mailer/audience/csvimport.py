@@ -7,8 +7,10 @@ Substack, Buttondown and Ghost are recognised by their headers
 (:mod:`mailer.audience.sources`): their statuses, unsubscribe times and reasons, consent and
 tags are kept.
 
-The file is read line by line and written in batches (``executemany``), so memory
-stays flat in the file size. The whole import is ONE transaction (a ZIP's files too): killed
+The file is read line by line and written in batches (``executemany``); what grows with
+the file is only the set of addresses already read (in memory, about 150 bytes an address,
+so that a later duplicate is named by its first line). The whole import is ONE
+transaction (a ZIP's files too): killed
 or failing half-way, the database is as it was (on SQLite the write lock is held for the
 import). ``dry_run`` runs the same code and rolls back, so its report is exact.
 
