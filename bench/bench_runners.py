@@ -55,7 +55,7 @@ def _seed(url: str, root: Path, n: int) -> int:
     """*n* subscribed members of `all` (one bulk insert each) and a campaign due now."""
     from datetime import timedelta
 
-    from sqlalchemy import literal, select
+    from sqlalchemy import literal, select, text
 
     from mailer import db
     from mailer.config import load_config
@@ -104,6 +104,9 @@ def _seed(url: str, root: Path, n: int) -> int:
         merge_fields=(MergeField("%%first_name%%", "first_name", "friend"),),
     )
     store_contents(engine, config, cid, [rendered])
+    with engine.connect() as conn:  # the planner's view of the fresh tables
+        conn.execute(text("ANALYZE"))
+        conn.commit()
     engine.dispose()
     return cid
 
