@@ -23,7 +23,8 @@ DEFAULT_CONFIG = "mailer.toml"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # validators are made when Settings first validates, not per class at import (issue 15)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Sender(_Section):

@@ -45,9 +45,14 @@ Src = Annotated[str, AfterValidator(check_src)]
 
 
 class Strict(BaseModel):
-    """A model of an issue file: unknown keys refused, texts stripped, values frozen."""
+    """A model of an issue file: unknown keys refused, texts stripped, values frozen.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    ``defer_build``: a model's validator is made when it first validates (the issue
+    model, once, with every block inside it), not when the class is defined (issue 15)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True
+    )
 
 
 class Image(Strict):
