@@ -16,7 +16,6 @@ import pytest
 
 from judges import (
     READERS,
-    ROOT,
     PageJob,
     browser,
     copy_project,
@@ -28,10 +27,12 @@ from judges import (
 from mailer import db
 from mailer.config import load_config
 from mailer.web.server import create_app
+from test_photos import camera_photo
 from tracking_helpers import live_server
 
 BASE = "https://news.example.org"
 ISSUE = "issues/2018-03-iom-turkey.yaml"
+HERO = "issues/assets/gaziantep.jpg"
 LANGS = ("en", "tr", "ar")
 _MERGE = re.compile(r"%%[a-z_:.0-9]+%%")
 
@@ -59,6 +60,7 @@ def sent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sent]:
         "MAILER_SECRET_KEY": "archive-signing-key-0123456789abcdef",
         "NO_COLOR": "1",
     }
+    camera_photo(project / HERO)  # a camera's 3000x2000 JPEG with GPS, shown 600 px wide
     for lang in LANGS:
         address, name = READERS[lang]
         run_mailer(project, "subscribers", "add", address, "--list", "partners", "--name", name,
@@ -154,15 +156,34 @@ def test_images_are_kept_and_served_as_sent(sent: Sent) -> None:
     page = sent.client.get("/archive/2018-03-iom-turkey/en/").text
     m = re.search(re.escape(BASE) + r"/assets/(\d+)/gaziantep\.jpg", page)
     assert m, "the archived page does not use the kept image"
-    original = (ROOT / "issues" / "assets" / "gaziantep.jpg").read_bytes()
-    (sent.project / "issues" / "assets" / "gaziantep.jpg").write_bytes(b"changed later")
+    kept = (sent.project / "campaign-assets" / m.group(1) / "gaziantep.jpg").read_bytes()
+    (sent.project / HERO).write_bytes(b"changed later")
     r = sent.client.get(f"/assets/{m.group(1)}/gaziantep.jpg")
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
-    assert r.content == original
-    assert sent.client.get("/assets/gaziantep.jpg").content == original
+    assert r.content == kept
+    assert sent.client.get("/assets/gaziantep.jpg").content == kept
     for bad in ("../mailer.toml", f"{m.group(1)}/../../mailer.toml", "%2e%2e/mailer.toml"):
         assert sent.client.get(f"/assets/{bad}").status_code == 404, bad
     assert sent.client.get("/assets/..%2fmailer.toml").status_code == 404
+
+
+def test_kept_images_are_made_for_email(sent: Sent) -> None:
+    """The send path keeps a camera photo (3000x2000, GPS in its EXIF) shown 600 px wide as a
+    1200 px JPEG with no EXIF, and the footer's 48 px icons at twice their 20 px (40 px)."""
+    from PIL import Image
+
+    kept = sorted((sent.project / "campaign-assets").glob("*/gaziantep.jpg"))
+    assert kept, "no kept copy of the hero photo"
+    with Image.open(kept[-1]) as hero:
+        assert hero.format == "JPEG" and hero.size == (1200, 800)
+        assert not hero.getexif() and "exif" not in hero.info
+    assert b"Field Camera" not in kept[-1].read_bytes()
+    with Image.open(sent.project / "templates" / "icons" / "icon-facebook.png") as source:
+        assert source.width == 48
+    icons = sorted((sent.project / "campaign-assets").glob("*/icon-facebook.png"))
+    assert icons, "the footer's follow icons were not kept with the campaign"
+    with Image.open(icons[-1]) as icon:
+        assert icon.size == (40, 40) and icon.format == "PNG"
 
 
 def test_archive_build_writes_the_same_pages_and_feed(sent: Sent, tmp_path: Path) -> None:

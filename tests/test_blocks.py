@@ -146,3 +146,25 @@ def test_event_refuses_an_unknown_zone_and_an_end_before_the_start(project: Path
     path.write_text(body.replace("Londn", "London") + "    end: 2027-04-24 09:00\n", "utf-8")
     with pytest.raises(IssueError, match=r"ends .* before it starts"):
         load_issue(path)
+
+
+def test_share_line_in_the_text_part_matches_the_html(project: Path) -> None:
+    """A shared story's text part says "Share on: Facebook · X · LinkedIn · WhatsApp · Email"
+    as its HTML does, then each network's share link on its own line (in Turkish too)."""
+    import re
+
+    from mailer.build import build_issue
+
+    config = load_config("mailer.toml")
+    sample = "issues/2018-03-iom-turkey.yaml"
+    for lang, line in (
+        ("en", "Share on: Facebook · X · LinkedIn · WhatsApp · Email"),
+        ("tr", "Paylaş: Facebook · X · LinkedIn · WhatsApp · E-posta"),
+    ):
+        rendered = build_issue(sample, config, lang=lang)
+        html_words = re.sub(r"<[^>]+>", "", rendered.html)
+        assert line.split(": ", 1)[1] in html_words
+        assert rendered.text.count(line + "\n") == 2, lang  # the two stories with share: true
+        after = rendered.text.split(line + "\n", 1)[1].splitlines()
+        assert after[0].startswith("  Facebook: https://www.facebook.com/sharer/sharer.php?u=")
+        assert after[4].startswith("  " + line.rsplit(" · ", 1)[1] + ": mailto:?subject=")

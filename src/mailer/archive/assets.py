@@ -2,8 +2,11 @@
 
 When ``assets_url`` points at ``mailer serve`` (``<tracking.base_url>/assets/``), the send
 path (``delivery.send.store_contents``) calls :func:`keep_assets`: the campaign's local image
-files are copied to ``campaign-assets/<campaign id>/`` beside ``mailer.toml`` (a folder, not
-the database: images can be large and a web server or backup copies a folder as it is), and
+files are written to ``campaign-assets/<campaign id>/`` beside ``mailer.toml`` made for email
+as ``mailer build`` makes them (:func:`mailer.build.photos.email_copy`: resized to twice the
+width the HTML shows them at, recompressed, EXIF and GPS stripped; the originals only read), in
+a folder, not the database (images can be large and a web server or backup copies a folder as
+it is), and
 the campaign's HTML points at ``/assets/<campaign id>/<name>``, so a later edit of
 ``issues/assets/`` never changes a past issue. :func:`asset_file` finds the copy to serve
 (never a path outside the folder); an address without a campaign id (a send before this
@@ -16,7 +19,6 @@ import dataclasses
 import logging
 import mimetypes
 import re
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from .. import db
+from ..build.photos import display_widths, email_copy
 from ..config import Config
 from ..rendered import Rendered
 
@@ -55,8 +58,8 @@ def _name(relative: str) -> str:
 def keep_assets(
     conn: Connection, config: Config, campaign_id: int, rendered: Sequence[Rendered]
 ) -> list[Rendered]:
-    """Copy the campaign's local images and point its HTML at the copies (see module doc);
-    *rendered* unchanged when ``assets_url`` is not this server."""
+    """Keep the campaign's local images made for email and point its HTML at them (see the
+    module doc); *rendered* unchanged when ``assets_url`` is not this server."""
     url = served_here(config)
     if url is None or not any(r.assets for r in rendered):
         return list(rendered)
@@ -65,6 +68,11 @@ def keep_assets(
     folder = Path(str(issue_path)).parent
     target = store_dir(config) / str(campaign_id)
     out = []
+    widths: dict[str, int] = {}  # src -> the widest any language shows it at
+    for r in rendered:
+        for src, width in display_widths(r.html).items():
+            widths[src] = max(widths.get(src, 0), width)
+    made: set[str] = set()
     for r in rendered:
         html, text = r.html, r.text
         for relative in r.assets:
@@ -72,8 +80,9 @@ def keep_assets(
             source = folder / relative
             dest = target / name
             if source.is_file() and dest.resolve().is_relative_to(target.resolve()):
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, dest)
+                if name not in made:  # the same file in every language: made once
+                    email_copy(source, dest, widths.get(url + name))
+                    made.add(name)
                 html = html.replace(url + name, f"{url}{campaign_id}/{name}")
                 text = text.replace(url + name, f"{url}{campaign_id}/{name}")
             else:

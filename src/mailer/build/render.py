@@ -8,7 +8,8 @@ content is wrapped in ``_()`` and translated with the language's catalogue.
 Templates get the issue, the settings, the layout variables of the language
 (``lang``, ``dir``, ``align``, ``align_end``...; see :func:`mailer.i18n.layout`) and
 a few helpers: ``md(text, block_id)`` (Markdown → sanitised HTML, links with UTM),
-``href(url, block_id, kind)``, ``shares(block)``, ``img(image)``, ``period``, and for
+``href(url, block_id, kind)``, ``shares(block)``, ``img(image)``, ``icon(label)`` (a
+network's icon from ``icons/``, see :mod:`mailer.build.icons`), ``period``, and for
 an event ``when(block)`` (its date and time in the language) and ``calendar(block)``
 (the link to its ``.ics``). A theme's own block types (``blocks/<type>.yaml``, see
 :mod:`mailer.build.theme_blocks`) are rendered by their ``blocks/<type>.mjml.j2`` the
@@ -27,6 +28,7 @@ from ..config import Config
 from ..errors import RenderError
 from ..rendered import Link, MergeField
 from .blocks import EventBlock, format_when, ics_name
+from .icons import theme_icon
 from .images import inside
 from .issue import Image, Issue, MergeCollector
 from .links import LinkCollector, rewrite_hrefs
@@ -271,6 +273,7 @@ def render_mjml(issue: Issue, config: Config, *, for_send: bool = False) -> Rend
         "href": helpers.href,
         "shares": helpers.shares,
         "img": helpers.img,
+        "icon": theme_icon(helpers.img, template_dirs(config)),
         "when": helpers.when,
         "calendar": helpers.calendar,
         "logo": helpers.logo(),

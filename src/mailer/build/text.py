@@ -25,8 +25,8 @@ from .issue import (
 )
 from .links import LinkCollector
 from .markdown import to_text
-from .render import SOCIAL_LABELS, template_dirs
-from .text_blocks import event_text, gallery_text, letter_text, theme_text
+from .render import SHARE_LABELS, SOCIAL_LABELS, template_dirs
+from .text_blocks import event_text, gallery_text, letter_text, share_text, theme_text
 from .theme_blocks import ThemeBlock
 
 
@@ -71,6 +71,9 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
             actions.append(f"{_('Read more')}: {links.add(block.url, block.id, 'read_more')}")
         if block.video:
             actions.append(f"{_('Watch here')}: {links.add(block.video, block.id, 'other')}")
+        if block.share and block.url:
+            pairs = links.share(block.url, block.title, block.id)
+            actions.append(share_text([(SHARE_LABELS[n], url) for n, url in pairs], _))
         if actions:
             parts.append("\n".join(actions))
         out.append("\n\n".join(parts))

@@ -1,4 +1,5 @@
-"""The text part of the letter, gallery and event blocks and of a theme's own blocks.
+"""The text part of the letter, gallery and event blocks, a story's share line, and of a
+theme's own blocks.
 
 :mod:`mailer.build.text` calls these with its link collector (``link(url, block_id,
 kind)`` adds the UTM parameters), its Markdown-to-text function and the language's
@@ -63,6 +64,17 @@ def event_text(
         actions.append(f"{block.button.label}: {link(block.button.url, block.id, 'other')}")
     parts.append("\n".join(actions))
     return "\n\n".join(parts)
+
+
+def share_text(shares: list[tuple[str, str]], _: Gettext) -> str:
+    """A story's share links as the HTML writes them ("Share on: Facebook · X · …", the same
+    words and separators, so the two parts agree), then each network's link on its own line."""
+    if not shares:
+        return ""
+    names = " · ".join(_(label) for label, _url in shares)
+    lines = [f"{_('Share on')}: {names}"]
+    lines.extend(f"  {_(label)}: {url}" for label, url in shares)
+    return "\n".join(lines)
 
 
 @functools.lru_cache(maxsize=16)
