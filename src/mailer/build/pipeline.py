@@ -183,12 +183,12 @@ def for_editor(
 def message_bytes(rendered: Rendered, config: Config) -> bytes:
     """A complete message of *rendered* (the editor's copy, see :func:`for_editor`) to the
     sample reader: what ``message.eml`` holds."""
-    from .message import list_unsubscribe_headers, make_message, to_bytes
+    from .message import eml_bytes, list_unsubscribe_headers
 
     sender = config.settings.sender
     sample = config.settings.preview.sample
     unsubscribe, _view = footer_links(config)
-    msg = make_message(
+    return eml_bytes(
         from_name=sender.from_name,
         from_email=sender.from_email,
         to=sample.get("email") or PLACEHOLDER_TO,
@@ -202,7 +202,6 @@ def message_bytes(rendered: Rendered, config: Config) -> bytes:
             sender.unsubscribe_mailto or sender.from_email,
         ),
     )
-    return to_bytes(msg)
 
 
 def write_build(
