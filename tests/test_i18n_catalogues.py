@@ -24,14 +24,16 @@ def template_msgids() -> set[str]:
     """Every msgid in templates/** (Babel's Jinja2 extractor) and in the text part's code.
 
     Babel's Python extractor cannot see into f-strings before Python 3.12, so the
-    ``_('...')`` calls of ``mailer/build/text.py`` are found with a pattern.
+    ``_('...')`` calls of ``mailer/build/text.py`` and ``text_blocks.py`` are found with a
+    pattern.
     """
     options = {pattern: {"extensions": "jinja2.ext.i18n"} for pattern, _ in METHODS}
     found = set()
     for _file, _line, message, _comments, _ctx in extract_from_dir(TEMPLATES, METHODS, options):
         found.add(message if isinstance(message, str) else message[0])
-    text_py = (ROOT / "src" / "mailer" / "build" / "text.py").read_text(encoding="utf-8")
-    found.update(m[1] for m in re.findall(r"""\b_\((["'])(.+?)\1\)""", text_py))
+    for name in ("text.py", "text_blocks.py"):
+        code = (ROOT / "src" / "mailer" / "build" / name).read_text(encoding="utf-8")
+        found.update(m[1] for m in re.findall(r"""\b_\((["'])(.+?)\1\)""", code))
     return found | link_labels()
 
 
@@ -67,7 +69,8 @@ def test_compiled_mo_matches_the_po(lang: str) -> None:
 def test_every_template_string_is_translated_in_turkish_and_arabic() -> None:
     """Each msgid the templates use has a non-empty Turkish and Arabic translation."""
     ids = template_msgids()
-    assert {"Read more", "Unsubscribe", "Email"} <= ids, f"strings not found: {sorted(ids)}"
+    expected = {"Read more", "Unsubscribe", "Email", "Add to calendar", "Share on", "Photo:"}
+    assert expected <= ids, f"strings not found: {sorted(ids)}"
     for lang in ("tr", "ar"):
         catalog = po(lang)
         untranslated = sorted(m for m in ids if not catalog.get(m))
