@@ -179,3 +179,30 @@ def test_preview_pushes_a_change_as_a_server_sent_event(project: Path) -> None:
                 assert json.loads(event["data"])["version"] >= after
     finally:
         server.stop()
+
+
+def test_preview_rebuilds_a_shown_language_as_soon_as_a_file_changes(project: Path) -> None:
+    """After a save, the watcher rebuilds the language a page shows without waiting for the
+    page to ask, and a new translation file shows up in the language list."""
+    server = PreviewServer(SAMPLE, None, free_port()).start()
+    preview = server.preview
+    try:
+        get(server.url + "email?lang=tr")
+        assert "xx" not in preview.languages()
+        time.sleep(0.5)  # let the watcher start
+        version = preview.version
+        SAMPLE.with_name("2018-03-iom-turkey.xx.yaml").write_text(
+            "subject: XX subject\n", encoding="utf-8"
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            cached = preview.built("tr")
+            if preview.version > version and cached and cached[0] == preview.version:
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the shown language was not rebuilt after the change")
+        assert "İzmir" in cached[1] or "Gaziantep" in cached[1]
+        assert "xx" in preview.languages()
+    finally:
+        server.stop()

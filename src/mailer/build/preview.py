@@ -95,17 +95,33 @@ class Preview:
         self.changed = threading.Condition()
         self._cache: dict[str, tuple[int, str, dict[str, Path]]] = {}
         self._stop = threading.Event()
+        #: (version, value) of the config and the language list: read once per version, not
+        #: on every request (one tuple assignment: safe without a lock)
+        self._config: tuple[int, Config] | None = None
+        self._languages: tuple[int, list[str]] | None = None
 
     def config(self) -> Config:
-        return load_config(self.config_path)
+        """mailer.toml as it is at the current version (read again once something changed)."""
+        version, memo = self.version, self._config
+        if memo is not None and memo[0] == version:
+            return memo[1]
+        config = load_config(self.config_path)
+        self._config = (version, config)
+        return config
 
     def languages(self) -> list[str]:
+        """The issue's languages at the current version (default first)."""
         from .pipeline import issue_languages
 
+        version, memo = self.version, self._languages
+        if memo is not None and memo[0] == version:
+            return list(memo[1])
         try:
-            return issue_languages(self.issue, self.config())
+            langs = issue_languages(self.issue, self.config())
         except MailerError:
-            return ["en"]
+            langs = ["en"]
+        self._languages = (version, langs)
+        return list(langs)
 
     def page(self, lang: str | None = None) -> str:
         langs = self.languages()
@@ -151,6 +167,11 @@ class Preview:
             self._cache[lang] = (self.version, body, assets)
             return body
 
+    def built(self, lang: str) -> tuple[int, str] | None:
+        """(version, HTML) of the last build of *lang*, if there was one."""
+        cached = self._cache.get(lang)
+        return (cached[0], cached[1]) if cached else None
+
     def unsubscribe_page(self) -> str:
         """What "Unsubscribe" opens in the preview: where a reader's own link goes."""
         try:
@@ -187,7 +208,10 @@ class Preview:
         return list(dict.fromkeys(paths))
 
     def watch(self) -> None:
-        """Bump :attr:`version` on every change under the watched folders (until stopped)."""
+        """Bump :attr:`version` on every change under the watched folders (until stopped),
+        tell the pages (server-sent events), and rebuild at once on this thread the
+        languages a page has shown: the page's reload then finds the build done or under
+        way instead of starting it."""
         import watchfiles
 
         for _changes in watchfiles.watch(
@@ -201,6 +225,10 @@ class Preview:
                 self.version += 1
             with self.changed:
                 self.changed.notify_all()
+            for lang in list(self._cache):
+                if self._stop.is_set():
+                    break
+                self.email(lang)
 
     def wait_for_change(self, seen: int, timeout: float) -> int:
         """The version once it differs from *seen*, or the same after *timeout* seconds
