@@ -68,12 +68,16 @@ def test_event_escapes_and_folds_multibyte_text() -> None:
 
 def test_event_html_and_text_say_when_where_and_link_the_calendar(built: Path) -> None:
     """The event's date and time are written out in English with the zone, the place and
-    body follow, and "Add to calendar" links the .ics (relative in the build)."""
+    body follow, and "Add to calendar" links the .ics where assets_url serves it, in the HTML
+    as in the text part (the link `mailer check` and a send see)."""
     html = (built / "index.html").read_text(encoding="utf-8")
     text = (built / "index.txt").read_text(encoding="utf-8")
     when = "Sat, April 24, 2027, 10:00\u202fAM – 2:00\u202fPM (United Kingdom Time)"
     assert when in html and when in text
-    assert f'href="{ICS}"' in html
+    assert (
+        'href="https://turkey.iom.int/sites/newsletter/assets/2027-q1-harvest-bridge-open-day.ics"'
+        in html
+    )
     assert (
         "Add to calendar: https://turkey.iom.int/sites/newsletter/assets/"
         "2027-q1-harvest-bridge-open-day.ics\nBook a place: https://example.org/harvest-bridge/"
@@ -146,6 +150,15 @@ def test_event_refuses_an_unknown_zone_and_an_end_before_the_start(project: Path
     path.write_text(body.replace("Londn", "London") + "    end: 2027-04-24 09:00\n", "utf-8")
     with pytest.raises(IssueError, match=r"ends .* before it starts"):
         load_issue(path)
+
+
+def test_an_issue_with_an_event_passes_check(project: Path) -> None:
+    """`mailer check` of the second sample (an event with its calendar link) finds no error:
+    the link it checks is the absolute one a reader gets, not the build's relative file."""
+    from mailer.build.check import check_issue
+
+    errors = [f for f in check_issue(SAMPLE, load_config("mailer.toml")) if f.severity == "error"]
+    assert errors == [], errors
 
 
 def test_share_line_in_the_text_part_matches_the_html(project: Path) -> None:

@@ -211,11 +211,13 @@ class _Helpers:
         return name
 
     def calendar(self, block: EventBlock) -> str:
-        """Where the event's "add to calendar" file is: beside the build, or at ``assets_url``."""
+        """Where the event's "add to calendar" file is: at ``assets_url`` when it is set (the
+        build's copy and a send's link alike, as the text part writes it, so `mailer check`
+        sees the link a reader gets), else beside the build (an editor's build only)."""
         name = ics_name(self.issue.slug, block.id)
-        if not self.for_send:
-            return name
         url = self.config.settings.assets_url
+        if not url and not self.for_send:
+            return name
         if not url:
             raise RenderError(
                 f"the event {block.id!r} links to its calendar file, but mailer.toml sets "
