@@ -143,8 +143,9 @@ class SendGridBackend:
         return self._count[0]
 
     def fork(self) -> SendGridBackend:
-        """Same settings, its own client: one more request in flight (one per thread)."""
-        other = SendGridBackend(
+        """Same settings, its own client: one more request in flight (one per thread).
+        A subclass keeps its class (and copies its own settings in its ``fork``)."""
+        other = type(self)(
             self._key,
             self.host,
             timeout=self.timeout,

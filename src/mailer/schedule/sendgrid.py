@@ -40,6 +40,13 @@ class ScheduledSendGrid(SendGridBackend):
     send_at: int = 0
     batch_id: str = ""
 
+    def fork(self) -> ScheduledSendGrid:
+        """A lane of its own (``[sending] concurrency``) with the same send_at and batch id."""
+        other = super().fork()
+        assert isinstance(other, ScheduledSendGrid)
+        other.send_at, other.batch_id = self.send_at, self.batch_id
+        return other
+
     def payload(self, batch: Batch) -> dict[str, Any]:  # type: ignore[override]
         body = SendGridBackend.payload(batch)
         body["send_at"] = self.send_at
