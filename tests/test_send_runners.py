@@ -281,3 +281,108 @@ def test_two_runners_keep_the_shared_rate(pg_url: str, tmp_path: Path) -> None:
     span = (last - first).total_seconds()
     assert span >= 4.0, f"2,000 at 500/s went out in {span:.2f}s"
     assert elapsed < 60
+
+
+def test_looking_for_pending_work_never_locks_a_live_runners_batch(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A runner looking for a pending batch (`take_pending`) leaves the row of another live
+    runner's prepared batch unlocked, so that runner marks it in flight without waiting."""
+    from sqlalchemy import text
+
+    from mailer.delivery import claims
+
+    world = Runners(tmp_path, pg_url, "http://127.0.0.1:9")
+    cid, _ = world.campaign(3)
+    b = db.batches
+    with db.transaction(world.engine) as conn:
+        other = conn.execute(
+            b.insert().values(
+                campaign_id=cid,
+                status="pending",
+                size=3,
+                owner=f"{os.uname().nodename}:1",
+                heartbeat_at=db.utcnow(),
+            )
+        ).inserted_primary_key[0]
+    looking = world.engine.connect()
+    try:
+        looking.begin()
+        got = claims.take_pending(looking, cid, "elsewhere:999", set(), shared=True)
+        assert got is None  # the live runner's batch is not taken...
+        with db.transaction(world.engine) as conn:  # ...nor locked while the looker's
+            conn.execute(text("SET LOCAL lock_timeout = '2s'"))  # transaction is still open
+            conn.execute(b.update().where(b.c.id == other).values(status="sending"))
+    finally:
+        looking.rollback()
+        looking.close()
+    assert [r.status for r in world.batches(cid)] == ["sending"]
+
+
+def test_joining_runner_counts_fast_when_statistics_say_deliveries_is_empty(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """With 10,000 members, half of them queued after the planner last looked at
+    `deliveries` (it believes the table empty), counting the campaign's recipients and
+    taking the next page take well under a second each, not the seconds to minutes of a
+    nested-loop anti-join; the count is exact and the page holds only unqueued members."""
+    from sqlalchemy import text
+
+    from mailer.delivery.ledger import Ledger
+    from mailer.delivery.recipients import load_contents
+    from mailer.delivery.send import store_contents
+    from mailer.rendered import Rendered
+
+    world = Runners(tmp_path, pg_url, "http://127.0.0.1:9", batch_size=1000)
+    cid, _ = world.campaign(10_000)
+    rendered = Rendered("t", "en", "ltr", "News", "", "", "<p>Hi</p>", "Hi")
+    store_contents(world.engine, world.config, cid, [rendered])
+    with world.engine.connect() as conn:
+        conn.execute(text("ANALYZE deliveries"))  # empty now: what the planner will believe
+        conn.execute(
+            text(
+                "INSERT INTO batches (id, campaign_id, status, size, attempts, created_at) "
+                "VALUES (900000, :c, 'accepted', 5000, 1, now())"
+            ),
+            {"c": cid},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (campaign_id, subscriber_id, batch_id, status, updated_at)"
+                " SELECT :c, subscriber_id, 900000, 'accepted', now() FROM memberships"
+                " ORDER BY subscriber_id LIMIT 5000"
+            ),
+            {"c": cid},
+        )
+        conn.commit()
+    with db.read(world.engine) as conn:
+        row = conn.execute(select(db.campaigns).where(db.campaigns.c.id == cid)).mappings().one()
+    from mailer.backends import get_backend
+
+    os.environ.setdefault("SENDGRID_API_KEY", "SG.runners-test-key.0123456789")
+    ledger = Ledger(
+        world.engine,
+        world.config,
+        row,
+        get_backend("sendgrid", world.config),
+        load_contents(world.engine, cid),
+    )
+    started = time.perf_counter()
+    total, settled = ledger.count_total()
+    counted = time.perf_counter() - started
+    assert (total, settled) == (10_000, 5_000)
+    assert counted < 1.5, f"counting took {counted:.1f} s"
+    with db.transaction(world.engine) as conn:
+        conn.execute(db.campaigns.update().where(db.campaigns.c.id == cid).values(status="sending"))
+    started = time.perf_counter()
+    batch = ledger.next_new()
+    took = time.perf_counter() - started
+    assert batch is not None and len(batch.recipients) == 1000
+    with db.read(world.engine) as conn:
+        queued_before = set(
+            conn.execute(
+                select(db.deliveries.c.subscriber_id).where(db.deliveries.c.batch_id == 900000)
+            ).scalars()
+        )
+    assert not {r.subscriber_id for r in batch.recipients} & queued_before
+    assert took < 1.5, f"the next page took {took:.1f} s"

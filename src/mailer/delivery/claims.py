@@ -6,8 +6,9 @@ was alive (``heartbeat_at``). This module owns those two columns:
 
 * a runner *claims* a batch when it prepares it (``Ledger.next_new``: new rows, chosen
   with ``FOR UPDATE SKIP LOCKED`` so two runners never pick the same page) or takes a
-  pending one (:func:`take_pending`: one nobody owns, or whose owner is stale, locked
-  with ``SKIP LOCKED``);
+  pending one (:func:`take_pending`: one nobody owns, or whose owner is stale); the
+  batch list is read without locks and only the batch taken is locked
+  (:func:`lock_if_unchanged`), so runners never wait on each other's batches;
 * :class:`BatchHeartbeat` refreshes ``heartbeat_at`` of the runner's batches while it
   sends; a batch whose owner is gone (its PID gone on this host, or no heartbeat for
   :data:`mailer.process.LEASE`) is settled by the usual rules
@@ -52,11 +53,31 @@ def is_stale(owner: str | None, heartbeat: datetime | None, me: str, now: dateti
     return claim_is_stale(owner, heartbeat, now)
 
 
+def lock_if_unchanged(
+    conn: Connection, batch_id: int, status: str, owner: str | None, beat: datetime | None
+) -> bool:
+    """Lock batch *batch_id* (``FOR UPDATE SKIP LOCKED``) if it still has the *status*,
+    *owner* and heartbeat read a moment ago; False when another runner holds or changed it.
+
+    Runners read the batch list without locks and lock only the one batch they take, so
+    a runner looking for work never holds the row locks of batches other runners are
+    about to mark in flight or settle (which would make them wait for it)."""
+    b = db.batches
+    query = select(b.c.id).where(
+        b.c.id == batch_id,
+        b.c.status == status,
+        b.c.owner.is_(None) if owner is None else b.c.owner == owner,
+        b.c.heartbeat_at.is_(None) if beat is None else b.c.heartbeat_at == beat,
+    )
+    return conn.execute(query.with_for_update(skip_locked=True)).first() is not None
+
+
 def take_pending(
     conn: Connection, campaign_id: int, me: str, held: Collection[int], shared: bool
 ) -> int | None:
     """Claim the first pending batch of the campaign this runner may send (not in *held*,
-    the batches this process has prepared or in flight); its id, or None."""
+    the batches this process has prepared or in flight); its id, or None. Shared: only
+    the batch taken is locked (:func:`lock_if_unchanged`)."""
     b = db.batches
     query = select(b.c.id, b.c.owner, b.c.heartbeat_at).where(
         b.c.campaign_id == campaign_id, b.c.status == DS.PENDING.value
@@ -64,12 +85,13 @@ def take_pending(
     if held:
         query = query.where(b.c.id.not_in(sorted(held)))
     query = query.order_by(b.c.id).limit(50)
-    if shared:
-        query = query.with_for_update(skip_locked=True)
     now = db.utcnow()
     for bid, owner, beat in conn.execute(query).all():
-        if shared and not is_stale(owner, beat, me, now):
-            continue  # prepared by a live runner: about to leave
+        if shared:
+            if not is_stale(owner, beat, me, now):
+                continue  # prepared by a live runner: about to leave
+            if not lock_if_unchanged(conn, bid, DS.PENDING.value, owner, beat):
+                continue  # another runner took it first
         conn.execute(b.update().where(b.c.id == bid).values(owner=me, heartbeat_at=now))
         return int(bid)
     return None

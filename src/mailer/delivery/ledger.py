@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -50,7 +50,14 @@ from . import claims, outcomes, pace, recovery, signals
 from .campaigns import SKIPPED
 from .personalize import Personalizer
 from .pool import InFlight, lanes
-from .recipients import LanguageGroup, eligible, insert_deliveries, language_cond, raw_attributes
+from .recipients import (
+    LanguageGroup,
+    claim_page,
+    eligible,
+    insert_deliveries,
+    language_cond,
+    raw_attributes,
+)
 from .recovery import BATCH_SENDING
 
 log = logging.getLogger(__name__)
@@ -107,6 +114,8 @@ class Ledger:
         self._cursor = 0
         #: set when every recipient has been handed to the backend
         self.exhausted = False
+        #: helping with a campaign another runner started (``run_campaign(join=True)``)
+        self.joining = False
 
     # -- helpers ---------------------------------------------------------------
     def _batch(self, batch_id: int, language: str, rows: Sequence[Any]) -> Batch:
@@ -142,8 +151,14 @@ class Ledger:
         recovery.resolve_from_events(self.engine, self.cid)
 
     def count_total(self) -> tuple[int, int]:
-        """(recipients in all, recipients already settled) — and store the total."""
-        d = db.deliveries
+        """(recipients in all, recipients already settled) — and store the total.
+
+        A runner that joins a campaign others are sending (:attr:`joining`) takes the total
+        its starter stored. Counting runs the one anti-join of the send (members not yet
+        queued); on PostgreSQL without nested loops, so the statistics of a ``deliveries``
+        table that fills during the send cannot turn it into a nested loop that re-reads
+        the campaign's deliveries for every member (minutes instead of milliseconds)."""
+        d, c = db.deliveries, db.campaigns
         with db.transaction(self.engine) as conn:
             queued: dict[str, int] = dict(
                 conn.execute(
@@ -152,12 +167,19 @@ class Ledger:
                     .group_by(d.c.status)
                 ).all()
             )
+            settled = int(sum(v for k, v in queued.items() if k != DS.PENDING.value))
+            if self.joining:
+                stored = conn.execute(select(c.c.recipients).where(c.c.id == self.cid)).scalar()
+                if stored:
+                    return int(stored), settled
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL enable_nestloop = off"))
             fresh = conn.execute(
                 select(func.count()).select_from(eligible(self.cid, self.list_id).subquery())
             ).scalar_one()
             total = int(sum(queued.values()) + fresh)
             self._set_campaign(conn, recipients=total)
-        return total, int(sum(v for k, v in queued.items() if k != DS.PENDING.value))
+        return total, settled
 
     # -- batches -------------------------------------------------------------------
     def next_pending(self, held: set[int] | frozenset[int] = frozenset()) -> Batch | None:
@@ -204,43 +226,34 @@ class Ledger:
     def next_new(self) -> Batch | None:
         """The next page of not-yet-queued subscribers, written as a pending batch owned by
         this runner. Several runners (PostgreSQL) lock the memberships they page through
-        with ``FOR UPDATE SKIP LOCKED``: each takes pages the others are not taking."""
-        b, m = db.batches, db.memberships
+        with ``FOR UPDATE SKIP LOCKED`` (:func:`.recipients.claim_page`): each takes pages
+        the others are not taking."""
+        b = db.batches
         clashes = 0
         while self._lang < len(self.languages):
             lang = self.languages[self._lang]
-            query = (
-                eligible(self.cid, self.list_id)
-                .where(
-                    language_cond(lang, self.languages[0], self.languages),
-                    m.c.subscriber_id > self._cursor,
-                )
-                .order_by(m.c.subscriber_id)
-                .limit(self.batch_size)
-            )
-            if self.shared:
-                query = query.with_for_update(skip_locked=True, of=m)
+            cond = language_cond(lang, self.languages[0], self.languages)
+            lock, bid = self.shared, 0
             try:
                 with db.transaction(self.engine) as conn:
-                    rows = conn.execute(query).all()
-                    if not rows:
-                        self._lang += 1
-                        self._cursor = 0
-                        continue
-                    bid = int(
-                        conn.execute(
-                            b.insert().values(
-                                campaign_id=self.cid,
-                                status=DS.PENDING.value,
-                                size=len(rows),
-                                owner=self.me,
-                                heartbeat_at=db.utcnow(),
-                            )
-                        ).inserted_primary_key[0]  # type: ignore[index]
+                    rows, after = claim_page(
+                        conn, self.cid, self.list_id, cond, self._cursor, self.batch_size, lock
                     )
-                    insert_deliveries(conn, self.cid, bid, lang, rows)
+                    if rows:
+                        bid = int(
+                            conn.execute(
+                                b.insert().values(
+                                    campaign_id=self.cid,
+                                    status=DS.PENDING.value,
+                                    size=len(rows),
+                                    owner=self.me,
+                                    heartbeat_at=db.utcnow(),
+                                )
+                            ).inserted_primary_key[0]  # type: ignore[index]
+                        )
+                        insert_deliveries(conn, self.cid, bid, lang, rows)
             except IntegrityError:
-                # another runner queued some of these between our snapshot and our lock
+                # queued by another runner between our read and our insert
                 clashes += 1
                 if not self.shared or clashes > 20:
                     raise DeliveryError(
@@ -248,8 +261,13 @@ class Ledger:
                         hint="let that one finish; `mailer campaigns` shows its progress.",
                     ) from None
                 continue
-            self._cursor = int(rows[-1][0])
-            return self._batch(bid, lang, rows)
+            if after == self._cursor:  # nothing left in this language
+                self._lang += 1
+                self._cursor = 0
+                continue
+            self._cursor = after
+            if rows:
+                return self._batch(bid, lang, rows)
         return None
 
     # -- sending a prepared batch -----------------------------------------------------

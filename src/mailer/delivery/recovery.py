@@ -23,7 +23,7 @@ from sqlalchemy import Engine, and_, select
 
 from .. import db
 from ..backends.base import Recipient
-from .claims import is_stale
+from .claims import is_stale, lock_if_unchanged
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +65,19 @@ def recover(
     backend cannot be asked (another one is in use now); *language_of* maps a stored
     delivery language to one the campaign has contents for. *shared* (several runners):
     settle only batches whose owner is stale (*me* is this runner), each locked with
-    ``SKIP LOCKED`` so two runners never settle one batch together."""
+    ``SKIP LOCKED`` (:func:`~mailer.delivery.claims.lock_if_unchanged`) so two runners
+    never settle one batch together, and a live runner's batches are never locked."""
     b, d, s = db.batches, db.deliveries, db.subscribers
     now = db.utcnow()
     with db.transaction(engine) as conn:
         query = select(b.c.id, b.c.owner, b.c.heartbeat_at).where(
             b.c.campaign_id == campaign_id, b.c.status == BATCH_SENDING
         )
-        if shared:
-            query = query.with_for_update(skip_locked=True)
         for bid, owner, beat in conn.execute(query).all():
             if shared and not is_stale(owner, beat, me, now):
                 continue  # a live runner's batch in flight: its answer is coming
+            if shared and not lock_if_unchanged(conn, bid, BATCH_SENDING, owner, beat):
+                continue  # another runner is settling it, or its owner just answered
             if not per_message:
                 conn.execute(
                     d.update()

@@ -204,6 +204,7 @@ def run_campaign(
                 )
             )
         ledger = Ledger(engine, config, row, be, contents)
+        ledger.joining = join
         ledger.run(retry_unknown=retry_unknown, progress=progress, should_stop=should_stop)
     return campaign_result(engine, campaign_id)
 
