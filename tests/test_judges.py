@@ -1,17 +1,21 @@
-"""Outside judges of the sample issue as built by `mailer build` (issue #2, DESIGN.md →
-Deliverability and reading quality).
+"""Outside judges of both sample issues as built by `mailer build` (issue #2, DESIGN.md →
+Deliverability and reading quality; issue #12: the second sample).
 
-The sample is built once per session into a tmp dir (English, each translation, and English
-again with ``inliner = "premailer"``) and sent once per language through ``mailer send`` to the
-outbox with click tracking on; every judge is a tool nobody here wrote:
+Each sample (SAMPLES: the IOM Turkey newsletter and the Harvest Bridge food bank's quarterly
+with the letter, gallery, event and kicker stories) is built once per session into a tmp dir
+(English, each translation, and English again with ``inliner = "premailer"``) and sent once per
+language through ``mailer send`` to the outbox with click tracking on; tests are parametrized
+over (sample, language). The highlights-grid layout and the mjml-python-vs-MJML pixel checks are
+the IOM sample's (the only one with a grid). Every judge is a tool nobody here wrote:
 npm mjml@5, Chromium (via playwright-core), Pillow, the W3C Nu validator, axe-core,
 SpamAssassin, caniemail's data. Each judge also runs on a deliberately bad input, so it is
 shown to be able to fail. Screenshots are left in the session's tmp dir (path in the output
 of ``pytest -s``; look for ``judges-shots``; pytest keeps only its last three tmp dirs, so
 ``--basetemp=DIR`` keeps them from other runs on the machine).
 
-``MAILER_JUDGES_BUILD_DIR=DIR`` judges the output of an earlier ``mailer build ISSUE -o DIR``
-of the sample instead of building it again (to work on the judges or the theme).
+``MAILER_JUDGES_BUILD_DIR=DIR`` judges the output of an earlier ``mailer build ISSUE -o DIR/<name>``
+of each sample (``DIR/iom``, ``DIR/harvest``) instead of building it again (to work on the judges
+or the theme).
 """
 
 from __future__ import annotations
@@ -46,45 +50,66 @@ from judges import (
 )
 from support import ROOT, require
 
-SAMPLE_ISSUE = ROOT / "issues" / "2018-03-iom-turkey.yaml"
+#: the judged samples: name -> issue file
+SAMPLES = {
+    "iom": ROOT / "issues" / "2018-03-iom-turkey.yaml",
+    "harvest": ROOT / "issues" / "2027-q1-harvest-bridge.yaml",
+}
+#: the sample whose layout (the highlights grid) and mjml-python pixels are checked
+GRID = "iom"
 FIXTURES = ROOT / "tests" / "judges_fixtures"
 WIDTHS = (600, 375)
 #: tokens the unsent build may carry as a whole href (DESIGN.md → tokens; filled by the sender)
 BUILD_TOKENS = frozenset({"%%unsubscribe_url%%", "%%view_url%%"})
-#: the sample's translations (issues/<stem>.<lang>.yaml), which `mailer build` writes to DIR/<lang>/
-TRANSLATIONS = tuple(
-    sorted(p.name.split(".")[-2] for p in SAMPLE_ISSUE.parent.glob(f"{SAMPLE_ISSUE.stem}.*.yaml"))
-)
-LANGS = ("en", *TRANSLATIONS)
+
+
+def translations_of(issue: Path) -> tuple[str, ...]:
+    """The languages of issues/<stem>.<lang>.yaml, which `mailer build` writes to DIR/<lang>/."""
+    return tuple(sorted(p.name.split(".")[-2] for p in issue.parent.glob(f"{issue.stem}.*.yaml")))
+
+
+TRANSLATIONS = {name: translations_of(issue) for name, issue in SAMPLES.items()}
+LANGS = {name: ("en", *TRANSLATIONS[name]) for name in SAMPLES}
+#: (sample, language): each language as sent
+SENT_LANGS = [(name, lang) for name in SAMPLES for lang in LANGS[name]]
 #: what the HTML judges see: each language, and English inlined by premailer instead of css-inline
-VARIANTS = (*LANGS, "premailer")
+VARIANTS = [(name, lang) for name in SAMPLES for lang in (*LANGS[name], "premailer")]
 #: what is judged per message/HTML: each language as built and as sent, English via premailer
-BUILDS = (
-    "build",
-    "sent",
-    *(f"build-{lang}" for lang in TRANSLATIONS),
-    *(f"sent-{lang}" for lang in TRANSLATIONS),
-    "build-premailer",
-)
-#: the sample as sent: language -> (HTML part, message bytes)
+BUILDS = [
+    (name, which)
+    for name in SAMPLES
+    for which in (
+        "build",
+        "sent",
+        *(f"build-{lang}" for lang in TRANSLATIONS[name]),
+        *(f"sent-{lang}" for lang in TRANSLATIONS[name]),
+        "build-premailer",
+    )
+]
+#: a sample as sent: language -> (HTML part, message bytes)
 Sent = dict[str, tuple[str, bytes]]
 
 
+def ids(pairs: list[tuple[str, str]]) -> list[str]:
+    return [f"{a}-{b}" for a, b in pairs]
+
+
 def lang_dir(sample: Sample, lang: str) -> Path:
-    """Where `mailer build` wrote one of VARIANTS (skips "premailer" when not installed)."""
+    """Where `mailer build` wrote one of a sample's variants (skips "premailer" when not
+    installed)."""
     require(
         lang in sample.variants, f"no {lang} build: premailer not installed (mailer[premailer])"
     )
     return sample.variants[lang]
 
 
-def page(lang: str) -> str:
-    """The name of the final HTML of *lang* in the Chromium results."""
-    return "final" if lang == "en" else f"final-{lang}"
+def page(name: str, lang: str) -> str:
+    """The name of a sample's final HTML of *lang* in the Chromium results."""
+    return f"final-{name}-{lang}"
 
 
 def eml_of(sample: Sample, sent: Sent, which: str) -> bytes:
-    """The message bytes of one of BUILDS."""
+    """The message bytes of one of a sample's BUILDS."""
     kind, _, lang = which.partition("-")
     if kind == "sent":
         return sent[lang or "en"][1]
@@ -92,7 +117,7 @@ def eml_of(sample: Sample, sent: Sent, which: str) -> bytes:
 
 
 def html_of(sample: Sample, sent: Sent, which: str) -> str:
-    """The HTML of one of BUILDS."""
+    """The HTML of one of a sample's BUILDS."""
     kind, _, lang = which.partition("-")
     if kind == "sent":
         return sent[lang or "en"][0]
@@ -127,59 +152,77 @@ def highlight_titles(issue_path: Path) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="session")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
-    """The real sample issue, built once by `mailer build` into a tmp dir (every language), and
-    once more in English with ``inliner = "premailer"`` when premailer is installed."""
-    import importlib.util
-
-    from mailer.config import load_config
-
-    out = tmp_path_factory.mktemp("sample-build")
+def build_sample(
+    name: str, tmp_path_factory: pytest.TempPathFactory, assets_url: str, has_premailer: bool
+) -> Sample:
+    """One sample built by `mailer build` (every language), and once more in English with
+    ``inliner = "premailer"`` when premailer is installed."""
+    issue = SAMPLES[name]
     prebuilt = os.environ.get("MAILER_JUDGES_BUILD_DIR")
     if prebuilt:
-        out = Path(prebuilt).resolve()
+        out = Path(prebuilt).resolve() / name
     else:
-        run_mailer(ROOT, "build", str(SAMPLE_ISSUE), "-o", str(out))
-    variants = {"en": out, **{lang: out / lang for lang in TRANSLATIONS}}
-    if importlib.util.find_spec("premailer"):
-        work = tmp_path_factory.mktemp("premailer")
+        out = tmp_path_factory.mktemp(f"sample-build-{name}")
+        run_mailer(ROOT, "build", str(issue), "-o", str(out))
+    variants = {"en": out, **{lang: out / lang for lang in TRANSLATIONS[name]}}
+    if has_premailer:
+        work = tmp_path_factory.mktemp(f"premailer-{name}")
         project = copy_project(work / "project", inliner="premailer")
-        run_mailer(project, "build", str(SAMPLE_ISSUE.relative_to(ROOT)), "-o", str(work / "out"),
+        run_mailer(project, "build", str(issue.relative_to(ROOT)), "-o", str(work / "out"),
                    "--lang", "en")  # fmt: skip
         variants["premailer"] = work / "out"
-    config = load_config(ROOT / "mailer.toml")
-    assets_url = str(config.settings.assets_url or "")
-    titles = highlight_titles(SAMPLE_ISSUE)
-    assert len(titles) >= 2, "the sample issue should have a highlights grid of at least two cards"
     return Sample(
         dir=out,
         mjml=(out / "index.mjml").read_text(encoding="utf-8"),
         html=(out / "index.html").read_text(encoding="utf-8"),
         text=(out / "index.txt").read_text(encoding="utf-8"),
         eml=(out / "message.eml").read_bytes(),
-        highlight_titles=titles,
+        highlight_titles=highlight_titles(issue),
         routes={assets_url: out} if assets_url.startswith("http") else {},
         variants=variants,
     )
 
 
 @pytest.fixture(scope="session")
-def reference(sample: Sample) -> dict[str, MjmlResult]:
-    """npm mjml@5 on the sample's index.mjml (strict and soft) and on a known-bad document."""
+def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Sample]:
+    """Every sample issue, built once by `mailer build` into a tmp dir (see build_sample)."""
+    import importlib.util
+
+    from mailer.config import load_config
+
+    config = load_config(ROOT / "mailer.toml")
+    assets_url = str(config.settings.assets_url or "")
+    premailer = importlib.util.find_spec("premailer") is not None
+    built = {name: build_sample(name, tmp_path_factory, assets_url, premailer) for name in SAMPLES}
+    assert len(built[GRID].highlight_titles) >= 2, (
+        "the IOM sample should have a highlights grid of at least two cards"
+    )
+    return built
+
+
+@pytest.fixture(scope="session")
+def sample(samples: dict[str, Sample]) -> Sample:
+    """The IOM sample: the one whose highlights grid and mjml-python pixels are checked."""
+    return samples[GRID]
+
+
+@pytest.fixture(scope="session")
+def reference(samples: dict[str, Sample]) -> dict[str, MjmlResult]:
+    """npm mjml@5 on each sample's index.mjml per language (strict), on the IOM sample's
+    (soft, for the pixel comparison) and on known-bad documents."""
+    strict = {
+        f"strict-{name}-{lang}": (
+            (lang_dir(samples[name], lang) / "index.mjml").read_text(encoding="utf-8"),
+            "strict",
+        )
+        for name, lang in SENT_LANGS
+    }
     return mjml_reference(
         {
-            "strict": (sample.mjml, "strict"),
-            "soft": (sample.mjml, "soft"),
+            **strict,
+            "soft": (samples[GRID].mjml, "soft"),
             "broken": ((FIXTURES / "broken.mjml").read_text(encoding="utf-8"), "strict"),
             "padding-trap": ((FIXTURES / "newsletter.mjml").read_text(encoding="utf-8"), "soft"),
-            **{
-                f"strict-{lang}": (
-                    (lang_dir(sample, lang) / "index.mjml").read_text(encoding="utf-8"),
-                    "strict",
-                )
-                for lang in TRANSLATIONS
-            },
         }
     )
 
@@ -193,80 +236,89 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pages(sample: Sample, reference: dict[str, MjmlResult], shots: Path) -> Any:
-    """One Chromium session over: the final HTML, mjml-python's and the reference's renderings
-    of the same index.mjml, the final HTML without <style> (as Gmail's mobile web shows it),
-    and a broken control page."""
+def pages(samples: dict[str, Sample], reference: dict[str, MjmlResult], shots: Path) -> Any:
+    """One Chromium session over: every sample's final HTML in every variant, the IOM sample's
+    mjml-python and reference renderings of the same index.mjml, its final HTML without <style>
+    (as Gmail's mobile web shows it), and a broken control page."""
     import mjml
 
+    sample = samples[GRID]
     ours = sample.dir / "judge-mjml-python.html"
     ours.write_text(mjml.mjml2html(sample.mjml), encoding="utf-8")
     ref = sample.dir / "judge-mjml-reference.html"
     assert reference["soft"].html, reference["soft"].describe()
     ref.write_text(reference["soft"].html, encoding="utf-8")
-    bare = sample.dir / "judge-no-style.html"
-    bare.write_text(
-        re.sub(r"<style\b.*?</style>", "", sample.html, flags=re.S | re.I), encoding="utf-8"
-    )
     jobs = [
-        PageJob("final", sample.html_path, WIDTHS, tuple(sample.highlight_titles), axe=True),
         PageJob("mjml-python", ours, WIDTHS),
         PageJob("mjml-reference", ref, WIDTHS),
-        PageJob("no-style", bare, (375,)),
         PageJob("broken", FIXTURES / "broken.html", (375,), axe=True),
-        *(
-            PageJob(page(lang), sample.variants[lang] / "index.html", WIDTHS, axe=True)
-            for lang in VARIANTS[1:]
-            if lang in sample.variants
-        ),
     ]
+    for name, one in samples.items():
+        bare = one.dir / "judge-no-style.html"
+        bare.write_text(
+            re.sub(r"<style\b.*?</style>", "", one.html, flags=re.S | re.I), encoding="utf-8"
+        )
+        jobs.append(PageJob(f"no-style-{name}", bare, (375,)))
+        probes = tuple(one.highlight_titles) if name == GRID else ()
+        jobs.extend(
+            PageJob(page(name, lang), one.variants[lang] / "index.html", WIDTHS, probes, axe=True)
+            for lang in (*LANGS[name], "premailer")
+            if lang in one.variants
+        )
     return browser(jobs, shots, sample.routes)
 
 
 @pytest.fixture(scope="session")
-def sent(sample: Sample, tmp_path_factory: pytest.TempPathFactory) -> Sent:
-    """The sample as readers receive it, one per language: `mailer send` to the outbox with
-    click tracking on (tokens filled)."""
+def sent(samples: dict[str, Sample], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Sent]:
+    """Each sample as readers receive it, one message per language: `mailer send` to the outbox
+    with click tracking on (tokens filled)."""
     from email import message_from_bytes, policy
     from email.message import EmailMessage
 
-    out: Sent = {}
-    for lang, eml in send_sample(SAMPLE_ISSUE, tmp_path_factory.mktemp("sent"), LANGS).items():
-        msg = message_from_bytes(eml, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        html = msg.get_body(("html",))
-        assert html is not None, f"the sent {lang} message has no HTML part"
-        out[lang] = (html.get_content(), eml)
+    out: dict[str, Sent] = {}
+    for name, issue in SAMPLES.items():
+        out[name] = {}
+        work = tmp_path_factory.mktemp(f"sent-{name}")
+        for lang, eml in send_sample(issue, work, LANGS[name]).items():
+            msg = message_from_bytes(eml, policy=policy.default)
+            assert isinstance(msg, EmailMessage)
+            html = msg.get_body(("html",))
+            assert html is not None, f"the sent {name} {lang} message has no HTML part"
+            out[name][lang] = (html.get_content(), eml)
     return out
 
 
 @pytest.fixture(scope="session")
-def nu(sample: Sample, sent: Sent, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The Nu validator over every built and sent HTML and a broken control page."""
+def nu(
+    samples: dict[str, Sample], sent: dict[str, Sent], tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    """The Nu validator over every built and sent HTML of every sample and a broken control
+    page, keyed by "broken" or (sample, build)."""
     folder = tmp_path_factory.mktemp("sent-html")
-    paths = {"broken": FIXTURES / "broken.html"}
-    for which in BUILDS:
+    paths: dict[Any, Path] = {"broken": FIXTURES / "broken.html"}
+    for name, which in BUILDS:
+        one = samples[name]
         if which.startswith("sent"):
-            paths[which] = folder / f"{which}.html"
-            paths[which].write_text(html_of(sample, sent, which), encoding="utf-8")
+            paths[name, which] = folder / f"{name}-{which}.html"
+            paths[name, which].write_text(html_of(one, sent[name], which), encoding="utf-8")
         else:
             lang = which.partition("-")[2] or "en"
-            if lang in sample.variants:
-                paths[which] = sample.variants[lang] / "index.html"
+            if lang in one.variants:
+                paths[name, which] = one.variants[lang] / "index.html"
     report = vnu(list(paths.values()))
-    return {name: report[path] for name, path in paths.items()}
+    return {key: report[path] for key, path in paths.items()}
 
 
 # --- 1. MJML reference, strict ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(("name", "lang"), SENT_LANGS, ids=ids(SENT_LANGS))
 def test_mjml_reference_strict_accepts_the_sample(
-    reference: dict[str, MjmlResult], lang: str
+    reference: dict[str, MjmlResult], name: str, lang: str
 ) -> None:
-    """npm mjml@5 with validationLevel "strict" compiles our index.mjml (each language) without
-    one error."""
-    result = reference["strict" if lang == "en" else f"strict-{lang}"]
+    """npm mjml@5 with validationLevel "strict" compiles our index.mjml (each sample, each
+    language) without one error."""
+    result = reference[f"strict-{name}-{lang}"]
     assert result.errors == [], "MJML 5 strict validation:\n" + result.describe()
     assert result.html and "<html" in result.html
 
@@ -285,11 +337,14 @@ def test_mjml_reference_strict_rejects_an_unknown_attribute(
 # --- 2. Chromium: widths and the highlights grid ---------------------------------------------
 
 
-@pytest.mark.parametrize("lang", VARIANTS)
-def test_no_horizontal_overflow_at_375(pages: Any, sample: Sample, lang: str) -> None:
-    """At 375 px the document (each language) is exactly 375 px wide: no sideways scrolling."""
-    lang_dir(sample, lang)
-    at375 = pages[page(lang)]["375"]
+@pytest.mark.parametrize(("name", "lang"), VARIANTS, ids=ids(VARIANTS))
+def test_no_horizontal_overflow_at_375(
+    pages: Any, samples: dict[str, Sample], name: str, lang: str
+) -> None:
+    """At 375 px the document (each sample, each language) is exactly 375 px wide: no
+    sideways scrolling."""
+    lang_dir(samples[name], lang)
+    at375 = pages[page(name, lang)]["375"]
     assert at375["scrollWidth"] == 375, at375
     assert at375["bodyScrollWidth"] <= 375, at375
 
@@ -299,16 +354,19 @@ def test_overflow_judge_catches_a_fixed_width_box(pages: Any) -> None:
     assert pages["broken"]["375"]["scrollWidth"] > 375
 
 
-def test_fits_375_without_style_blocks(pages: Any) -> None:
-    """With every <style> removed (Gmail's mobile web drops them) the HTML still fits 375 px."""
-    assert pages["no-style"]["375"]["scrollWidth"] == 375, pages["no-style"]["375"]
+@pytest.mark.parametrize("name", SAMPLES)
+def test_fits_375_without_style_blocks(pages: Any, name: str) -> None:
+    """With every <style> removed (Gmail's mobile web drops them) each sample's HTML still fits
+    375 px."""
+    bare = pages[f"no-style-{name}"]["375"]
+    assert bare["scrollWidth"] == 375, bare
 
 
 def test_highlights_side_by_side_at_600_and_stacked_at_375(pages: Any, sample: Sample) -> None:
     """At 600 px two highlight cards share a row (same top, different left); at 375 px every
     card sits below the previous one in one column."""
-    wide = pages["final"]["600"]["probes"]
-    narrow = pages["final"]["375"]["probes"]
+    wide = pages[page(GRID, "en")]["600"]["probes"]
+    narrow = pages[page(GRID, "en")]["375"]["probes"]
     missing = [t for t in sample.highlight_titles if not wide.get(t) or not narrow.get(t)]
     assert not missing, f"highlight titles not found on the page: {missing}"
     boxes = [wide[t] for t in sample.highlight_titles]
@@ -329,11 +387,13 @@ def test_highlights_side_by_side_at_600_and_stacked_at_375(pages: Any, sample: S
     assert all(b["width"] >= 300 for b in stacked), f"cards not full width at 375 px: {stacked}"
 
 
-@pytest.mark.parametrize("lang", VARIANTS)
-def test_every_image_loads_from_the_build(pages: Any, sample: Sample, lang: str) -> None:
+@pytest.mark.parametrize(("name", "lang"), VARIANTS, ids=ids(VARIANTS))
+def test_every_image_loads_from_the_build(
+    pages: Any, samples: dict[str, Sample], name: str, lang: str
+) -> None:
     """Every image of the final HTML loads from the build output (via assets_url): none missing."""
-    lang_dir(sample, lang)
-    assert pages[page(lang)]["600"]["brokenImages"] == []
+    lang_dir(samples[name], lang)
+    assert pages[page(name, lang)]["600"]["brokenImages"] == []
     assert pages["broken"]["375"]["brokenImages"] == ["missing.png"], "the judge can fail"
 
 
@@ -342,7 +402,7 @@ def test_screenshots_are_saved(pages: Any) -> None:
     from PIL import Image
 
     for width in WIDTHS:
-        shot = Path(pages["final"][str(width)]["shot"])
+        shot = Path(pages[page(GRID, "en")][str(width)]["shot"])
         with Image.open(shot) as image:
             assert image.width == width
             assert image.height > 1000, "the whole issue is a long page"
@@ -402,14 +462,14 @@ def test_pixel_judge_sees_a_difference(tmp_path: Path) -> None:
 # --- 4. the W3C Nu validator -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("which", BUILDS)
+@pytest.mark.parametrize(("name", "which"), BUILDS, ids=ids(BUILDS))
 def test_nu_validator_finds_no_errors_but_email_attributes(
-    nu: Any, sample: Sample, which: str
+    nu: Any, samples: dict[str, Sample], name: str, which: str
 ) -> None:
     """The Nu validator reports no errors in the HTML beyond the documented email-attribute
     filter (VNU_EMAIL_FILTER in tests/judges.py): no unclosed or misnested tag, no duplicate id."""
-    lang_dir(sample, which.partition("-")[2] or "en")
-    kept, _filtered = vnu_split(nu[which])
+    lang_dir(samples[name], which.partition("-")[2] or "en")
+    kept, _filtered = vnu_split(nu[name, which])
     assert kept == [], describe_vnu(kept)
 
 
@@ -424,14 +484,16 @@ def test_nu_validator_catches_broken_markup(nu: Any) -> None:
 # --- 5. axe-core -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang", VARIANTS)
-def test_axe_finds_no_critical_violations(pages: Any, sample: Sample, lang: str) -> None:
+@pytest.mark.parametrize(("name", "lang"), VARIANTS, ids=ids(VARIANTS))
+def test_axe_finds_no_critical_violations(
+    pages: Any, samples: dict[str, Sample], name: str, lang: str
+) -> None:
     """axe-core in Chromium finds no critical (nor serious) violation at either width."""
-    lang_dir(sample, lang)
+    lang_dir(samples[name], lang)
     for width in WIDTHS:
         bad = [
             v
-            for v in pages[page(lang)][str(width)]["axe"]["violations"]
+            for v in pages[page(name, lang)][str(width)]["axe"]["violations"]
             if v["impact"] in ("critical", "serious")
         ]
         assert bad == [], f"at {width} px: {bad}"
@@ -447,23 +509,25 @@ def test_axe_catches_missing_alt_and_lang(pages: Any) -> None:
 # --- 6. SpamAssassin ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_spamassassin_scores_the_sent_sample_low(sent: Sent, lang: str) -> None:
-    """SpamAssassin (local rules) scores the sample as sent, tracking links in, at most 0.5
+@pytest.mark.parametrize(("name", "lang"), SENT_LANGS, ids=ids(SENT_LANGS))
+def test_spamassassin_scores_the_sent_sample_low(
+    sent: dict[str, Sent], name: str, lang: str
+) -> None:
+    """SpamAssassin (local rules) scores each sample as sent, tracking links in, at most 0.5
     (in each language)."""
-    report = spamassassin(sent[lang][1])
-    print(f"\nSpamAssassin on the sample as sent ({lang}):\n" + report.describe())
+    report = spamassassin(sent[name][lang][1])
+    print(f"\nSpamAssassin on the {name} sample as sent ({lang}):\n" + report.describe())
     assert report.score <= 0.5, report.describe()
 
 
-def test_spamassassin_penalises_a_text_part_unlike_the_html(sent: Sent) -> None:
+def test_spamassassin_penalises_a_text_part_unlike_the_html(sent: dict[str, Sent]) -> None:
     """The spam judge can fail: the same message with an unrelated text part scores above 0.5."""
     from email import message_from_bytes, policy
     from email.message import EmailMessage
 
     from mailer.build.message import to_bytes
 
-    msg = message_from_bytes(sent["en"][1], policy=policy.default)
+    msg = message_from_bytes(sent[GRID]["en"][1], policy=policy.default)
     assert isinstance(msg, EmailMessage)
     text_part = msg.get_body(("plain",))
     assert text_part is not None
@@ -476,13 +540,13 @@ def test_spamassassin_penalises_a_text_part_unlike_the_html(sent: Sent) -> None:
 # --- 7. caniemail --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang", VARIANTS)
+@pytest.mark.parametrize(("name", "lang"), VARIANTS, ids=ids(VARIANTS))
 def test_caniemail_nothing_unsupported_in_gmail_apple_outlook_com(
-    sample: Sample, lang: str
+    samples: dict[str, Sample], name: str, lang: str
 ) -> None:
     """No HTML element or attribute, CSS property, value, selector or at-rule of the HTML is
     marked unsupported by caniemail for Gmail (web, iOS, Android), Apple Mail or Outlook.com."""
-    result = caniemail((lang_dir(sample, lang) / "index.html").read_text(encoding="utf-8"))
+    result = caniemail((lang_dir(samples[name], lang) / "index.html").read_text(encoding="utf-8"))
     partial = sorted({f"{u['client']}: {u['title']}" for u in result["partial"]})
     print("\ncaniemail, partially supported (allowed):\n  " + "\n  ".join(partial))
     assert result["gaps"] == [], result["gaps"]
@@ -514,23 +578,28 @@ def test_caniemail_catches_an_unsupported_feature() -> None:
 # --- 8. size, MIME, images and links -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang", VARIANTS)
-def test_html_under_80_kb_built_and_sent(sample: Sample, sent: Sent, lang: str) -> None:
-    """The HTML is under 80 KB as built (each language) and with tracking links in (Gmail clips
-    at 102 KB)."""
-    size = (lang_dir(sample, lang) / "index.html").stat().st_size
+@pytest.mark.parametrize(("name", "lang"), VARIANTS, ids=ids(VARIANTS))
+def test_html_under_80_kb_built_and_sent(
+    samples: dict[str, Sample], sent: dict[str, Sent], name: str, lang: str
+) -> None:
+    """The HTML is under 80 KB as built (each sample, each language) and with tracking links in
+    (Gmail clips at 102 KB)."""
+    size = (lang_dir(samples[name], lang) / "index.html").stat().st_size
+    one = sent[name]
     assert size < 80 * 1024, size
-    sent_size = len(sent[lang][0].encode()) if lang in sent else 0
-    sent_note = f", sent {sent_size / 1024:.1f} KB" if lang in sent else ""
-    print(f"\nHTML size ({lang}): built {size / 1024:.1f} KB{sent_note}")
+    sent_size = len(one[lang][0].encode()) if lang in one else 0
+    sent_note = f", sent {sent_size / 1024:.1f} KB" if lang in one else ""
+    print(f"\nHTML size ({name} {lang}): built {size / 1024:.1f} KB{sent_note}")
     assert sent_size < 80 * 1024, sent_size
 
 
-@pytest.mark.parametrize("which", BUILDS)
-def test_mime_structure(sample: Sample, sent: Sent, which: str) -> None:
+@pytest.mark.parametrize(("name", "which"), BUILDS, ids=ids(BUILDS))
+def test_mime_structure(
+    samples: dict[str, Sample], sent: dict[str, Sent], name: str, which: str
+) -> None:
     """message.eml (and the message as sent) is multipart/alternative with text first, UTF-8,
     Message-ID, Date, a named From and unencoded one-click List-Unsubscribe headers."""
-    eml = eml_of(sample, sent, which)
+    eml = eml_of(samples[name], sent[name], which)
     assert mime_problems(eml) == []
 
 
@@ -538,13 +607,15 @@ def test_mime_structure(sample: Sample, sent: Sent, which: str) -> None:
 #: them under policy.SMTP this judge is expected to fail (strict: it reports when fixed)
 
 
-@pytest.mark.parametrize("which", BUILDS)
-def test_quoted_printable_lines_at_most_76(sample: Sample, sent: Sent, which: str) -> None:
+@pytest.mark.parametrize(("name", "which"), BUILDS, ids=ids(BUILDS))
+def test_quoted_printable_lines_at_most_76(
+    samples: dict[str, Sample], sent: dict[str, Sent], name: str, which: str
+) -> None:
     """Body lines of the message are at most 76 characters plus CRLF (RFC 2045 quoted-printable):
     longer ones cost MIME_QP_LONG_LINE and, beside a hidden preheader, LONG_INVISIBLE_TEXT /
     LONGLN_LOW_CONTRAST in SpamAssassin (2 points measured). The headers stay unfolded: encode
     the parts with policy.SMTP and serialise with max_line_length=998 (build/message.py)."""
-    longest = longest_body_line(eml_of(sample, sent, which))
+    longest = longest_body_line(eml_of(samples[name], sent[name], which))
     assert longest <= 78, (
         f"a {longest}-character body line: make_message should encode the parts under"
         " policy.SMTP (76-character quoted-printable) and to_bytes serialise with"
@@ -581,13 +652,13 @@ def test_mime_judge_catches_encoded_headers() -> None:
         assert expected in problems, problems
 
 
-@pytest.mark.parametrize("which", BUILDS)
+@pytest.mark.parametrize(("name", "which"), BUILDS, ids=ids(BUILDS))
 def test_every_image_has_alt_and_width_every_link_https_or_mailto(
-    sample: Sample, sent: Sent, which: str
+    samples: dict[str, Sample], sent: dict[str, Sent], name: str, which: str
 ) -> None:
     """Every <img> has alt and a numeric width; every <a href> is absolute https or mailto
     (the unsent build may carry only the documented whole-href tokens)."""
-    html = html_of(sample, sent, which)
+    html = html_of(samples[name], sent[name], which)
     if which.startswith("sent"):
         assert html_problems(html) == []
         assert "%%" not in html, "a substitution token was left in the sent HTML"
