@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support import free_port, node_tool, require, wait_port
+from support import free_port, node_tool, require, stop_process, wait_port
 
 SPEC = Path(__file__).resolve().parent / "sendgrid" / "tsg_mail_v3.custom_args-object.json"
 
@@ -36,9 +36,4 @@ def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_port(port, timeout=60, proc=proc)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)

@@ -3,18 +3,15 @@ reader's side and `mailer serve`'s app on a known port."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-import uvicorn
-
 from mailer.config import Config, load_config
 from mailer.web.server import create_app
-from support import free_port, wait_port
+from support import free_port
+from tracking_helpers import live_server
 
 SECRET = "readers-side-secret-key-0123456789"
 
@@ -32,20 +29,9 @@ def configure(project: Path, monkeypatch: object, port: int, **subscribe: str) -
     return load_config(toml)
 
 
-@contextmanager
-def serve(config: Config, port: int) -> Iterator[str]:
+def serve(config: Config, port: int) -> AbstractContextManager[str]:
     """`mailer serve`'s app under uvicorn on 127.0.0.1:*port* (a thread); yields its URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_port(port, timeout=20)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
+    return live_server(create_app(config), port)
 
 
 def outbox_messages(folder: Path) -> list[EmailMessage]:

@@ -59,6 +59,33 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def send_project(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make *folder* the cwd of a send test: the environment variables that would override
+    its mailer.toml (database, outbox, SMTP, SendGrid key, secret) removed, and a copy of
+    the repository's issues/ in it (the caller writes mailer.toml)."""
+    monkeypatch.chdir(folder)
+    for var in (
+        "MAILER_DATABASE_URL",
+        "MAILER_OUTBOX_DIR",
+        "SENDGRID_API_KEY",
+        "MAILER_SECRET_KEY",
+        "MAILER_SMTP_URL",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    shutil.copytree(ROOT / "issues", folder / "issues")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Stop a server the test started: SIGTERM, then SIGKILL if it has not exited within
+    *timeout* seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -29,7 +29,7 @@ from mailer.cli import main
 from mailer.config import load_config
 from mailer.delivery.send import run_campaign
 from mailer.tracking.tokens import Signer
-from support import free_port, require, wait_port
+from support import free_port, require, stop_process, wait_port
 from test_backend_smtp import Recorder, start
 from test_send import SECRET, campaign, make_config, seed
 
@@ -239,12 +239,7 @@ service anvil {{
             raise RuntimeError(log.read_text() if log.exists() else "no dovecot") from None
         yield Imap(port, "bounces", "s3cret-pass")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
         shutil.rmtree(run, ignore_errors=True)
         if os.getuid() == 0:
             shutil.rmtree(home, ignore_errors=True)

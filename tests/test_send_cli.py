@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from mailer import db
 from mailer.cli import main
 from mailer.config import load_config
 from mailer.delivery.send import create_campaign, store_contents
-from support import ROOT
+from support import send_project
 from test_send import rendered, seed
 
 ISSUE = "issues/2018-03-iom-turkey.yaml"
@@ -43,18 +42,10 @@ max_backoff = 0.01
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A config, a list of 25 and a campaign whose contents are stored."""
-    monkeypatch.chdir(tmp_path)
-    for var in (
-        "MAILER_DATABASE_URL",
-        "MAILER_OUTBOX_DIR",
-        "SENDGRID_API_KEY",
-        "MAILER_SECRET_KEY",
-    ):
-        monkeypatch.delenv(var, raising=False)
+    send_project(tmp_path, monkeypatch)  # with the sample issue, checked
     (tmp_path / "mailer.toml").write_text(
         TOML.format(db=tmp_path / "mailer.db", outbox=tmp_path / "outbox")
     )
-    shutil.copytree(ROOT / "issues", tmp_path / "issues")  # the sample issue, checked
     return tmp_path
 
 

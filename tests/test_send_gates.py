@@ -5,7 +5,6 @@ cancelling a stuck campaign, one recipient's bad data, SIGTERM, redacted provide
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from mailer import db
 from mailer.cli import main
 from mailer.config import load_config
 from mailer.delivery.send import create_campaign, run_campaign, store_contents
-from support import ROOT
+from support import send_project
 from test_send import rendered, seed
 
 ISSUE = "issues/2018-03-iom-turkey.yaml"
@@ -66,17 +65,8 @@ def write_toml(root: Path, *, tracking: str = "", batch: int = 10, port: int = 2
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A config, the sample issue and a list 'partners' of 3."""
-    monkeypatch.chdir(tmp_path)
-    for var in (
-        "MAILER_DATABASE_URL",
-        "MAILER_OUTBOX_DIR",
-        "SENDGRID_API_KEY",
-        "MAILER_SECRET_KEY",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv("MAILER_SMTP_URL", raising=False)
+    send_project(tmp_path, monkeypatch)
     write_toml(tmp_path)
-    shutil.copytree(ROOT / "issues", tmp_path / "issues")
     for extra in tmp_path.glob("issues/*.??.yaml"):
         extra.unlink()  # English only: quicker builds
     seed(db.connect(load_config("mailer.toml").database_url), 3)

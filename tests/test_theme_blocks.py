@@ -11,7 +11,7 @@ import pytest
 from mailer.build import build_issue
 from mailer.build.issue import load_issue
 from mailer.config import load_config
-from mailer.errors import IssueError
+from mailer.errors import IssueError, RenderError
 from support import ROOT
 
 THEME = ROOT / "tests" / "data" / "theme-quote-card"
@@ -99,3 +99,24 @@ def test_a_declaration_may_not_take_a_built_in_name(tmp_path: Path) -> None:
     issue.write_text('subject: "x"\nblocks:\n  - type: divider\n', encoding="utf-8")
     with pytest.raises(IssueError, match="one of mailer's own block types"):
         load_issue(issue, block_dirs=[tmp_path])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{{ block.nope }}", "blocks/quote_card.txt.j2 uses an undefined value: "),
+        ("{% if %}", "template syntax error: "),
+    ],
+)
+def test_theme_block_text_template_errors_are_named(themed: Path, text: str, expected: str) -> None:
+    """A theme block's text template that uses an undefined value or does not parse fails
+    with a RenderError naming the template and how to fix it."""
+    (themed / "templates" / "blocks" / "quote_card.txt.j2").write_text(text, encoding="utf-8")
+    with pytest.raises(RenderError) as caught:
+        build_issue("issues/quote-issue.yaml", load_config("mailer.toml"), lang="en")
+    assert str(caught.value.args[0]).startswith(expected)
+    hint = str(caught.value)
+    if "nope" in text:
+        assert "the template sees `block` (its declared fields)" in hint
+    else:
+        assert "quote_card.txt.j2:1" in hint

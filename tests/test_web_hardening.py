@@ -26,7 +26,7 @@ from mailer.rendered import Link
 from mailer.tracking import rewrite as tracking
 from mailer.tracking.rewrite import iri_to_uri
 from mailer.web.server import create_app
-from test_webhook import public_b64, signed
+from test_webhook import signed, webhook_server
 from tracking_helpers import (
     BASE,
     SECRET,
@@ -129,12 +129,9 @@ def hook(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, key: ec.EllipticCurvePrivateKey
 ) -> Iterator[tuple[Seeded, str]]:
     """A seeded campaign, the webhook key configured, a live server's base URL."""
-    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
-    monkeypatch.setenv("MAILER_SENDGRID_WEBHOOK_PUBLIC_KEY", public_b64(key))
     monkeypatch.setenv("MAILER_WEBHOOK_MAX_BYTES", str(64 * 1024))
-    s = seed(make_config(tmp_path, db_url))
-    with live_server(create_app(s.config)) as url:
-        yield s, url
+    with webhook_server(tmp_path, db_url, monkeypatch, key) as served:
+        yield served
 
 
 def raw_post(

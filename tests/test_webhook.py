@@ -7,6 +7,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,19 @@ def signed(
     return {SIGNATURE_HEADER: base64.b64encode(signature).decode(), TIMESTAMP_HEADER: ts}
 
 
+@contextmanager
+def webhook_server(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, key: ec.EllipticCurvePrivateKey
+) -> Iterator[tuple[Seeded, str]]:
+    """A seeded campaign and `mailer serve` live with *key*'s public half as the SendGrid
+    webhook key; yields (the seeded data, the server's base URL)."""
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    monkeypatch.setenv("MAILER_SENDGRID_WEBHOOK_PUBLIC_KEY", public_b64(key))
+    s = seed(make_config(tmp_path, db_url))
+    with live_server(create_app(s.config)) as url:
+        yield s, url
+
+
 @pytest.fixture
 def key() -> ec.EllipticCurvePrivateKey:
     """A fresh P-256 key pair for this test."""
@@ -52,10 +66,10 @@ def setup(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, key: ec.EllipticCurvePrivateKey
 ) -> Iterator[tuple[Seeded, httpx.Client]]:
     """A seeded campaign (SendGrid's own click tracking: no base_url) and a live server."""
-    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
-    monkeypatch.setenv("MAILER_SENDGRID_WEBHOOK_PUBLIC_KEY", public_b64(key))
-    s = seed(make_config(tmp_path, db_url))
-    with live_server(create_app(s.config)) as url, httpx.Client(base_url=url) as client:
+    with (
+        webhook_server(tmp_path, db_url, monkeypatch, key) as (s, url),
+        httpx.Client(base_url=url) as client,
+    ):
         yield s, client
 
 

@@ -168,9 +168,10 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
 
 
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Run *app* with uvicorn on 127.0.0.1:<free port> in a thread; yields the base URL."""
-    port = free_port()
+def live_server(app: Any, port: int | None = None) -> Iterator[str]:
+    """Run *app* with uvicorn on 127.0.0.1:*port* (by default a free one) in a thread;
+    yields the base URL."""
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

@@ -31,10 +31,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from .. import db
+from ..audience.events import insert_event_once
 from ..audience.subscribers import SUPPRESSED, find, set_status
 from ..config import Config
 from ..errors import MailerError
@@ -124,16 +124,6 @@ def identify(
     return None, None
 
 
-def _insert_once(conn: Connection, row: dict[str, Any]) -> bool:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(db.events)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=["provider_event_id"])
-    )
-    return bool(conn.execute(stmt).rowcount)
-
-
 def soft_count(conn: Connection, subscriber_id: int, days: int) -> int:
     """Campaigns with a soft bounce for *subscriber_id* within *days*, since their last
     open or click (a reader who opened in between was reachable: the run is broken)."""
@@ -206,7 +196,7 @@ def record(
             },
         }
         base = replace(base, email=str(person.email), subscriber_id=sid, campaign_id=cid)
-        if not _insert_once(conn, event):
+        if not insert_event_once(conn, event):
             rows.append(replace(base, outcome="repeated", note="recorded by an earlier run"))
             continue
         what = f"{b.status or 'bounce'} {b.diagnostic}".strip()

@@ -114,6 +114,35 @@ def environment(dirs: tuple[str, ...], lang: str) -> Any:
     return env
 
 
+def template_error(
+    exc: Exception,
+    dirs: tuple[str, ...],
+    *,
+    missing_hint: str,
+    undefined: str,
+    undefined_hint: str,
+    name: str | None = None,
+) -> RenderError:
+    """The :class:`RenderError` for a Jinja2 error raised while rendering a template looked
+    up in *dirs* (the MJML theme's and the text part's alike): a missing template (*name*,
+    by default the one Jinja2 names), a syntax error (its file and line) or an undefined
+    value (in *undefined*, e.g. "a template")."""
+    import jinja2
+
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return RenderError(
+            f"template {name or exc.name} not found in {', '.join(dirs)}", hint=missing_hint
+        )
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return RenderError(
+            f"template syntax error: {exc.message}",
+            location=f"{exc.filename}:{exc.lineno}",
+            hint="fix the template; see https://jinja.palletsprojects.com/templates/",
+        )
+    message = getattr(exc, "message", None)
+    return RenderError(f"{undefined} uses an undefined value: {message}", hint=undefined_hint)
+
+
 class FieldRef(str):
     """``subscriber.<field>`` in a template: renders as the token ``%%<field>%%``."""
 
@@ -284,21 +313,15 @@ def render_mjml(issue: Issue, config: Config, *, for_send: bool = False) -> Rend
     }
     try:
         mjml = env.get_template("base.mjml.j2").render(context)
-    except jinja2.TemplateNotFound as exc:
-        raise RenderError(
-            f"template {exc.name} not found in {', '.join(template_dirs(config))}",
-            hint="every block type needs blocks/<type>.mjml.j2; copy it from mailer's theme.",
-        ) from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise RenderError(
-            f"template syntax error: {exc.message}",
-            location=f"{exc.filename}:{exc.lineno}",
-            hint="fix the template; see https://jinja.palletsprojects.com/templates/",
-        ) from None
-    except jinja2.UndefinedError as exc:
-        raise RenderError(
-            f"a template uses an undefined value: {exc.message}",
-            hint="check the variable names in your templates folder.",
+    except (jinja2.TemplateNotFound, jinja2.TemplateSyntaxError, jinja2.UndefinedError) as exc:
+        raise template_error(
+            exc,
+            template_dirs(config),
+            missing_hint=(
+                "every block type needs blocks/<type>.mjml.j2; copy it from mailer's theme."
+            ),
+            undefined="a template",
+            undefined_hint="check the variable names in your templates folder.",
         ) from None
     fields = tuple(
         MergeField(token=r.token, field=r.field, fallback=r.fallback) for r in merge.refs.values()

@@ -14,8 +14,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import RenderError
 from .blocks import EventBlock, GalleryBlock, LetterBlock
+from .render import template_error
 
 Link = Callable[[str, str, str], str]
 Markdown = Callable[[str, str], str]
@@ -111,19 +111,14 @@ def theme_text(block: Any, dirs: tuple[str, ...], lang: str, md: Markdown, link:
                 href=lambda url, block_id=block.id, kind="other": link(url, block_id, kind),
             )
         ).strip()
-    except jinja2.TemplateNotFound:
-        raise RenderError(
-            f"template {name} not found in {', '.join(dirs)}",
-            hint=f"a theme block needs its text part too: write {name}.",
-        ) from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise RenderError(
-            f"template syntax error: {exc.message}",
-            location=f"{exc.filename}:{exc.lineno}",
-            hint="fix the template; see https://jinja.palletsprojects.com/templates/",
-        ) from None
-    except jinja2.UndefinedError as exc:
-        raise RenderError(
-            f"{name} uses an undefined value: {exc.message}",
-            hint="the template sees `block` (its declared fields), md(), href(), lang and _().",
+    except (jinja2.TemplateNotFound, jinja2.TemplateSyntaxError, jinja2.UndefinedError) as exc:
+        raise template_error(
+            exc,
+            dirs,
+            name=name,
+            missing_hint=f"a theme block needs its text part too: write {name}.",
+            undefined=name,
+            undefined_hint=(
+                "the template sees `block` (its declared fields), md(), href(), lang and _()."
+            ),
         ) from None

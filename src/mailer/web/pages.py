@@ -8,22 +8,15 @@ from __future__ import annotations
 
 import html
 
-_PAGE = """<!doctype html>
-<html lang="en">
+_SHELL = """<!doctype html>
+<html lang="{lang}"{dir}>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>{title}</title>
 <style>
-body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0;
-background:#f2f4f7;color:#1f2933;line-height:1.5}}
-main{{max-width:32rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px}}
-h1{{font-size:1.4rem;margin-top:0}}
-button{{font:inherit;font-size:1.05rem;padding:.7rem 1.4rem;border:0;border-radius:6px;
-background:#0033a0;color:#fff;cursor:pointer}}
-button:focus{{outline:3px solid #f5a623;outline-offset:2px}}
-</style>
+{style}</style>
 </head>
 <body>
 <main>
@@ -33,6 +26,24 @@ button:focus{{outline:3px solid #f5a623;outline-offset:2px}}
 </html>
 """
 
+_STYLE = """body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0;
+background:#f2f4f7;color:#1f2933;line-height:1.5}
+main{max-width:32rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px}
+h1{font-size:1.4rem;margin-top:0}
+button{font:inherit;font-size:1.05rem;padding:.7rem 1.4rem;border:0;border-radius:6px;
+background:#0033a0;color:#fff;cursor:pointer}
+button:focus{outline:3px solid #f5a623;outline-offset:2px}
+"""
+
+
+def document(title: str, style: str, body: str, lang: str = "en", dir_attr: str = "") -> str:
+    """The HTML page every ``mailer serve`` page is (this module's and
+    :mod:`mailer.web.readerpages`'): *style* (CSS) in the head, *body* (already HTML) in
+    ``main``; *dir_attr* is ``' dir="rtl"'`` or empty."""
+    return _SHELL.format(
+        lang=escape(lang), dir=dir_attr, title=escape(title), style=style, body=body
+    )
+
 
 def escape(value: str) -> str:
     """HTML-escape *value* (quotes too)."""
@@ -41,7 +52,16 @@ def escape(value: str) -> str:
 
 def page(title: str, body: str) -> str:
     """A whole page around *body* (already HTML)."""
-    return _PAGE.format(title=escape(title), body=body)
+    return document(title, _STYLE, body)
+
+
+def _write_to(org: str, mailto: str) -> str:
+    """ "write to <mailto> and <org> will remove you." (HTML)."""
+    m = escape(mailto)
+    return (
+        f'write to <a href="mailto:{m}?subject=unsubscribe">{m}</a> and {escape(org)} will '
+        "remove you."
+    )
 
 
 def unsubscribe_form(org: str, newsletter: str | None = None) -> str:
@@ -69,36 +89,28 @@ def unsubscribed(org: str) -> str:
 
 def invalid_link(org: str, mailto: str) -> str:
     """/u/ with a token that does not verify."""
-    m = escape(mailto)
     return page(
         "This link is not valid",
         "<h1>This unsubscribe link is not valid</h1>\n"
         "<p>It may have been cut short when it was copied. Use the link in the email "
-        f'again, or write to <a href="mailto:{m}?subject=unsubscribe">{m}</a> and '
-        f"{escape(org)} will remove you.</p>",
+        f"again, or {_write_to(org, mailto)}</p>",
     )
 
 
 def how_to_leave(org: str, mailto: str) -> str:
     """/leave: what the unsubscribe link of the public "view in browser" page shows."""
-    m = escape(mailto)
     return page(
         "How to unsubscribe",
         "<h1>How to unsubscribe</h1>\n"
         "<p>Every newsletter email has its own unsubscribe link at the bottom: use the one "
-        "in the email you received. Or write to "
-        f'<a href="mailto:{m}?subject=unsubscribe">{m}</a> and {escape(org)} will remove '
-        "you.</p>",
+        f"in the email you received. Or {_write_to(org, mailto)}</p>",
     )
 
 
 def try_again(org: str, mailto: str) -> str:
     """POST /u/ when the database cannot be written: nothing was changed."""
-    m = escape(mailto)
     return page(
         "Please try again",
         "<h1>We could not unsubscribe you just now</h1>\n"
-        "<p>Please press the button again in a minute, or write to "
-        f'<a href="mailto:{m}?subject=unsubscribe">{m}</a> and {escape(org)} will remove '
-        "you.</p>",
+        f"<p>Please press the button again in a minute, or {_write_to(org, mailto)}</p>",
     )

@@ -9,17 +9,9 @@ fields that work without JavaScript, visible focus, no outside resources.
 from __future__ import annotations
 
 from ..config import Settings
-from .pages import escape
+from .pages import document, escape
 
-_PAGE = """<!doctype html>
-<html lang="{lang}"{dir}>
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>{title}</title>
-<style>
-body{{font-family:{font};margin:0;background:{bg};color:{text};line-height:1.5}}
+_STYLE = """body{{font-family:{font};margin:0;background:{bg};color:{text};line-height:1.5}}
 main{{max-width:34rem;margin:2rem auto;padding:2rem;background:{content};border-radius:8px}}
 h1{{font-size:1.4rem;margin-top:0;color:{primary}}}
 label{{display:block;font-weight:600;margin:1rem 0 .3rem}}
@@ -33,14 +25,6 @@ border-radius:6px;background:{primary};color:{on_primary};cursor:pointer}}
 button.quiet{{background:#fff;color:{primary};border:2px solid {primary}}}
 :focus{{outline:3px solid #f5a623;outline-offset:2px}}
 a{{color:{primary}}} .note{{color:{muted};font-size:.95rem}} .error{{color:#a4001d}}
-</style>
-</head>
-<body>
-<main>
-{body}
-</main>
-</body>
-</html>
 """
 
 
@@ -48,11 +32,7 @@ def page(settings: Settings, title: str, body: str, lang: str = "en") -> str:
     """A whole page around *body* (HTML) in the brand's colours."""
     b = settings.brand
     on_primary = getattr(b, "on_primary_color", None) or "#ffffff"
-    return _PAGE.format(
-        lang=escape(lang),
-        dir=' dir="rtl"' if lang.split("-")[0] in ("ar", "fa", "he", "ur") else "",
-        title=escape(title),
-        body=body,
+    style = _STYLE.format(
         font=b.font_family.replace("{", "").replace("}", ""),
         bg=escape(b.background_color),
         text=escape(b.text_color),
@@ -61,6 +41,8 @@ def page(settings: Settings, title: str, body: str, lang: str = "en") -> str:
         muted=escape(b.muted_color),
         on_primary=escape(on_primary),
     )
+    rtl = lang.split("-")[0] in ("ar", "fa", "he", "ur")
+    return document(title, style, body, lang, ' dir="rtl"' if rtl else "")
 
 
 def language_name(code: str) -> str:

@@ -42,11 +42,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .. import db
+from ..audience.events import insert_event_once
 from ..audience.subscribers import find, set_status
 from ..config import Config
 from ..tracking.rewrite import iri_to_uri
@@ -200,17 +200,6 @@ def checked(ev: Any) -> Checked | None:
     return _TYPES[name], ev, created_at
 
 
-def _insert_ignore(conn: Connection, row: dict[str, Any]) -> bool:
-    """Insert one event unless its provider_event_id is known; True when inserted."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(db.events)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=["provider_event_id"])
-    )
-    return bool(conn.execute(stmt).rowcount)
-
-
 def _link(
     conn: Connection, cache: dict[tuple[int, str], tuple[int, str, str] | None], cid: int, url: str
 ) -> tuple[int, str, str] | None:
@@ -290,7 +279,7 @@ def record(conn: Connection, events: list[Any]) -> tuple[int, int, int]:
         try:
             with conn.begin_nested():  # one event that cannot be written loses only itself
                 row = _row(conn, event, known, existing, links)
-                if not _insert_ignore(conn, row):
+                if not insert_event_once(conn, row):
                     ignored += 1
                     continue
                 status = _SUPPRESS.get(event[0])
