@@ -15,17 +15,9 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const { runJsonFilter } = require('./json_filter');
 const { chromium } = require(path.join(__dirname, '..', '..', 'node', 'node_modules', 'playwright-core'));
 const AXE = path.join(__dirname, '..', '..', 'node', 'node_modules', 'axe-core', 'axe.min.js');
-
-function readStdin() {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    process.stdin.on('data', (c) => chunks.push(c));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    process.stdin.on('error', reject);
-  });
-}
 
 async function route(routes, r) {
   const url = r.request().url();
@@ -75,8 +67,7 @@ function measure(probes) {
   };
 }
 
-(async () => {
-  const job = JSON.parse(await readStdin());
+runJsonFilter(async (job) => {
   const browser = await chromium.launch({ executablePath: job.executablePath, args: job.args || [] });
   const out = {};
   try {
@@ -112,8 +103,5 @@ function measure(probes) {
   } finally {
     await browser.close();
   }
-  process.stdout.write(JSON.stringify(out));
-})().catch((err) => {
-  process.stderr.write(String(err && err.stack || err) + '\n');
-  process.exit(2);
+  return out;
 });

@@ -8,16 +8,8 @@
 // value, misplaced tag); with "soft" it returns the HTML and lists the errors.
 'use strict';
 const path = require('path');
+const { runJsonFilter } = require('./json_filter');
 const mjml2html = require(path.join(__dirname, '..', '..', 'node', 'node_modules', 'mjml'));
-
-function readStdin() {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    process.stdin.on('data', (c) => chunks.push(c));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    process.stdin.on('error', reject);
-  });
-}
 
 function plainErrors(errors) {
   return (errors || []).map((e) => ({ line: e.line, tagName: e.tagName, message: e.message }));
@@ -38,12 +30,8 @@ async function compileOne(job) {
   }
 }
 
-(async () => {
-  const { jobs } = JSON.parse(await readStdin());
+runJsonFilter(async ({ jobs }) => {
   const out = {};
   for (const job of jobs) out[job.name] = await compileOne(job);
-  process.stdout.write(JSON.stringify(out));
-})().catch((err) => {
-  process.stderr.write(String(err && err.stack || err) + '\n');
-  process.exit(2);
+  return out;
 });

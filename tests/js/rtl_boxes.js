@@ -7,16 +7,8 @@
 // Every network request but file: is aborted.
 'use strict';
 const path = require('path');
+const { runJsonFilter } = require('./json_filter');
 const { chromium } = require(path.join(__dirname, '..', '..', 'node', 'node_modules', 'playwright-core'));
-
-function readStdin() {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    process.stdin.on('data', (c) => chunks.push(c));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    process.stdin.on('error', reject);
-  });
-}
 
 function measure(selectors) {
   const boxes = {};
@@ -32,8 +24,7 @@ function measure(selectors) {
            dir: document.documentElement.getAttribute('dir'), boxes };
 }
 
-(async () => {
-  const job = JSON.parse(await readStdin());
+runJsonFilter(async (job) => {
   const browser = await chromium.launch({ executablePath: job.executablePath, args: job.args || [] });
   const out = {};
   try {
@@ -48,8 +39,5 @@ function measure(selectors) {
   } finally {
     await browser.close();
   }
-  process.stdout.write(JSON.stringify(out));
-})().catch((err) => {
-  process.stderr.write(String(err && err.stack || err) + '\n');
-  process.exit(2);
+  return out;
 });
