@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from .errors import ConfigError
+from .validate import Field, Model, ValidationError, field_validator
 
 DEFAULT_CONFIG = "mailer.toml"
 
 
-class _Section(BaseModel):
-    # validators are made when Settings first validates, not per class at import (issue 15)
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+class _Section(Model):
+    """A section of mailer.toml: unknown keys refused; its checks are made when Settings
+    first validates, not per class at import (issue 15)."""
 
 
 class Sender(_Section):
@@ -67,7 +66,6 @@ class Brand(_Section):
         "button_color",
         "button_text_color",
     )
-    @classmethod
     def _hex_color(cls, value: str) -> str:
         if value and not re.fullmatch(r"#(?:[0-9A-Fa-f]{3}){1,2}", value.strip()):
             raise ValueError(f'{value!r} is not a colour: write #RRGGBB, e.g. "#0033A0"')
@@ -153,7 +151,6 @@ class Preview(_Section):
     view_url: str | None = None
 
     @field_validator("sample")
-    @classmethod
     def _fields(cls, value: dict[str, str]) -> dict[str, str]:
         for name, text in value.items():
             if not _FIELD_RE.match(name):
@@ -166,7 +163,6 @@ class Preview(_Section):
         return value
 
     @field_validator("unsubscribe_url", "view_url")
-    @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("https://", "mailto:")):
             raise ValueError(f"expected an https:// or mailto: address, got {value!r}")
@@ -344,6 +340,6 @@ def load_config(path: str | Path | None = None) -> Config:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        lines = "; ".join(_describe(e, data) for e in exc.errors())  # type: ignore[arg-type]
+        lines = "; ".join(_describe(e, data) for e in exc.errors())
         raise ConfigError(f"{p}: {lines}", hint="see README.md → Configuration.") from None
     return Config(settings=settings, path=p.resolve(), root=p.resolve().parent)

@@ -17,8 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
-
+from ..validate import Field, field_validator, model_validator
 from .fields import Button, Image, Strict, Url
 
 #: the most photos in one gallery
@@ -87,7 +86,6 @@ class EventBlock(Strict):
     button: Button | None = None
 
     @field_validator("start", "end")
-    @classmethod
     def _local(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is not None:
             raise ValueError(
@@ -97,11 +95,10 @@ class EventBlock(Strict):
         return value
 
     @field_validator("timezone")
-    @classmethod
     def _zone(cls, value: str | None) -> str | None:
         return None if value is None else check_zone(value)
 
-    @model_validator(mode="after")
+    @model_validator
     def _order(self) -> EventBlock:
         if self.end is not None and self.end <= self.start:
             raise ValueError(f"the event ends ({self.end}) before it starts ({self.start})")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from ..validate import AfterValidator, Field, Model
 
 _URL_RE = re.compile(r"^(https?://[^\s/?#]+\.[^\s/?#]+[^\s]*|mailto:[^\s@]+@[^\s@]+)$")
 
@@ -44,15 +44,13 @@ Url = Annotated[str, AfterValidator(check_url)]
 Src = Annotated[str, AfterValidator(check_src)]
 
 
-class Strict(BaseModel):
+class Strict(Model):
     """A model of an issue file: unknown keys refused, texts stripped, values frozen.
 
-    ``defer_build``: a model's validator is made when it first validates (the issue
-    model, once, with every block inside it), not when the class is defined (issue 15)."""
+    Its checks are made when it first validates, not when the class is defined (issue 15)."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True
-    )
+    model_strip = True
+    model_frozen = True
 
 
 class Image(Strict):

@@ -44,7 +44,8 @@ def assign_ids(data: dict[str, Any]) -> None:
     for block in blocks:
         if isinstance(block, dict) and block.get("id") is not None:
             seen.add(str(block["id"]))
-            for item in block.get("items") or []:
+            items = block.get("items")
+            for item in items if isinstance(items, list) else []:
                 if isinstance(item, dict) and item.get("id") is not None:
                     seen.add(str(item["id"]))
     for i, block in enumerate(blocks):

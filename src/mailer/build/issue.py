@@ -3,7 +3,7 @@
 An issue file is written by hand, so every error names the file, line and
 column, the field path (``blocks[2] (story 'gaziantep').image.alt``), what was
 expected and, for a misspelled key, the closest known one. This module owns
-the pydantic models, block ids, merge fields and :func:`load_issue`; reading
+the models (:mod:`mailer.validate`), block ids, merge fields and :func:`load_issue`; reading
 the YAML with positions and turning validation errors into located messages
 is :mod:`mailer.issue_yaml`'s part (it is given the models as a ``Schema``).
 
@@ -58,8 +58,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationError, create_model
-
+from ..validate import Field, Tag, ValidationError, make_model
 from .blocks import EventBlock, GalleryBlock, GalleryItem, LetterBlock, Signature
 from .fields import Button, Image, Src, Strict, Url
 from .ids import assign_ids
@@ -202,7 +201,7 @@ Block = Annotated[
     | LetterBlock
     | GalleryBlock
     | EventBlock,
-    Field(discriminator="type"),
+    Tag("type"),
 ]
 BLOCK_TYPES: dict[str, type[Strict]] = {
     "story": StoryBlock,
@@ -277,12 +276,12 @@ def issue_model(theme: tuple[Declaration, ...]) -> tuple[type[Issue], Schema]:
     images = {f.name: Image for d in theme for f in d.fields if f.kind == "image"}
     union = Annotated[  # type: ignore[valid-type]
         Union[(*BLOCK_TYPES.values(), *models.values())],
-        Field(discriminator="type"),
+        Tag("type"),
     ]
-    themed = create_model(
+    themed = make_model(
         "ThemedIssue",
-        __base__=Issue,
-        blocks=(list[union], Field(min_length=1, max_length=MAX_BLOCKS)),  # type: ignore[valid-type]
+        Issue,
+        {"blocks": (list[union], Field(min_length=1, max_length=MAX_BLOCKS))},  # type: ignore[valid-type]
     )
     schema = Schema(
         root=themed,
@@ -376,7 +375,7 @@ def load_issue(
     dirs = project_block_dirs(path) if block_dirs is None else block_dirs
     model, schema = issue_model(find_theme_blocks(dirs, BLOCK_TYPES))
     try:
-        issue = model.model_validate(values)
+        issue: Issue = model.model_validate(values)
     except ValidationError as exc:
         raise validation_error(path, data, marks, exc, schema) from None
     if lang:  # an image the translation sets: named in the translation file

@@ -3,7 +3,7 @@
 This module owns the file:line:column half of loading an issue: reading the
 file as UTF-8, composing the YAML into nodes and building plain data while
 remembering each value's (line, column) in :data:`Marks`, and turning a
-pydantic :class:`~pydantic.ValidationError` into one :class:`IssueError` that
+:class:`mailer.validate.ValidationError` into one :class:`IssueError` that
 names the file, line, column and field path, with a did-you-mean for a
 misspelled key or block type.
 
@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
 from ..errors import IssueError
+from ..validate import Model, ValidationError
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,10 @@ class Schema:
     model of its mapping; ``hidden`` fields are never suggested.
     """
 
-    root: type[BaseModel]
-    blocks: Mapping[str, type[BaseModel]]
-    items: Mapping[str, type[BaseModel]]
-    nested: Mapping[str, type[BaseModel]]
+    root: type[Model]
+    blocks: Mapping[str, type[Model]]
+    items: Mapping[str, type[Model]]
+    nested: Mapping[str, type[Model]]
     hidden: frozenset[str] = frozenset()
 
 
@@ -259,7 +259,7 @@ def _describe_path(data: Any, loc: tuple[Any, ...], schema: Schema) -> tuple[str
                 label = f" ({node['type']} {node.get('id')!r})"
             parts.append(f"[{part}]{label}")
         elif isinstance(part, str) and isinstance(node, dict) and part in schema.blocks:
-            continue  # the discriminator's tag in pydantic's location
+            continue  # the discriminator's tag in the error's location
         else:
             parts.append(f".{part}" if parts else str(part))
     return "".join(parts) or "(top level)", tuple(found)
@@ -287,7 +287,7 @@ def _known_keys(data: Any, found: tuple[Any, ...], schema: Schema) -> list[str]:
             model = "items"
         else:
             model = schema.nested.get(part)
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+    if not (isinstance(model, type) and issubclass(model, Model)):
         return []
     return [k for k in model.model_fields if k not in schema.hidden]
 

@@ -17,9 +17,10 @@ The declaration lists the fields, each with a type (``string``, ``markdown``, ``
       portrait: image                        # short form: optional
       url: url
 
-This module reads the declarations (:func:`find_theme_blocks`) and makes one pydantic
-model per type (:class:`ThemeBlock` subclasses), so :mod:`mailer.build.issue` validates
-an issue's theme blocks like built-in ones: file:line:column, field path, did-you-mean.
+This module reads the declarations (:func:`find_theme_blocks`) and makes one
+:mod:`mailer.validate` model per type (:class:`ThemeBlock` subclasses), so
+:mod:`mailer.build.issue` validates an issue's theme blocks like built-in ones:
+file:line:column, field path, did-you-mean.
 A declaration that is itself wrong is an :class:`IssueError` at its own file:line.
 """
 
@@ -32,9 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, create_model
-
 from ..errors import IssueError
+from ..validate import Field, make_model
 from .fields import Image, Strict, Url
 from .issue_yaml import KEY, compose, read_text
 
@@ -201,10 +201,10 @@ def _annotation(spec: FieldSpec) -> tuple[Any, Any]:
 
 @functools.lru_cache(maxsize=64)
 def block_model(declaration: Declaration) -> type[ThemeBlock]:
-    """The pydantic model of a declared block type (made once per declaration)."""
+    """The model of a declared block type (made once per declaration)."""
     fields: dict[str, Any] = {"type": (Literal[declaration.type], ...)}  # type: ignore[valid-type]
     for spec in declaration.fields:
         fields[spec.name] = _annotation(spec)
     name = "".join(part.title() for part in declaration.type.split("_")) + "Block"
-    model: type[ThemeBlock] = create_model(name, __base__=ThemeBlock, **fields)
+    model: type[ThemeBlock] = make_model(name, ThemeBlock, fields)
     return model
