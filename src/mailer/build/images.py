@@ -6,11 +6,16 @@ publish: this module refuses a ``src`` that resolves, through a symlink or
 otherwise, outside the folder of the issue file (``issues/``, which holds
 ``issues/assets/``), with the file, line and column. :func:`inside` is the same
 test for the render stage's second look (and for the logo, inside the project).
+
+Within :func:`one_build` (a build, all its languages) each path is resolved once: a
+build asks about the issue's folder and each image some 27 times per language (issue 15).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +26,38 @@ from .issue_yaml import Marks
 IMAGE_KEYS = frozenset({"image", "thumbnail"})
 
 
+#: the paths resolved so far in this build (None outside :func:`one_build`)
+_RESOLVED: ContextVar[dict[Path, Path] | None] = ContextVar("mailer_resolved", default=None)
+
+
+@contextmanager
+def one_build() -> Iterator[None]:
+    """Within, :func:`inside` resolves each path once (nested calls share the outer cache);
+    after, paths are resolved afresh, so a later build sees a changed symlink."""
+    if _RESOLVED.get() is not None:
+        yield
+        return
+    token = _RESOLVED.set({})
+    try:
+        yield
+    finally:
+        _RESOLVED.reset(token)
+
+
+def _resolve(path: Path) -> Path:
+    cache = _RESOLVED.get()
+    if cache is None:
+        return path.resolve()
+    found = cache.get(path)
+    if found is None:
+        found = cache[path] = path.resolve()
+    return found
+
+
 def inside(path: Path, folder: Path) -> bool:
     """Whether *path*, with symlinks and ``..`` resolved, lies inside *folder*."""
     try:
-        return path.resolve().is_relative_to(folder.resolve())
+        return _resolve(path).is_relative_to(_resolve(folder))
     except (OSError, RuntimeError):  # a symlink loop
         return False
 

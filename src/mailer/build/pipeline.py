@@ -60,6 +60,16 @@ def build_issue(
 def build_with_assets(
     issue_path: Path, config: Config, *, lang: str | None, for_send: bool
 ) -> tuple[Rendered, dict[str, Path]]:
+    """The issue rendered in *lang*, and its local images (name in the build → file)."""
+    from .images import one_build
+
+    with one_build():  # each image path resolved once (a build asks ~27 times per language)
+        return _build_with_assets(issue_path, config, lang=lang, for_send=for_send)
+
+
+def _build_with_assets(
+    issue_path: Path, config: Config, *, lang: str | None, for_send: bool
+) -> tuple[Rendered, dict[str, Path]]:
     from .compile import compile_mjml
     from .i18n import direction, format_period
     from .inline import inline_css
@@ -214,12 +224,17 @@ def write_build(
     out = Path(out)
     default = config.settings.default_language
     langs = [lang] if lang else issue_languages(issue_path, config)
+    from .images import one_build
+
     built = []
-    for code in langs:
-        target = out if lang or code == default else out / code
-        rendered, assets = build_with_assets(Path(issue_path), config, lang=code, for_send=False)
-        built.append(_write(for_editor(rendered, config), assets, config, target))
-        built[-1].files.extend(write_calendar_files(issue_path, config, target, lang=code))
+    with one_build():  # each image path resolved once for all the languages
+        for code in langs:
+            target = out if lang or code == default else out / code
+            rendered, assets = build_with_assets(
+                Path(issue_path), config, lang=code, for_send=False
+            )
+            built.append(_write(for_editor(rendered, config), assets, config, target))
+            built[-1].files.extend(write_calendar_files(issue_path, config, target, lang=code))
     return built
 
 
