@@ -36,8 +36,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from babel.core import Locale, UnknownLocaleError
-from babel.dates import format_skeleton
+from .month_names import PERIOD_FORMATS
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "ckb", "sd", "ug"})
 TURKIC_CASING = frozenset({"tr", "az", "crh", "tt", "ba"})
@@ -192,7 +191,9 @@ def register_filters(env: Any, lang: str | None = None) -> None:
 
 
 # -- dates ---------------------------------------------------------------------------------
-def _locale(lang: str) -> Locale:
+def _locale(lang: str) -> Any:
+    from babel.core import Locale, UnknownLocaleError
+
     try:
         return Locale.parse(lang.replace("-", "_"))
     except (UnknownLocaleError, ValueError):
@@ -206,7 +207,22 @@ def format_period(start: date, end: date, lang: str) -> str:
     """The masthead's period: "December 2017 – March 2018" (month names per language).
 
     One month gives "March 2018"; digits are Latin in every language (see above).
+    Shipped languages are written from :data:`~mailer.build.month_names.PERIOD_FORMATS`
+    (Babel's own names, without loading Babel); others through Babel.
     """
+    known = PERIOD_FORMATS.get(lang)
+    if known is not None:
+        pattern, months = known
+
+        def one(day: date) -> str:
+            return pattern.format(month=months[day.month - 1], year=day.year)
+
+        first = one(start)
+        if (start.year, start.month) == (end.year, end.month):
+            return first
+        return f"{first} – {one(end)}"
+    from babel.dates import format_skeleton
+
     loc = _locale(lang)
     first = format_skeleton("yMMMM", start, locale=loc)
     if (start.year, start.month) == (end.year, end.month):

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from ..config import Config
 from .blocks import EventBlock, event_zone, ics_name
-from .issue import Issue, load_issue
+from .issue import Issue
 from .markdown import html_to_text, to_html
-from .render import template_dirs
 
 #: an event without ``end`` lasts this long in calendars
 DEFAULT_LENGTH = timedelta(hours=1)
@@ -117,18 +116,10 @@ def calendar_files(
     return files
 
 
-def write_calendar_files(
-    issue_path: str | Path, config: Config, target: str | Path, *, lang: str | None = None
-) -> list[Path]:
-    """Write the issue's ``.ics`` files (one per event) under *target* (``assets/...``), as
-    ``mailer build`` does beside index.html; the paths written."""
-    default = config.settings.default_language
-    issue = load_issue(
-        issue_path,
-        lang=lang if lang and lang != default else None,
-        default_language=default,
-        block_dirs=template_dirs(config),
-    )
+def write_calendar_files(issue: Issue, config: Config, target: str | Path) -> list[Path]:
+    """Write the ``.ics`` files of *issue* (as loaded for the build: one per event) under
+    *target* (``assets/...``), as ``mailer build`` does beside index.html; the paths
+    written."""
     written = []
     for name, text in calendar_files(issue, config).items():
         path = Path(target) / name

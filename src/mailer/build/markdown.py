@@ -4,6 +4,10 @@ Raw HTML in an issue is not rendered (markdown-it's ``html`` option is off), and
 result goes through nh3 with a short allow-list: no ``<script>``, no ``style``
 attributes, no event handlers, and links only to https, http or mailto. So an issue
 file can neither inject script nor break the email's layout.
+
+Rendered texts are kept in a :class:`~mailer.build.cache.TextCache` keyed by this
+module's source and the installed markdown-it and nh3, so a build whose texts did not
+change since the last one does not import markdown-it at all (about 40 ms a process).
 """
 
 from __future__ import annotations
@@ -44,12 +48,42 @@ def sanitize(html: str) -> str:
     )
 
 
+def _version() -> str:
+    """What the HTML of a text depends on besides the text: this module's source and the
+    installed markdown-it and nh3 (their files' sizes and times), without importing them."""
+    import importlib.util
+    import os
+
+    parts = [__file__, str(os.stat(__file__).st_mtime_ns)]
+    for name in ("markdown_it", "nh3"):
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec else None
+        if origin and os.path.exists(origin):
+            stat = os.stat(origin)
+            parts += [origin, str(stat.st_size), str(stat.st_mtime_ns)]
+        else:
+            parts.append(f"{name}: not found")
+    return "\n".join(parts)
+
+
+@functools.cache
+def _store() -> Any:
+    from .cache import TextCache
+
+    return TextCache("markdown", _version())
+
+
 @functools.lru_cache(maxsize=512)
 def to_html(text: str) -> str:
     """Render Markdown *text* to sanitised HTML (paragraphs, emphasis, lists, links)."""
     if not text.strip():
         return ""
-    return sanitize(_parser().render(text)).strip()
+    store = _store()
+    html = store.get(text)
+    if html is None:
+        html = sanitize(_parser().render(text)).strip()
+        store.put(text, html)
+    return str(html)
 
 
 _BLOCK_END = re.compile(r"</(p|li|h3|h4|blockquote)>|<br\s*/?>", re.IGNORECASE)

@@ -15,9 +15,13 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..rendered import UNSUBSCRIBE_URL, VIEW_URL, Rendered
+
+if TYPE_CHECKING:
+    from .issue import Issue
 
 #: the To: of message.eml when ``[preview] sample`` has no email
 PLACEHOLDER_TO = "reader@example.org"
@@ -64,12 +68,15 @@ def build_with_assets(
     from .images import one_build
 
     with one_build():  # each image path resolved once (a build asks ~27 times per language)
-        return _build_with_assets(issue_path, config, lang=lang, for_send=for_send)
+        rendered, assets, _issue = _build_one(issue_path, config, lang=lang, for_send=for_send)
+    return rendered, assets
 
 
-def _build_with_assets(
+def _build_one(
     issue_path: Path, config: Config, *, lang: str | None, for_send: bool
-) -> tuple[Rendered, dict[str, Path]]:
+) -> tuple[Rendered, dict[str, Path], Issue]:
+    """The issue rendered in *lang*, its local images, and the loaded issue (which
+    :func:`write_build` hands to the calendar files rather than loading it again)."""
     from .compile import compile_mjml
     from .i18n import direction, format_period
     from .inline import inline_css
@@ -114,7 +121,7 @@ def _build_with_assets(
         merge_fields=result.merge_fields,
         assets=tuple(sorted(_relative(p, issue_path.parent) for p in result.assets.values())),
     )
-    return rendered, result.assets
+    return rendered, result.assets, issue
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -219,8 +226,6 @@ def write_build(
 ) -> list[Built]:
     """Build and write the issue into *out*: with *lang* that language only; without, the
     default language in *out* and every other language in ``out/<lang>/``."""
-    from .ics import write_calendar_files
-
     out = Path(out)
     default = config.settings.default_language
     langs = [lang] if lang else issue_languages(issue_path, config)
@@ -230,12 +235,24 @@ def write_build(
     with one_build():  # each image path resolved once for all the languages
         for code in langs:
             target = out if lang or code == default else out / code
-            rendered, assets = build_with_assets(
+            rendered, assets, issue = _build_one(
                 Path(issue_path), config, lang=code, for_send=False
             )
             built.append(_write(for_editor(rendered, config), assets, config, target))
-            built[-1].files.extend(write_calendar_files(issue_path, config, target, lang=code))
+            built[-1].files.extend(_calendar_files(issue, config, target))
     return built
+
+
+def _calendar_files(issue: Issue, config: Config, target: Path) -> list[Path]:
+    """The issue's ``.ics`` files written under *target* (none without an event block:
+    then :mod:`mailer.build.ics` is not even imported)."""
+    from .blocks import EventBlock
+
+    if not any(isinstance(block, EventBlock) for block in issue.blocks):
+        return []
+    from .ics import write_calendar_files
+
+    return write_calendar_files(issue, config, target)
 
 
 def _write(rendered: Rendered, assets: dict[str, Path], config: Config, target: Path) -> Built:

@@ -1,0 +1,93 @@
+"""What a build keeps between runs in the user's cache folder (``$XDG_CACHE_HOME/mailer``).
+
+Two things live there: Jinja2's compiled templates (``jinja/``, see
+:func:`mailer.build.render.environment`) and :class:`TextCache` files, small JSON maps
+from a text to what a pure function made of it (Markdown → sanitised HTML, see
+:mod:`mailer.build.markdown`), so a second ``mailer build`` of an issue whose texts did
+not change never imports markdown-it. A cache file's name carries a *version* key (the
+producing code and the libraries it used): when either changes, a new file is used and
+nothing stale is ever read. Nothing is cached when the folder cannot be written, and a
+cache file that cannot be read is ignored (and rewritten).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+#: a TextCache keeps at most this many entries (the oldest written are dropped first)
+MAX_ENTRIES = 4096
+
+
+def cache_folder(*parts: str) -> str | None:
+    """``$XDG_CACHE_HOME/mailer/<parts>`` (default ``~/.cache``), created; None when it
+    cannot be created or written."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "mailer", *parts)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
+
+
+def digest(text: str) -> str:
+    """The key of *text* in a :class:`TextCache`."""
+    return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+class TextCache:
+    """text → result of a pure function, read from ``<name>-<version>.json`` on first use
+    and written back (atomically) when the process exits, if anything was added."""
+
+    def __init__(self, name: str, version: str) -> None:
+        folder = cache_folder()
+        self.path = os.path.join(folder, f"{name}-{digest(version)[:16]}.json") if folder else None
+        self._entries: dict[str, str] | None = None
+        self._added = False
+
+    def _load(self) -> dict[str, str]:
+        if self._entries is None:
+            self._entries = {}
+            if self.path and os.path.exists(self.path):
+                try:
+                    with open(self.path, encoding="utf-8") as f:
+                        data = json.load(f)
+                    if isinstance(data, dict):
+                        self._entries = {k: v for k, v in data.items() if isinstance(v, str)}
+                except (OSError, ValueError) as exc:
+                    log.debug("ignoring the cache %s: %s", self.path, exc)
+        return self._entries
+
+    def get(self, text: str) -> str | None:
+        """The cached result for *text*, or None."""
+        return self._load().get(digest(text))
+
+    def put(self, text: str, result: str) -> None:
+        """Remember *result* for *text* (written when the process exits)."""
+        entries = self._load()
+        entries[digest(text)] = result
+        if self.path and not self._added:
+            self._added = True
+            atexit.register(self.save)
+
+    def save(self) -> None:
+        """Write the cache file now (at most :data:`MAX_ENTRIES`, the newest kept)."""
+        if not self.path or self._entries is None:
+            return
+        items = list(self._entries.items())[-MAX_ENTRIES:]
+        import tempfile
+
+        folder = os.path.dirname(self.path)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(dict(items), f, ensure_ascii=False, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.debug("could not write the cache %s: %s", self.path, exc)
