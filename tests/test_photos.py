@@ -93,17 +93,21 @@ def test_check_warns_on_images_still_heavy(project: Path) -> None:
 
 def test_follow_icons_are_copied_resized_with_alt_text(project: Path) -> None:
     """`mailer build` writes each follow link's icon into assets/ at twice its 20 px display
-    width (the theme's 48 px PNG → 40 px), and the footer shows it with the network's name as
-    alt text, beside that name."""
+    width (the theme's 48 px PNG → 40 px), and the footer shows it decorative (alt="") in the
+    link, beside the network's name, which is then the link's name, said once."""
     import re
 
     result = CliRunner().invoke(main, ["build", SAMPLE, "-o", "out", "--lang", "en"])
     assert result.exit_code == 0, result.output
     html = (project / "out" / "index.html").read_text(encoding="utf-8")
-    icons = re.findall(r'<img src="assets/(icon-[a-z]+\.png)" alt="([^"]+)" width="20"', html)
+    footer = html[html.index("Follow us") :]
+    icons = re.findall(
+        r'<img src="assets/(icon-[a-z]+\.png)" alt="" width="20" height="20"[^>]*> ([^<]+)</a>',
+        footer,
+    )
     assert ("icon-facebook.png", "Facebook") in icons and ("icon-x.png", "X (Twitter)") in icons
     assert len(icons) == 7, icons  # the seven [social] links of mailer.toml
-    for name, _alt in icons:
+    for name, _label in icons:
         with Image.open(project / "out" / "assets" / name) as icon:
             assert icon.size == (40, 40) and icon.format == "PNG"
     with Image.open(project / "templates" / "icons" / "icon-facebook.png") as source:

@@ -8,6 +8,8 @@ Only the theme's own rules are inlined: the ``<style>`` block marked with the
 comment ``/* mailer:inline */`` (the theme's ``mj-style``). MJML's reset and
 responsive blocks stay in the head as MJML itself leaves them; inlining them onto
 every table cell would add some 25 KB to an issue (Gmail clips at 102 KB).
+css-inline then drops the rules it inlined from that block (every element they match
+already carries them; rules that matched nothing stay): 0.4 KB less per issue.
 
 A theme with a ``@media (prefers-color-scheme: dark)`` block gets the ``color-scheme``
 and ``supported-color-schemes`` metas (:func:`declare_color_schemes`), which tell Apple
@@ -49,7 +51,10 @@ def _css_inline() -> Any:
     import css_inline
 
     return css_inline.CSSInliner(
-        keep_style_tags=True, keep_link_tags=False, load_remote_stylesheets=False
+        keep_style_tags=True,
+        keep_link_tags=False,
+        load_remote_stylesheets=False,
+        remove_inlined_selectors=True,
     )
 
 
