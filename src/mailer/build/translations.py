@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -87,10 +88,14 @@ def issue_languages(issue_path: Path, default: str) -> list[str]:
     """*default* first, then each language with a sibling translation file, sorted."""
     issue_path = Path(issue_path)
     found: list[str] = []
-    if issue_path.parent.is_dir():
-        prefix = issue_path.stem + "."
-        for p in issue_path.parent.glob(f"{glob_escape(prefix)}*{issue_path.suffix}"):
-            lang = p.stem[len(prefix) :]
+    prefix, suffix = issue_path.stem + ".", issue_path.suffix
+    try:  # a plain listing: pathlib's glob costs an fnmatch import and a regex per call
+        names = os.listdir(issue_path.parent)
+    except OSError:
+        names = []
+    for name in names:
+        if name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix + suffix):
+            lang = name[len(prefix) : len(name) - len(suffix)]
             if _LANG_RE.match(lang) and lang != default and lang not in found:
                 found.append(lang)
     return [default, *sorted(found)]
