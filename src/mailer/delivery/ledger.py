@@ -52,7 +52,7 @@ from .personalize import Personalizer
 from .pool import InFlight, lanes
 from .recipients import (
     LanguageGroup,
-    claim_page,
+    PageReader,
     eligible,
     insert_deliveries,
     language_cond,
@@ -64,6 +64,12 @@ log = logging.getLogger(__name__)
 
 CS, DS = db.CampaignStatus, db.DeliveryStatus
 PER_MESSAGE = {"outbox": True, "smtp": True, "sendgrid": False}
+#: how often (seconds) the loop reads the campaign's status to notice a cancel or a pause
+#: made elsewhere (one query per batch would cost more than the batch's own ledger writes)
+STATUS_SECONDS = 0.1
+#: how often (seconds) a runner sharing the campaign looks for batches put back in line by
+#: others (stale claims); a runner alone looks only when it put one back itself
+PENDING_SECONDS = 1.0
 
 Progress = Callable[[int, int], None]
 
@@ -112,10 +118,18 @@ class Ledger:
         self.shared = claims.is_shared(engine)
         self._lang = 0
         self._cursor = 0
+        #: the compiled page statements per language (:class:`.recipients.PageReader`)
+        self._readers: dict[str, PageReader] = {}
         #: set when every recipient has been handed to the backend
         self.exhausted = False
         #: helping with a campaign another runner started (``run_campaign(join=True)``)
         self.joining = False
+        #: set when this runner paused the campaign itself (bad signals): stop at once
+        self._halted = False
+        #: a batch may be pending in line (at the start, or put back by a lane): look first
+        self._requeued = True
+        #: when pending batches were last looked for (:meth:`_take`)
+        self._pending_at = 0.0
 
     # -- helpers ---------------------------------------------------------------
     def _batch(self, batch_id: int, language: str, rows: Sequence[Any]) -> Batch:
@@ -226,19 +240,21 @@ class Ledger:
     def next_new(self) -> Batch | None:
         """The next page of not-yet-queued subscribers, written as a pending batch owned by
         this runner. Several runners (PostgreSQL) lock the memberships they page through
-        with ``FOR UPDATE SKIP LOCKED`` (:func:`.recipients.claim_page`): each takes pages
+        with ``FOR UPDATE SKIP LOCKED`` (:class:`.recipients.PageReader`): each takes pages
         the others are not taking."""
         b = db.batches
         clashes = 0
         while self._lang < len(self.languages):
             lang = self.languages[self._lang]
-            cond = language_cond(lang, self.languages[0], self.languages)
-            lock, bid = self.shared, 0
+            bid = 0
             try:
                 with db.transaction(self.engine) as conn:
-                    rows, after = claim_page(
-                        conn, self.cid, self.list_id, cond, self._cursor, self.batch_size, lock
-                    )
+                    reader = self._readers.get(lang)
+                    if reader is None:
+                        cond = language_cond(lang, self.languages[0], self.languages)
+                        reader = PageReader(conn.dialect, self.cid, self.list_id, cond, self.shared)
+                        self._readers[lang] = reader
+                    rows, after = reader.page(conn, self._cursor, self.batch_size)
                     if rows:
                         bid = int(
                             conn.execute(
@@ -277,9 +293,13 @@ class Ledger:
         stopped = lambda: self._status() != CS.SENDING.value  # noqa: E731
         if not pace.wait_for_slot(self.engine, self.sending, len(batch.recipients), stopped):
             outcomes.close_batch(self.engine, batch, DS.PENDING.value)  # back in line, never left
+            self._requeued = True
             return None
         self.mark_in_flight(batch)
-        return outcomes.transmit(self.engine, batch, backend)
+        error = outcomes.transmit(self.engine, batch, backend)
+        if error is not None:  # back in line (transient), or settled: look again either way
+            self._requeued = True
+        return error
 
     def mark_in_flight(self, batch: Batch) -> None:
         """The batch is about to leave: from now on a crash makes it ``unknown``."""
@@ -341,7 +361,8 @@ class Ledger:
                         done += len(batch.recipients)
                         if progress:
                             progress(min(done, total), total)
-                        watch()  # paused on bad signals: the loop stops preparing batches
+                        if watch():  # paused on bad signals: stop preparing batches
+                            self._halted = True
                         if error is None:
                             failures = 0
                             continue
@@ -369,13 +390,30 @@ class Ledger:
                         return
                     time.sleep(self.poll_seconds)
                     self.recover()
-                    self._lang, self._cursor = 0, 0
+                    self._lang, self._cursor, self._requeued = 0, 0, True
         finally:
             for lane in opened:
                 lane.close()
 
     def _take(self, held: set[int] | frozenset[int] = frozenset()) -> Batch | None:
-        return self.next_pending(held) or self.next_new()
+        """A pending batch when there may be one, else a new one, else a last look for a
+        pending one. Pending batches appear at the start (resume), when a batch is put
+        back in line (this process: :attr:`_requeued`) and, with several runners, when
+        another runner's claim goes stale: so they are looked for at the start, after a
+        requeue, every :data:`PENDING_SECONDS` when shared, and before giving up, not
+        once per batch (each look is a write transaction)."""
+        now = time.monotonic()
+        if self._requeued or (self.shared and now - self._pending_at >= PENDING_SECONDS):
+            self._requeued, self._pending_at = False, now
+            batch = self.next_pending(held)
+            if batch is not None:
+                self._requeued = True  # there may be more
+                return batch
+        batch = self.next_new()
+        if batch is None:
+            self._pending_at = now
+            batch = self.next_pending(held)
+        return batch
 
     def _prepare(self, held: set[int]) -> Batch | None:
         """The next batch to hand to a lane, its unbuildable recipients already settled."""
@@ -396,9 +434,17 @@ class Ledger:
         as its answer comes; stops when *should_stop* says so or the campaign is no longer
         ``sending`` (the batches in flight finish first)."""
 
+        last = [-STATUS_SECONDS]
+
         def keep_going() -> bool:
             if should_stop is not None and should_stop():
                 return False
+            if self._halted:
+                return False
+            now = time.monotonic()
+            if now - last[0] < STATUS_SECONDS:
+                return True
+            last[0] = now
             return self._status() == CS.SENDING.value  # else cancelled or paused elsewhere
 
         flight = InFlight(self._lanes, self._prepare, self.fly)
