@@ -428,3 +428,47 @@ def test_spreadsheet_workbook_is_named(tmp_path: Path) -> None:
     with pytest.raises(SubscriberError, match="spreadsheet workbook") as info:
         import_csv(engine, path, "partners")
     assert info.value.hint and "CSV UTF-8" in info.value.hint
+
+
+def test_bad_byte_past_the_first_chunk_is_named_exactly(tmp_path: Path) -> None:
+    """A bad byte megabytes into a file (after a BOM and CRLF lines) is named by its line,
+    file offset and column, and nothing is written."""
+    head = "\ufeffemail,name\r\n".encode()
+    rows = b"".join(f"user{i}@example.org,User {i}\r\n".encode() for i in range(60_000))
+    bad = b"late@example.org,Bad \xc7 name\r\n"
+    path = tmp_path / "big.csv"
+    path.write_bytes(head + rows + bad + b"after@example.org,After\r\n")
+    engine = db.connect(f"sqlite:///{tmp_path / 'm.db'}")
+    with pytest.raises(SubscriberError, match="not UTF-8") as info:
+        import_csv(engine, path, "partners")
+    column = bad.index(b"\xc7")
+    offset = len(head) + len(rows) + column
+    assert info.value.location == f"{path}:60002"
+    assert info.value.message == (
+        f"not UTF-8: byte 0xc7 at byte offset {offset} (column {column + 1})"
+    )
+    assert _counts(engine) == (0, 0, 0)
+
+
+def test_fresh_database_cross_batch_duplicates_and_control_rows(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Into an empty database, a duplicate in a later batch is merged into the first row,
+    and a row with a control character on a line of its own is rejected by line."""
+    engine = db.connect(db_url)
+    lines = [f"u{i}@example.org,User {i},city{i}" for i in range(10)]
+    lines.append("U3@Example.org,Third Again,")
+    lines.append("bad@example.org,Bad\x01Name,x")
+    path = tmp_path / "d.csv"
+    path.write_text("email,name,city\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    report = import_csv(engine, path, "partners", batch_size=4)
+    assert (report.added, report.rows) == (10, 12)
+    assert [(s.line, s.reason) for s in report.skipped_rows] == [(12, "duplicate of line 5")]
+    assert [(r.line, r.email) for r in report.rejected] == [(13, "bad@example.org")]
+    with engine.connect() as conn:
+        name, attrs = conn.execute(
+            select(db.subscribers.c.name, db.subscribers.c.attributes).where(
+                db.subscribers.c.email_key == "u3@example.org"
+            )
+        ).one()
+    assert (name, attrs) == ("Third Again", {"city": "city3"})

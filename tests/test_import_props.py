@@ -160,3 +160,81 @@ def test_csv_round_trip(
         (f"{lo}@example.org", unquote(n.strip()), la, unquote(no.strip())) for lo, n, la, no in rows
     ]
     assert got == expected
+
+
+_CELLS = st.lists(
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "a@example.org",
+            " Ayşe@Example.ORG ",
+            "mailto:b@example.org",
+            "'=x@example.org",
+            "'-x@example.org",
+            "x@@example.org",
+            "bad@-bad.org",
+            "u@bücher.de",
+            "EN",
+            "tr",
+            "pt_br",
+            "English",
+            "klingon",
+            "subscribed",
+            "unsubscribed",
+            "a, b",
+            "'=1+2",
+            "Ali Veli",
+            "x" * 201,
+        ]
+    ),
+    min_size=3,
+    max_size=7,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(cells=_CELLS, case_sensitive=st.booleans())
+def test_quick_rows_are_what_parse_reads(cells: list[str], case_sensitive: bool) -> None:
+    """A row the import's quick path reads gives the same address, key, name, language and
+    attributes as the full parser, with status subscribed and no tags, consent or notes."""
+    from mailer.audience.csvread import RowParser
+
+    header = ["email", "name", "language", "status", "tags", "city"][: max(len(cells), 3)]
+    header += [f"extra{i}" for i in range(len(cells) - len(header))]
+    parser = RowParser(header, Path("p.csv"), case_sensitive)
+    quick = parser.quick(cells, 7)
+    if quick is None:
+        return
+    row = parser.parse(cells, 7)
+    assert quick == (7, row.email, row.key, row.name, row.language, row.attributes)
+    assert row.status is None and row.tags == [] and row.consent is None and row.notes == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lines=st.lists(
+        st.sampled_from(
+            ["a,b\n", "a,b\r\n", "x\x01y,b\n", '"q\nr",b\n', "\n", "é,\r\n", "c\rd,b\n", "e,\x7f\n"]
+        ),
+        max_size=40,
+    ),
+    chunk=st.integers(1, 64),
+)
+def test_chunked_lines_are_read_as_line_by_line(lines: list[str], chunk: int) -> None:
+    """Reading in chunks gives the same lines, and the same lines marked as holding a control
+    character, whatever the chunk size."""
+    from mailer.audience.csvread import Lines
+
+    data = "".join(lines).encode()
+    reader = Lines(io.BufferedReader(io.BytesIO(data)), Path("c.csv"), chunk_bytes=chunk)  # type: ignore[arg-type]
+    got = list(reader)
+    assert "".join(got) == data.decode()
+    assert all(line.endswith("\n") for line in got[:-1])
+    expected = {
+        n
+        for n, line in enumerate(data.decode().split("\n"), 1)
+        if any(c in line for c in "\x01\x7f") or "\r" in line.removesuffix("\r")
+    }
+    assert reader.control_lines == expected
+    assert reader.bytes == len(data)

@@ -12,9 +12,11 @@ See :mod:`mailer.audience.csvimport` for what is done with the rows.
 from __future__ import annotations
 
 import codecs
+import io
+import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,14 +31,16 @@ from .subscribers import (
     normalise_email,
     normalise_language,
     normalise_status,
+    quick_email,
     stronger,
 )
 
 ACCEPTED_HEADERS = "email (or e-mail, Email Address), name (or first_name + last_name), language"
 
 
-#: a refused control character in a physical line, its line ending (LF, CRLF) aside
-_CONTROL_IN_LINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n\Z)")
+#: a refused control character in decoded lines, line endings (LF, CRLF) aside
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+_CONTROL_BYTES = bytes([*range(0x09), *range(0x0B, 0x20), 0x7F])  # CR among them
 
 _TRUE = frozenset({"true", "yes", "1", "t", "y"})
 _FALSE = frozenset({"false", "no", "0", "f", "n"})
@@ -61,6 +65,12 @@ class Row:
     consent: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, quick: Quick) -> Row:
+        """The row of a :data:`Quick` tuple (for the rare path: a duplicate, a known address)."""
+        line, email, key, name, language, attrs = quick
+        return cls(line, email, key, name, language, dict(attrs), None)
+
     def merge(self, other: Row) -> None:
         self.name = other.name or self.name
         self.language = other.language or self.language
@@ -72,53 +82,72 @@ class Row:
             self.reason = other.reason or self.reason
 
 
-# -- reading ---------------------------------------------------------------
-class Lines:
-    """Decoded lines of a binary file, tracking line number and bytes read.
+#: the common row, read by :meth:`RowParser.quick` without building a :class:`Row`:
+#: (line, email, email_key, name, language, attributes); its status is ``subscribed``
+Quick = tuple[int, str, str, str, str | None, dict[str, str]]
 
-    Each line is scanned once for refused control characters (one regex over the line, not
-    one per field): :attr:`control_line` is the last line that holds one, so a record on a
-    line after it needs no check of its cells (see :meth:`needs_control_check`).
+
+# -- reading ---------------------------------------------------------------
+#: the most a chunk of the file decoded at once holds (cut after its last line break)
+CHUNK_BYTES = 1 << 20
+
+
+class Lines:
+    """Decoded lines of a binary file, read in chunks of whole lines, with the bytes read.
+
+    A chunk is decoded, and scanned for refused control characters, at once (one regex over
+    about a megabyte, not one per line), and its lines are handed to the csv module by C code
+    (:func:`itertools.chain` over :class:`io.StringIO`): no Python runs per line. The caller
+    numbers records from the csv reader's ``line_num``. :attr:`control_lines` are the lines
+    that hold a control character, so a record on one other line needs no check of its
+    cells (see :meth:`needs_control_check`). A bad byte is still named by its line and
+    offset: the lines before it are read first, as if line by line.
     """
 
-    def __init__(self, fh: IO[bytes], path: Path) -> None:
-        self.fh, self.path = fh, path
-        self.line = 0
+    def __init__(self, fh: IO[bytes], path: Path, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.fh, self.path, self.chunk_bytes = fh, path, chunk_bytes
+        self.decoded = 0  # lines decoded so far (ahead of the csv reader)
         self.bytes = 0
-        self.control_line = 0
+        self.control_lines: set[int] = set()
 
-    def needs_control_check(self, first: int) -> bool:
-        """Whether the record read from line *first* to the current line may hold a control
-        character in a cell: it spans lines (a line break in a quoted field) or a line of it
-        holds one."""
-        return self.line != first or self.control_line >= first
+    def needs_control_check(self, first: int, last: int) -> bool:
+        """Whether the record on lines *first* to *last* may hold a control character in a
+        cell: it spans lines (a line break in a quoted field) or its line holds one."""
+        return last != first or first in self.control_lines
 
-    def _raw_lines(self) -> Iterator[bytes]:
-        """Lines as bytes, ending in LF; old Mac files (CR only) have their CRs read as LF."""
-        head = self.fh.peek(65536)[:65536] if hasattr(self.fh, "peek") else b""
+    def __iter__(self) -> Iterator[str]:
+        return itertools.chain.from_iterable(self._chunks())
+
+    def _raw_chunks(self) -> Iterator[bytes]:
+        """Whole lines as bytes, ending in LF (the last perhaps not); old Mac files (CR only)
+        have their CRs read as LF (same length: byte offsets stay exact)."""
+        fh = self.fh
+        head = fh.peek(65536)[:65536] if hasattr(fh, "peek") else b""
         if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
             raise SubscriberError(
                 "this is a spreadsheet workbook (.xlsx, .xls or .ods), not a CSV file",
                 location=str(self.path),
                 hint="open it and Save As → 'CSV UTF-8 (comma delimited)', then import that file.",
             )
-        if b"\r" not in head or b"\n" in head:
-            yield from self.fh
-            return
+        cr_only = b"\r" in head and b"\n" not in head
         rest = b""
-        while chunk := self.fh.read(65536):
-            parts = (rest + chunk).split(b"\r")
-            rest = parts.pop()
-            for part in parts:
-                yield part + b"\n"  # same length: byte offsets stay exact
+        while chunk := fh.read(self.chunk_bytes):
+            if cr_only:
+                chunk = chunk.replace(b"\r", b"\n")
+            data = rest + chunk if rest else chunk
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                yield data[:cut] if rest else data
         if rest:
             yield rest
 
-    def __iter__(self) -> Iterator[str]:
-        for raw in self._raw_lines():
-            self.line += 1
+    def _chunks(self) -> Iterator[Iterable[str]]:
+        first = True
+        for raw in self._raw_chunks():
             start = 0
-            if self.line == 1:
+            if first:
+                first = False
                 if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                     raise SubscriberError(
                         "the file is UTF-16, not UTF-8",
@@ -128,19 +157,40 @@ class Lines:
                 if raw.startswith(codecs.BOM_UTF8):
                     start = 3
             try:
-                text = raw[start:].decode("utf-8")
+                text = (raw[start:] if start else raw).decode("utf-8")
             except UnicodeDecodeError as exc:
-                pos = self.bytes + start + exc.start
-                raise SubscriberError(
-                    f"not UTF-8: byte 0x{raw[start + exc.start]:02x} at byte offset {pos} "
-                    f"(column {exc.start + 1})",
-                    location=f"{self.path}:{self.line}",
-                    hint="save the file as 'CSV UTF-8' (in a spreadsheet: Save As → CSV UTF-8).",
-                ) from None
-            self.bytes += len(raw)
-            if _CONTROL_IN_LINE.search(text) is not None:
-                self.control_line = self.line
-            yield text
+                yield from self._bad_byte(raw, start, start + exc.start)  # raises
+                return
+            yield self._take(text, raw)
+
+    def _take(self, text: str, raw: bytes) -> Iterable[str]:
+        """Count and scan *text* (whole lines, decoded from *raw*), then its lines for the csv
+        reader. The scan is of the bytes (a control character is one ASCII byte in UTF-8):
+        deleting every control byte but TAB and LF must delete just the CR of each CRLF."""
+        size = len(raw)
+        if size - len(raw.translate(None, _CONTROL_BYTES)) != raw.count(b"\r\n"):
+            line, pos = self.decoded + 1, 0
+            for m in _CONTROL_IN_TEXT.finditer(text):
+                line += text.count("\n", pos, m.start())
+                pos = m.start()
+                self.control_lines.add(line)
+        self.decoded += text.count("\n") + (not text.endswith("\n"))
+        self.bytes += size
+        return io.StringIO(text)  # iterates over lines split at LF only, kept whole
+
+    def _bad_byte(self, raw: bytes, start: int, bad: int) -> Iterator[Iterable[str]]:
+        """The lines before the undecodable byte at *bad*, then SubscriberError naming it."""
+        offset = self.bytes + bad  # in the file
+        line_start = max(raw.rfind(b"\n", 0, bad) + 1, start)
+        if line_start > start:
+            good = raw[:line_start]
+            yield self._take(good[start:].decode("utf-8"), good)
+        raise SubscriberError(
+            f"not UTF-8: byte 0x{raw[bad]:02x} at byte offset {offset} "
+            f"(column {bad - line_start + 1})",
+            location=f"{self.path}:{self.decoded + 1}",
+            hint="save the file as 'CSV UTF-8' (in a spreadsheet: Save As → CSV UTF-8).",
+        )
 
 
 def sniff_delimiter(header: str) -> str:
@@ -212,6 +262,56 @@ class RowParser:
         self.i_name, self.i_language, self.i_status = get("name"), get("language"), get("status")
         self.i_tags = get("tags")
         self.name_parts = [self.roles[r] for r in ("first_name", "last_name") if r in self.roles]
+        #: :meth:`quick` reads this file's rows (a tool's export goes through :meth:`parse`)
+        self.quick_ok = not self.extra and self.profile.file_status is None
+        self.languages: dict[str, str | None] = {}
+
+    def quick(self, cells: list[str], line: int) -> Quick | None:
+        """The common row as a :data:`Quick` tuple, exactly as :meth:`parse` reads it: a plain
+        file (no tool columns), as many cells as headers, no control character (the caller
+        checks the line), no status or tags, a name in its column, an address and a language
+        code in their common forms. None for any other row: then :meth:`parse` reads it."""
+        if not self.quick_ok or len(cells) != self.width:
+            return None
+        value = cells[self.i_email].strip()
+        if not value or value[0] == "'":
+            return None
+        found = quick_email(value, self.case_sensitive_local)
+        if found is None:
+            return None
+        i = self.i_status
+        if i is not None and cells[i].strip():
+            return None
+        i = self.i_tags
+        if i is not None and cells[i].strip():
+            return None
+        i = self.i_name
+        name = cells[i].strip() if i is not None else ""
+        if not name:
+            if self.name_parts:
+                return None
+        elif name[0] == "'":
+            name = unquote(name)
+        if len(name) > NAME_MAX:
+            return None
+        language: str | None = None
+        i = self.i_language
+        if i is not None:
+            cell = cells[i]
+            if cell:
+                language = self.languages.get(cell)
+                if language is None:
+                    try:
+                        language = normalise_language(cell)
+                    except SubscriberError:
+                        return None
+                    self.languages[cell] = language
+        attrs: dict[str, str] = {}
+        for col, k in self.attrs:
+            value = cells[col].strip()
+            if value:
+                attrs[k] = unquote(value) if value[0] == "'" else value
+        return line, found[0], found[1], name, language, attrs
 
     def _column(self, i: int) -> str:
         return self.header[i] if i < len(self.header) else f"#{i + 1}"

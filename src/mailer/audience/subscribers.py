@@ -76,6 +76,24 @@ def _validate(raw: str) -> str:
     return str(validate_email(raw, check_deliverability=False).normalized)
 
 
+def quick_email(value: str, case_sensitive_local: bool = False) -> tuple[str, str] | None:
+    """``(email, email_key)`` for a stripped *value* in the common form (one ``@``, an ASCII
+    dot-atom local part, a valid domain), as :func:`normalise_email` gives it; None for
+    anything else (then :func:`normalise_email` decides, and says why)."""
+    local, at, domain = value.partition("@")
+    if not at or len(value) > 254 or len(local) > 64 or "@" in domain:
+        return None
+    if _LOCAL_RE.fullmatch(local) is None:
+        return None
+    try:
+        email = f"{local}@{_domain(domain)}"
+    except EmailNotValidError:
+        return None
+    if case_sensitive_local:
+        return email, f"{local}@{email[len(local) + 1 :].lower()}"
+    return email, email.lower()
+
+
 def normalise_email(raw: str, *, case_sensitive_local: bool = False) -> tuple[str, str]:
     """``(email, email_key)`` for *raw*; SubscriberError saying why when it is not valid."""
     value = raw.strip()
