@@ -140,3 +140,43 @@ def test_smtp_sends_on_several_connections(
     assert handler.most >= 2, "messages went one connection at a time"
     assert elapsed < 2.5, f"30 messages of 0.1 s took {elapsed:.2f}s"
     assert _statuses(engine, cid) == Counter({"accepted": 30})
+
+
+def test_a_batch_costs_the_ledgers_three_write_transactions(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send on SQLite with no rate set runs per batch only the ledger's three write
+    transactions (queue, in flight, answer), never looks for pending batches or the pace
+    once per batch, and reads the campaign's status at most every STATUS_SECONDS."""
+    from sqlalchemy import event
+
+    from mailer.delivery.ledger import STATUS_SECONDS
+
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    config = make_config(tmp_path, sending={"concurrency": 2, "batch_size": 10})
+    seed(engine, 300)
+    cid = campaign(engine, config)
+    seen: Counter[str] = Counter()
+
+    def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        seen[" ".join(statement.split())[:60]] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    with FaultServer() as server:
+        backend = SendGridBackend(KEY, server.url, timeout=5, max_retries=0)
+        started = time.monotonic()
+        result = run_campaign(engine, config, cid, backend=backend)
+        elapsed = time.monotonic() - started
+    event.remove(engine, "before_cursor_execute", count)
+    assert result.status == "sent" and result.accepted == 300
+    assert _statuses(engine, cid) == Counter({"accepted": 300})
+    batches = 30
+    writes = seen["BEGIN IMMEDIATE"]
+    assert 3 * batches <= writes <= 3 * batches + 15, seen  # + the run's own few
+    pending_looks = sum(
+        n for k, n in seen.items() if k.startswith("SELECT batches.id, batches.owner")
+    )
+    assert pending_looks <= 6, seen  # the start and each lane's last looks, not one per batch
+    assert not any("send_pace" in k for k in seen), seen
+    status_reads = seen["SELECT campaigns.status FROM campaigns WHERE campaigns.id = ?"]
+    assert status_reads <= elapsed / STATUS_SECONDS + 3, (status_reads, elapsed)
