@@ -13,6 +13,8 @@ build asks about the issue's folder and each image some 27 times per language (i
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -27,7 +29,7 @@ IMAGE_KEYS = frozenset({"image", "thumbnail"})
 
 
 #: the paths resolved so far in this build (None outside :func:`one_build`)
-_RESOLVED: ContextVar[dict[Path, Path] | None] = ContextVar("mailer_resolved", default=None)
+_RESOLVED: ContextVar[dict[str, str] | None] = ContextVar("mailer_resolved", default=None)
 
 
 @contextmanager
@@ -44,22 +46,48 @@ def one_build() -> Iterator[None]:
         _RESOLVED.reset(token)
 
 
-def _resolve(path: Path) -> Path:
+def _resolve(path: str) -> str:
     cache = _RESOLVED.get()
     if cache is None:
-        return path.resolve()
+        return _full(path)
     found = cache.get(path)
     if found is None:
-        found = cache[path] = path.resolve()
+        found = cache[path] = _resolve_in(path, cache)
     return found
+
+
+def _resolve_in(path: str, cache: dict[str, str]) -> str:
+    """``Path.resolve()`` of *path*, its folder resolved once per build: the images of an
+    issue share one or two folders, so each costs one ``lstat`` (a symlink: resolved in full)."""
+    parent, name = os.path.split(path)
+    if name in ("", ".", "..") or not parent or parent == path:
+        return _full(path)
+    found = cache.get(parent)
+    if found is None:
+        found = cache[parent] = _resolve_in(parent, cache)
+    candidate = os.path.join(found, name)
+    try:
+        if stat.S_ISLNK(os.lstat(candidate).st_mode):
+            return _full(path)
+    except FileNotFoundError:
+        return candidate  # what resolve() gives for a missing file: its resolved folder / name
+    except OSError:
+        return _full(path)
+    return candidate
+
+
+def _full(path: str) -> str:
+    """``Path.resolve()`` of *path* (RuntimeError on a symlink loop)."""
+    return str(Path(path).resolve())
 
 
 def inside(path: Path, folder: Path) -> bool:
     """Whether *path*, with symlinks and ``..`` resolved, lies inside *folder*."""
     try:
-        return _resolve(path).is_relative_to(_resolve(folder))
+        resolved, base = _resolve(str(path)), _resolve(str(folder))
     except (OSError, RuntimeError):  # a symlink loop
         return False
+    return resolved == base or resolved.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def _local_sources(data: Any, where: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:

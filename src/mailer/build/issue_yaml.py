@@ -203,8 +203,37 @@ def read_text(path: Path) -> str:
     return text.removeprefix("\ufeff")
 
 
+#: texts composed lately → (data, marks): a build of three languages reads the issue three
+#: times and a preview rebuilds unchanged files; the key is the whole text, so an edit misses
+_COMPOSED: dict[str, tuple[dict[str, Any], Marks]] = {}
+_COMPOSED_MAX = 16
+
+
+def _copy(value: Any) -> Any:
+    """*value* with every mapping and list copied (scalars are immutable: shared)."""
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    return value
+
+
 def compose(path: Path, text: str) -> tuple[dict[str, Any], Marks]:
-    """The top-level mapping of *text* as plain data, and the marks of its values."""
+    """The top-level mapping of *text* as plain data, and the marks of its values.
+
+    The caller owns what it gets (a fresh copy: callers add ids and defaults). A text
+    composed lately is not parsed again; errors are never cached."""
+    found = _COMPOSED.get(text)
+    if found is not None:
+        return _copy(found[0]), dict(found[1])
+    data, marks = _compose(path, text)
+    if len(_COMPOSED) >= _COMPOSED_MAX:
+        del _COMPOSED[next(iter(_COMPOSED))]
+    _COMPOSED[text] = (_copy(data), dict(marks))
+    return data, marks
+
+
+def _compose(path: Path, text: str) -> tuple[dict[str, Any], Marks]:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:

@@ -210,6 +210,11 @@ class _Overlay:
         return out
 
 
+#: translation texts composed lately → their node (a preview rebuilds unchanged files)
+_COMPOSED: dict[str, yaml.Node | None] = {}
+_COMPOSED_MAX = 16
+
+
 def _compose(path: Path) -> yaml.Node | None:
     check_size(path)
     try:
@@ -218,6 +223,8 @@ def _compose(path: Path) -> yaml.Node | None:
         raise IssueError(
             f"cannot read the translation: {exc}", location=str(path), hint="save it as UTF-8 text"
         ) from exc
+    if text in _COMPOSED:  # composed lately and checked then; nodes are only read
+        return _COMPOSED[text]
     try:
         node = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.MarkedYAMLError as exc:
@@ -230,6 +237,9 @@ def _compose(path: Path) -> yaml.Node | None:
         ) from exc
     if node is not None:
         check_nodes(path, node)  # aliases and size bounded, as in the issue file
+    if len(_COMPOSED) >= _COMPOSED_MAX:
+        del _COMPOSED[next(iter(_COMPOSED))]
+    _COMPOSED[text] = node
     return node
 
 
