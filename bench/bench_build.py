@@ -7,8 +7,10 @@
   shows what the build itself imports), beside the reference CLI
   (`node/node_modules/.bin/mjml index.mjml -o out.html`) on the same index.mjml;
 * in process, warm: median time per stage (load, render, compile, inline, text) over
-  many builds, beside the reference compiling the same MJML in process (a small node
-  script, warm: the first compiles are dropped).
+  many builds of the default language, each as ``build_issue`` makes it (inside
+  ``images.one_build``, with the theme's block folders; a process keeps only its
+  caches: parsed texts, templates, Markdown), beside the reference compiling the same
+  MJML in process (a small node script, warm: the first compiles are dropped).
 """
 
 from __future__ import annotations
@@ -62,27 +64,33 @@ def stages(config_path: Path) -> dict[str, float]:
     """Median milliseconds per stage of an in-process build (warm)."""
     from mailer.build.compile import compile_mjml
     from mailer.build.i18n import format_period
+    from mailer.build.images import one_build
     from mailer.build.inline import inline_css
     from mailer.build.issue import load_issue
-    from mailer.build.render import render_mjml
+    from mailer.build.render import render_mjml, template_dirs
     from mailer.build.text import render_text
     from mailer.config import load_config
 
     config = load_config(config_path)
+    dirs = template_dirs(config)
     times: dict[str, list[float]] = {k: [] for k in ("load", "render", "compile", "inline", "text")}
     for i in range(STAGE_RUNS + 5):
-        t0 = time.perf_counter()
-        issue = load_issue(SAMPLE)
-        t1 = time.perf_counter()
-        result = render_mjml(issue, config)
-        t2 = time.perf_counter()
-        html = compile_mjml(result.mjml)
-        t3 = time.perf_counter()
-        inline_css(html, config.settings.inliner)
-        t4 = time.perf_counter()
-        assert issue.period is not None
-        render_text(issue, config, period=format_period(issue.period.start, issue.period.end, "en"))
-        t5 = time.perf_counter()
+        # as build_issue does: the theme's folders for its blocks, image paths resolved once
+        # per build (one_build), nothing kept from the previous build but what a process keeps
+        with one_build():
+            t0 = time.perf_counter()
+            issue = load_issue(SAMPLE, default_language="en", block_dirs=dirs)
+            t1 = time.perf_counter()
+            result = render_mjml(issue, config)
+            t2 = time.perf_counter()
+            html = compile_mjml(result.mjml)
+            t3 = time.perf_counter()
+            inline_css(html, config.settings.inliner)
+            t4 = time.perf_counter()
+            assert issue.period is not None
+            period = format_period(issue.period.start, issue.period.end, "en")
+            render_text(issue, config, period=period)
+            t5 = time.perf_counter()
         if i >= 5:
             for key, a, b in (
                 ("load", t0, t1),

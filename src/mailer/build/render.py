@@ -285,7 +285,8 @@ def render_mjml(issue: Issue, config: Config, *, for_send: bool = False) -> Rend
     merge = MergeCollector()
     for ref in issue.merge_fields:
         merge.refs[(ref.field, ref.fallback)] = ref
-    env = environment(template_dirs(config), lang)
+    dirs = template_dirs(config)
+    env = environment(dirs, lang)
     period = i18n.format_period(issue.period.start, issue.period.end, lang) if issue.period else ""
     social = [
         (SOCIAL_LABELS.get(name, name.title()), links.add(url, "footer", f"follow:{name}"))
@@ -304,7 +305,8 @@ def render_mjml(issue: Issue, config: Config, *, for_send: bool = False) -> Rend
         "href": helpers.href,
         "shares": helpers.shares,
         "img": helpers.img,
-        "icon": theme_icon(helpers.img, template_dirs(config)),
+        # one look-up per network per render (the footer and every shared story ask again)
+        "icon": functools.cache(theme_icon(helpers.img, dirs)),
         "when": helpers.when,
         "calendar": helpers.calendar,
         "logo": helpers.logo(),
