@@ -224,7 +224,7 @@ def test_quick_rows_are_what_parse_reads(cells: list[str], case_sensitive: bool)
 def test_chunked_lines_are_read_as_line_by_line(lines: list[str], chunk: int) -> None:
     """Reading in chunks gives the same lines, and the same lines marked as holding a control
     character, whatever the chunk size."""
-    from mailer.audience.csvread import Lines
+    from mailer.audience.csvlines import Lines
 
     data = "".join(lines).encode()
     reader = Lines(io.BufferedReader(io.BytesIO(data)), Path("c.csv"), chunk_bytes=chunk)  # type: ignore[arg-type]

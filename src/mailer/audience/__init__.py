@@ -3,10 +3,11 @@
 ``subscribers.py`` owns addresses (normalising, adding, statuses, export); ``sources.py``
 recognises the exports of other tools (Mailchimp, listmonk, Substack, Buttondown, Ghost);
 ``cells.py`` reads single cells (control characters, dates, tags, language names);
-``csvread.py`` reads CSV lines into rows with their line numbers; ``csvimport.py`` imports a
-CSV or a ZIP of them in one transaction (``importwriter.py`` writes the batches,
-``importreport.py`` is the per-file report). Who a campaign goes to is the
-delivery stage's question (``mailer.delivery.recipients``).
+``csvlines.py`` reads a CSV file's bytes as numbered lines and ``csvread.py`` turns their
+records into rows; ``csvimport.py`` imports a CSV or a ZIP of them in one transaction
+(``importwriter.py`` writes the batches, ``importlookups.py`` finds who is known, left or erased,
+``importconsents.py`` records consents, ``importreport.py`` is the per-file report). Who a
+campaign goes to is the delivery stage's question (``mailer.delivery.recipients``).
 """
 
 from __future__ import annotations

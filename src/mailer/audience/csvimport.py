@@ -1,6 +1,6 @@
 """Streaming import of subscribers into a list: one CSV file, or a ZIP of them (Mailchimp).
 
-Reads real-world CSV (see :mod:`mailer.audience.csvread`): UTF-8 with or without BOM; comma,
+Reads real-world CSV (see :mod:`mailer.audience.csvlines` and :mod:`mailer.audience.csvread`):
 semicolon or tab; quoted fields with commas and newlines; header names in any case and
 common spellings; other columns kept as attributes (JSON). The exports of Mailchimp, listmonk,
 Substack, Buttondown and Ghost are recognised by their headers
@@ -36,9 +36,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import db
 from ..errors import DatabaseError, SubscriberError
+from .csvlines import Lines
 from .csvread import (
     ACCEPTED_HEADERS,
-    Lines,
     NotImported,
     Quick,
     Row,

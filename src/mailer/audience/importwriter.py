@@ -1,15 +1,19 @@
 """Writing imported rows: batches applied inside the import's one transaction.
 
 :class:`Writer` inserts new subscribers in bulk (a bare DBAPI ``executemany`` on SQLite, COPY on
-PostgreSQL with psycopg 3: no per-row ORM work), updates known ones, joins them to the list and
-records consents. The rule it keeps: a status only moves up :data:`~.subscribers.RANK` (an
-import never subscribes an address that a file or the database says left, bounced, complained
-or never confirmed, whatever order the files come in); a known subscriber who is not subscribed
-and whom the row does not move further is *skipped* with that status. A reader who left the
-list (membership ``left``, :func:`~.optin.leave_list`) is never re-added to it: the row is
-skipped with "left this list (unsubscribed on <date>)" and the membership stays ``left``
-(a row that moves their status further, e.g. bounced, still does). Existing subscribers, their
-membership of the list and its status come from one bulk lookup per batch.
+PostgreSQL with psycopg 3: no per-row ORM work), updates known ones and joins them to the list.
+The rule it keeps: a status only moves up :data:`~.subscribers.RANK` (an import never
+subscribes an address that a file or the database says left, bounced, complained or never
+confirmed, whatever order the files come in); a known subscriber who is not subscribed and
+whom the row does not move further is *skipped* with that status. A reader who left the list
+(membership ``left``, :func:`~.optin.leave_list`) is never re-added to it: the row is skipped
+with "left this list (unsubscribed on <date>)" and the membership stays ``left`` (a row that
+moves their status further, e.g. bounced, still does); an erased address is skipped.
+
+What it decides on comes from :mod:`mailer.audience.importlookups` (existing subscribers,
+their membership of the list and its status, erased addresses: one bulk lookup per batch);
+the consents of the rows it wrote are recorded by :mod:`mailer.audience.importconsents`.
+Reading the file into rows is :mod:`mailer.audience.csvread`'s job.
 """
 
 from __future__ import annotations
@@ -22,21 +26,19 @@ import orjson
 from sqlalchemy import (
     DateTime,
     Table,
-    any_,
     bindparam,
-    func,
     literal,
-    literal_column,
     select,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.types import String
 
 from .. import db
 from ..db import MembershipStatus, SubscriberStatus
 from .csvread import Quick, Row
+from .importconsents import ConsentRecorder
+from .importlookups import Lookups, among_keys, left_reason
 from .importreport import ImportReport, Skipped
-from .privacy import FORGOTTEN_REASON, forgotten_keys
+from .privacy import FORGOTTEN_REASON
 from .subscribers import stronger
 
 #: the columns of a new subscriber, in the order :meth:`Writer.write` builds them
@@ -72,14 +74,6 @@ def dumps(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:
         return json.dumps(value)
-
-
-def left_reason(left_at: Any) -> str:
-    """The import report's reason for a row of a reader who left the list."""
-    if left_at is None:
-        return "left this list (unsubscribed)"
-    when = left_at.date().isoformat() if hasattr(left_at, "date") else str(left_at)[:10]
-    return f"left this list (unsubscribed on {when})"
 
 
 class Writer:
@@ -119,57 +113,21 @@ class Writer:
             self.to_json = (own and to_json) or dumps
         #: the stored form of ``{}``: most files give most rows no attributes
         self.empty_json = self.to_json({})
-        # SQLite serialises the import against other writers (a write after a read of an
-        # older snapshot fails), so what these say at the start holds to the end of it
-        self.fresh = self.raw and conn.execute(select(s.c.id).limit(1)).first() is None
-        self.check_forgotten = not self.raw or (
-            conn.execute(select(db.forgotten.c.email_hash).limit(1)).first() is not None
-        )
-
-        def among_keys(column: Any) -> Any:
-            """The batch's keys as ONE parameter: ``= ANY(:keys)`` on PostgreSQL, a JSON array
-            through ``json_each`` on SQLite (an expanding ``IN`` is re-compiled per batch)."""
-            if dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import ARRAY  # not on SQLite's start-up
-
-                return column == any_(bindparam("keys", type_=ARRAY(String)))
-            if dialect.name == "sqlite":
-                each: Any = select(literal_column("value")).select_from(
-                    func.json_each(bindparam("keys_json"))
-                )
-                return column.in_(each.scalar_subquery())
-            return column.in_(bindparam("keys", expanding=True))
-
-        self.keys_param = (
-            (lambda keys: {"keys_json": json.dumps(keys)}) if self.raw else (lambda k: {"keys": k})
-        )
-        self.existing_stmt = (
-            select(
-                s.c.id,
-                s.c.email_key,
-                s.c.name,
-                s.c.language,
-                s.c.attributes,
-                s.c.status,
-                s.c.status_changed_at,
-                s.c.status_reason,
-                m.c.subscriber_id.label("member"),
-                m.c.status.label("member_status"),
-                m.c.left_at,
-            )
-            .select_from(s.outerjoin(m, (m.c.subscriber_id == s.c.id) & (m.c.list_id == list_pk)))
-            .where(among_keys(s.c.email_key))
+        #: the per-batch look-ups (known subscribers and their membership, erased addresses)
+        self.lookups = lookups = Lookups(conn, list_pk)
+        self.fresh, self.keys_param = lookups.fresh, lookups.keys_param
+        self.consents = ConsentRecorder(
+            conn, lookups, list_pk, report, self.now, form, consent_source
         )
         self.join_new_stmt = m.insert().from_select(
             ["list_id", "subscriber_id", "created_at"],
             select(literal(list_pk), s.c.id, literal(self.now, DateTime)).where(
-                among_keys(s.c.email_key),
+                among_keys(dialect, s.c.email_key),
                 ~select(m.c.subscriber_id)
                 .where(m.c.list_id == list_pk, m.c.subscriber_id == s.c.id)
                 .exists(),
             ),
         )
-        self.ids_stmt = select(s.c.email_key, s.c.id).where(among_keys(s.c.email_key))
         if self.raw:
             cols = ", ".join(INSERT_COLUMNS)
             marks = ", ".join("?" * len(INSERT_COLUMNS))
@@ -185,26 +143,6 @@ class Writer:
                 "INSERT INTO memberships (list_id, subscriber_id, created_at) "
                 "SELECT ?, id, ? FROM subscribers WHERE id > ?"
             )
-        c = db.consents
-        self.consented_stmt = select(
-            c.c.id,
-            c.c.subscriber_id,
-            c.c.opted_in_at,
-            c.c.optin_ip,
-            c.c.confirmed_at,
-            c.c.confirm_ip,
-        ).where(
-            c.c.list_id == list_pk,
-            c.c.source == consent_source,
-            c.c.subscriber_id.in_(bindparam("ids", expanding=True)),
-        )
-        self.fill_consent_stmt = (
-            c.update()
-            .where(c.c.id == bindparam("_id"))
-            .values(
-                {k: bindparam(k) for k in ("opted_in_at", "optin_ip", "confirmed_at", "confirm_ip")}
-            )
-        )
         # the status guard: a subscriber whose status changes while the import runs (PostgreSQL
         # re-checks the WHERE against the committed row) is not moved by it
         self.update_stmt = (
@@ -281,13 +219,9 @@ class Writer:
         # an empty table at the start (SQLite: the import's snapshot) holds only what this
         # import wrote: the addresses an earlier batch had
         keys = [k for k in batch if k in seen] if self.fresh else list(batch)
-        existing = (
-            {r.email_key: r for r in conn.execute(self.existing_stmt, self.keys_param(keys))}
-            if keys
-            else {}
-        )
+        existing = self.lookups.existing(keys)
         # `mailer subscribers forget`: never again
-        erased = forgotten_keys(conn, list(batch)) if self.check_forgotten else set()
+        erased = self.lookups.erased(list(batch))
         inserts: list[tuple[Any, ...]] = []
         quick: list[tuple[Any, ...]] = []
         updates: list[dict[str, Any]] = []
@@ -401,7 +335,7 @@ class Writer:
         if joins:
             conn.execute(m.insert(), [{**j, "created_at": self.now} for j in joins])
         if consents:
-            self.record_consents(consents)
+            self.consents.record(consents)
 
     def db_time(self, value: Any) -> Any:
         """A datetime in the form the bulk insert sends (see :meth:`executemany`)."""
@@ -412,47 +346,3 @@ class Writer:
         created = db.subscribers.c.created_at.type.dialect_impl(self.conn.dialect)
         to_db = created.bind_processor(self.conn.dialect)
         return to_db(value) if to_db else value
-
-    def record_consents(self, rows: dict[str, Row]) -> None:
-        """One consent record per subscriber, list and source (the tool): a new one is
-        inserted; an existing one gains the fields it lacked (so file order does not matter)."""
-        ids = dict(self.conn.execute(self.ids_stmt, self.keys_param(list(rows))).all())
-        have = {
-            r.subscriber_id: r
-            for r in self.conn.execute(self.consented_stmt, {"ids": list(ids.values())})
-        }
-        records, fills = [], []
-        for key, row in rows.items():
-            sid = ids.get(key)
-            if sid is None or row.consent is None:
-                continue
-            c = row.consent
-            new = {
-                "opted_in_at": c.get("optin_time"),
-                "optin_ip": c.get("optin_ip"),
-                "confirmed_at": c.get("confirm_time"),
-                "confirm_ip": c.get("confirm_ip"),
-            }
-            old = have.get(sid)
-            if old is None:
-                records.append(
-                    {
-                        "subscriber_id": sid,
-                        "list_id": self.list_pk,
-                        "source": self.consent_source,
-                        "form": self.form,
-                        "created_at": self.now,
-                        **new,
-                    }
-                )
-                continue
-            merged = {
-                k: getattr(old, k) if getattr(old, k) is not None else v for k, v in new.items()
-            }
-            if any(merged[k] != getattr(old, k) for k in merged):
-                fills.append({"_id": old.id, **merged})
-        if records:
-            self.conn.execute(db.consents.insert(), records)
-            self.report.consents += len(records)
-        if fills:
-            self.conn.execute(self.fill_consent_stmt, fills)
