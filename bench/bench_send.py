@@ -246,14 +246,16 @@ def _copy_db(src: Path, dest: Path) -> Path:
     return dest
 
 
-def _child(*args: str) -> dict[str, float]:
-    """Run one measurement in its own process; adds ``wall``: the whole process's seconds."""
+def _child(*args: str, env: dict[str, str] | None = None) -> dict[str, float]:
+    """Run one measurement in its own process; adds ``wall``: the whole process's seconds.
+    *env*: extra environment (``BENCH_SEND_CONCURRENCY``)."""
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "bench.bench_send", *args],
         check=True,
         capture_output=True,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     result = dict(json.loads(out.stdout.strip().splitlines()[-1]))
     result["wall"] = time.perf_counter() - started
@@ -305,14 +307,19 @@ def main() -> None:
                 f"{floor['per_second'] / sent['per_second']:.2f}x the floor's time"
             )
             if latency:
-                copy = _copy_db(small, Path(tmp) / "slow.db")
-                sent = _child("send", str(copy), slow_host, str(cid))
-                print(
-                    f"mailer {n:>9,} recipients, server answering after {latency * 1000:.0f} ms: "
-                    f"{sent['per_second']:>9,.0f}/s in the send ({sent['seconds']:.2f} s), "
-                    f"{sent['accepted'] / sent['wall']:,.0f}/s whole process "
-                    f"({sent['wall']:.2f} s), peak RSS {sent['peak_mb']:.0f} MB"
-                )
+                default = str(_concurrency().get("concurrency", "default"))
+                wide = os.environ.get("BENCH_SEND_WIDE", "8")  # a second figure, more in flight
+                for lanes in [default, *([wide] if wide else [])]:
+                    extra = {} if lanes == default else {"BENCH_SEND_CONCURRENCY": lanes}
+                    copy = _copy_db(small, Path(tmp) / "slow.db")
+                    sent = _child("send", str(copy), slow_host, str(cid), env=extra)
+                    print(
+                        f"mailer {n:>9,} recipients, server answering after "
+                        f"{latency * 1000:.0f} ms, concurrency {lanes}: "
+                        f"{sent['per_second']:>9,.0f}/s in the send ({sent['seconds']:.2f} s), "
+                        f"{sent['accepted'] / sent['wall']:,.0f}/s whole process "
+                        f"({sent['wall']:.2f} s), peak RSS {sent['peak_mb']:.0f} MB"
+                    )
             if big:
                 large = Path(tmp) / "large.db"
                 started = time.perf_counter()

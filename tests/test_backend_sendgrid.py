@@ -48,7 +48,7 @@ def test_prism_accepts_every_request(
     payloads: list[dict[str, Any]] = []
     original = SendGridBackend.payload_json
 
-    def spy(self: SendGridBackend, batch: Batch) -> str:
+    def spy(self: SendGridBackend, batch: Batch) -> bytes:
         text = original(self, batch)
         assert json.loads(text) == json.loads(json.dumps(self.payload(batch)))
         payloads.append(json.loads(text))

@@ -19,7 +19,9 @@ The client has no timeout and never retries, so this module does both:
 Batches in flight (``[sending] concurrency``): the ledger sends on :meth:`SendGridBackend.fork`
 s, one client per thread (the client keeps per-request headers on itself). The body is
 serialised here, not by the client: the parts every request of one language shares are
-encoded once and each batch's personalizations are encoded with orjson and spliced in.
+encoded once and each batch's personalizations are encoded with orjson and spliced in; the
+request is made as the client's ``mail.send.post`` makes it, without its DEBUG lines
+(see :meth:`SendGridBackend._request`).
 
 The key comes from ``SENDGRID_API_KEY`` only. The client logs the Authorization header
 at DEBUG, so its logger is held at WARNING whenever this backend is made.
@@ -34,11 +36,12 @@ import logging
 import random
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
 
 import orjson
 
@@ -135,7 +138,7 @@ class SendGridBackend:
         _silence_client_logs()
         self._client = SendGridAPIClient(api_key, host=host)
         self._client.client.timeout = timeout
-        # a str body is sent as it is (we serialise it ourselves; see payload_json)
+        # the body is serialised here (see payload_json) and posted as it is
         self._client.client.request_headers["Content-Type"] = JSON_UTF8
         self._key = api_key
         self.host = host
@@ -146,7 +149,10 @@ class SendGridBackend:
         self._count = [0]
         self._count_lock = threading.Lock()
         #: the shared parts of the body per content (id of the Content object → head, tail)
-        self._frames: dict[int, tuple[object, str, str]] = {}
+        self._frames: dict[int, tuple[object, bytes, bytes]] = {}
+        #: ``POST /v3/mail/send`` as the client builds it, and this lane's opener
+        self._url = f"{host}/v3/mail/send"
+        self._opener = urllib.request.build_opener()
 
     @property
     def requests(self) -> int:
@@ -227,24 +233,40 @@ class SendGridBackend:
             p["headers"] = r.headers
         return p
 
-    def payload_json(self, batch: Batch) -> str:
-        """:meth:`payload` as JSON: the parts shared by every batch of this content are
-        encoded once, the personalizations of *batch* spliced in (orjson: ~0.2 ms for
+    def payload_json(self, batch: Batch) -> bytes:
+        """:meth:`payload` as UTF-8 JSON: the parts shared by every batch of this content
+        are encoded once, the personalizations of *batch* spliced in (orjson: ~0.3 ms for
         1,000 of them where ``json.dumps`` takes ~9 ms)."""
         frame = self._frames.get(id(batch.content))
         if frame is None or frame[0] is not batch.content:
             shell = self.payload(replace(batch, recipients=[]))
             del shell["personalizations"]
             rest = json.dumps(shell, ensure_ascii=False, separators=(",", ":"))
-            frame = (batch.content, '{"personalizations":', "," + rest[1:])
+            frame = (batch.content, b'{"personalizations":', b"," + rest[1:].encode("utf-8"))
             self._frames[id(batch.content)] = frame
         cid = str(batch.campaign_id)
         people = [self.personalization(cid, r) for r in batch.recipients]
-        return frame[1] + orjson.dumps(people, default=_plain).decode() + frame[2]
+        return frame[1] + orjson.dumps(people, default=_plain) + frame[2]
 
     # -- sending -----------------------------------------------------------
-    def _post(self, body: dict[str, Any] | str) -> Any:
-        from python_http_client.exceptions import HTTPError
+    def _request(self, body: bytes) -> Any:
+        """One ``POST`` of *body*, as the client's ``mail.send.post`` makes it (same URL,
+        headers, timeout, errors as ``python_http_client`` exceptions) minus its DEBUG
+        log lines, which format the whole body even when DEBUG is off (~5 ms of a
+        1,000-recipient request, all of it holding the GIL)."""
+        from python_http_client.client import Response
+        from python_http_client.exceptions import handle_error
+
+        request = urllib.request.Request(
+            self._url, data=body, headers=self._client.client.request_headers, method="POST"
+        )
+        try:
+            return Response(self._opener.open(request, timeout=self.timeout))
+        except HTTPError as err:
+            raise handle_error(err) from None
+
+    def _post(self, body: bytes) -> Any:
+        from python_http_client.exceptions import HTTPError as ClientHTTPError
 
         attempt = 0
         while True:
@@ -253,8 +275,8 @@ class SendGridBackend:
                 self._count[0] += 1
             headers = None
             try:
-                return self._client.client.mail.send.post(request_body=body, timeout=self.timeout)
-            except HTTPError as exc:
+                return self._request(body)
+            except ClientHTTPError as exc:
                 code = int(exc.status_code)
                 if code in (400, 413):
                     reasons = _reasons(exc)
