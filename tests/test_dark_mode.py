@@ -18,6 +18,8 @@ from support import CHROMIUM_FLAGS, NODE_MODULES, chromium, require
 
 SAMPLE = "issues/2018-03-iom-turkey.yaml"
 LANGS = ("en", "tr", "ar")
+#: the second sample (letter, gallery, event blocks), English only
+HARVEST = "issues/2027-q1-harvest-bridge.yaml"
 
 
 def dark_pages(pages: dict[str, Path], scheme: str = "dark") -> dict[str, Any]:
@@ -53,7 +55,8 @@ def low_contrast(page: dict[str, Any], minimum: float = 4.5) -> list[str]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The sample built by `mailer build` in every language (from a copy of the project)."""
+    """Both samples built by `mailer build`, the IOM one in every language (from a copy of the
+    project)."""
     import os
     import shutil
 
@@ -67,13 +70,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     os.chdir(project)
     try:
         result = CliRunner().invoke(main, ["build", SAMPLE, "-o", "out"])
+        second = CliRunner().invoke(main, ["build", HARVEST, "-o", "harvest"])
     finally:
         os.chdir(cwd)
     assert result.exit_code == 0, result.output
+    assert second.exit_code == 0, second.output
     out = project / "out"
-    return {
+    pages = {
         lang: out / "index.html" if lang == "en" else out / lang / "index.html" for lang in LANGS
     }
+    pages["harvest"] = project / "harvest" / "index.html"
+    return pages
 
 
 def test_html_declares_both_schemes_and_a_dark_style_block(built: dict[str, Path]) -> None:
