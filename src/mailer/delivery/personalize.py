@@ -59,6 +59,10 @@ class Personalizer:
         self.mailto_header = f"<mailto:{self.mailto}?subject=unsubscribe>"
         #: without a signed token there is no https unsubscribe URL: mailto only
         self.static_headers = list_unsubscribe_headers(None, self.mailto)
+        self.unsubscribe_base = f"{self.base}/u/"
+        #: which per-recipient tokens the content uses (looked up once, not per recipient)
+        self.wants_token = RECIPIENT_TOKEN in self.tokens
+        self.wants_unsubscribe = UNSUBSCRIBE_URL in self.tokens
 
     def recipient(
         self,
@@ -69,28 +73,28 @@ class Personalizer:
     ) -> Recipient:
         """Values and headers for one subscriber (the hot path of a send: keep it lean)."""
         text: dict[str, str] = {}
-        tokens = self.tokens
         if self.signer is not None:
             token = self.signer.recipient(self.campaign_id, subscriber_id)
-            unsubscribe = f"{self.base}/u/{token}"
+            unsubscribe = self.unsubscribe_base + token
             headers: Mapping[str, str] = {
                 "List-Unsubscribe": f"<{unsubscribe}>, {self.mailto_header}",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             }
-            if RECIPIENT_TOKEN in tokens:
+            if self.wants_token:
                 text[RECIPIENT_TOKEN] = token
         else:
             unsubscribe = self.mailto_url
             headers = self.static_headers
-            if self.base and RECIPIENT_TOKEN in tokens:  # a test send: no campaign, no token
+            if self.base and self.wants_token:  # a test send: no campaign, no token
                 text[RECIPIENT_TOKEN] = "test"
-        if UNSUBSCRIBE_URL in tokens:
+        if self.wants_unsubscribe:
             text[UNSUBSCRIBE_URL] = unsubscribe
         special = False
         for f in self.fields:
             value = field_value(f.field, email, name, attributes) or f.fallback
             text[f.token] = value
-            special = special or not _SPECIAL.isdisjoint(value)
+            if not special and not _SPECIAL.isdisjoint(value):
+                special = True
         values = text  # tokens and URLs need no escaping; merge values only sometimes
         if special:
             values = {
