@@ -2,7 +2,8 @@
 
 This module owns :class:`Ledger` (the loop that sends, checkpoints and resumes one
 campaign). The recipients it pages through and the stored contents it sends are
-in :mod:`mailer.recipients`; settling what a crashed sender left in flight is
+in :mod:`mailer.recipients`, the rows of one batch (queued, taken back) in
+:mod:`mailer.delivery.batchrows`; settling what a crashed sender left in flight is
 :mod:`mailer.recovery`'s. Creating, starting and locking a campaign is
 :mod:`mailer.send`'s job; reading where a campaign stands is :mod:`mailer.campaigns`'.
 
@@ -46,17 +47,14 @@ from ..backends.base import Batch, Recipient, Sender, TransientFailure
 from ..config import Config
 from ..errors import DeliveryError
 from ..process import runner_id
-from . import claims, outcomes, pace, recovery, signals
-from .campaigns import SKIPPED
+from . import batchrows, claims, outcomes, pace, recovery, signals
 from .personalize import Personalizer
 from .pool import InFlight, lanes
 from .recipients import (
     LanguageGroup,
     PageReader,
     eligible,
-    insert_deliveries,
     language_cond,
-    raw_attributes,
 )
 from .recovery import BATCH_SENDING
 
@@ -199,75 +197,30 @@ class Ledger:
     def next_pending(self, held: set[int] | frozenset[int] = frozenset()) -> Batch | None:
         """A batch written before but not sent (resume, retry): its still-pending part.
         Batches in *held* (prepared or in flight in this process) are left out."""
-        b, d, s = db.batches, db.deliveries, db.subscribers
-        while True:
-            with db.transaction(self.engine) as conn:
-                got = claims.take_pending(conn, self.cid, self.me, held, self.shared)
-                if got is None:
-                    return None
-                bid = got
-                rows = conn.execute(
-                    select(
-                        d.c.subscriber_id,
-                        s.c.email,
-                        s.c.name,
-                        raw_attributes(),
-                        s.c.status,
-                        d.c.language,
-                    )
-                    .join(s, s.c.id == d.c.subscriber_id)
-                    .where(d.c.batch_id == bid, d.c.status == DS.PENDING.value)
-                    .order_by(d.c.id)
-                ).all()
-                gone = [r for r in rows if r[4] != db.SubscriberStatus.SUBSCRIBED.value]
-                for r in gone:
-                    conn.execute(
-                        d.update()
-                        .where(d.c.campaign_id == self.cid, d.c.subscriber_id == r[0])
-                        .values(status=DS.FAILED.value, error=f"{SKIPPED}{r[4]} during the send")
-                    )
-                keep = [r for r in rows if r[4] == db.SubscriberStatus.SUBSCRIBED.value]
-                if not keep:
-                    conn.execute(
-                        b.update()
-                        .where(b.c.id == bid)
-                        .values(status=DS.ACCEPTED.value, finished_at=db.utcnow())
-                    )
-                    continue
-            lang = keep[0][5] if keep[0][5] in self.contents else self.languages[0]
-            return self._batch(bid, lang, keep)
+        got = batchrows.take_pending(self.engine, self.cid, self.me, held, self.shared)
+        if got is None:
+            return None
+        bid, keep = got
+        lang = keep[0][5] if keep[0][5] in self.contents else self.languages[0]
+        return self._batch(bid, lang, keep)
 
     def next_new(self) -> Batch | None:
         """The next page of not-yet-queued subscribers, written as a pending batch owned by
         this runner. Several runners (PostgreSQL) lock the memberships they page through
         with ``FOR UPDATE SKIP LOCKED`` (:class:`.recipients.PageReader`): each takes pages
         the others are not taking."""
-        b = db.batches
         clashes = 0
         while self._lang < len(self.languages):
             lang = self.languages[self._lang]
-            bid = 0
+            reader = self._readers.get(lang)
+            if reader is None:
+                cond = language_cond(lang, self.languages[0], self.languages)
+                reader = PageReader(self.engine.dialect, self.cid, self.list_id, cond, self.shared)
+                self._readers[lang] = reader
             try:
-                with db.transaction(self.engine) as conn:
-                    reader = self._readers.get(lang)
-                    if reader is None:
-                        cond = language_cond(lang, self.languages[0], self.languages)
-                        reader = PageReader(conn.dialect, self.cid, self.list_id, cond, self.shared)
-                        self._readers[lang] = reader
-                    rows, after = reader.page(conn, self._cursor, self.batch_size)
-                    if rows:
-                        bid = int(
-                            conn.execute(
-                                b.insert().values(
-                                    campaign_id=self.cid,
-                                    status=DS.PENDING.value,
-                                    size=len(rows),
-                                    owner=self.me,
-                                    heartbeat_at=db.utcnow(),
-                                )
-                            ).inserted_primary_key[0]  # type: ignore[index]
-                        )
-                        insert_deliveries(conn, self.cid, bid, lang, rows)
+                bid, rows, after = batchrows.queue_page(
+                    self.engine, self.cid, self.me, reader, lang, self._cursor, self.batch_size
+                )
             except IntegrityError:
                 # queued by another runner between our read and our insert
                 clashes += 1
