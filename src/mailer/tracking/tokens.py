@@ -30,7 +30,6 @@ kind prefix and the ids.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from dataclasses import dataclass
 
@@ -46,8 +45,8 @@ _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 def _b36(n: int) -> str:
     if n < 0:
         raise ValueError("ids are non-negative")
-    if n == 0:
-        return "0"
+    if n < 36:
+        return _ALPHABET[n]
     out = []
     while n:
         n, r = divmod(n, 36)
@@ -56,8 +55,8 @@ def _b36(n: int) -> str:
 
 
 def _sig(key: bytes, kind: bytes, payload: str, length: int) -> str:
-    digest = hmac.new(key, kind + payload.encode("ascii"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii")[:length]
+    digest = hmac.digest(key, kind + payload.encode("ascii"), "sha256")  # the C one-shot
+    return base64.urlsafe_b64encode(digest)[:length].decode("ascii")
 
 
 def load_key(value: str | None) -> bytes:
