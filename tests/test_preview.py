@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -204,5 +205,35 @@ def test_preview_rebuilds_a_shown_language_as_soon_as_a_file_changes(project: Pa
             raise AssertionError("the shown language was not rebuilt after the change")
         assert "İzmir" in cached[1] or "Gaziantep" in cached[1]
         assert "xx" in preview.languages()
+    finally:
+        server.stop()
+
+
+def test_preview_images_have_versioned_addresses_the_browser_keeps(project: Path) -> None:
+    """The email asks for each image at ``assets/NAME?v=STAMP``, served cacheable for good
+    (so a reload asks only for the HTML), and replacing an image gives it a new address
+    serving the new bytes; the bare address still revalidates."""
+    server = PreviewServer(SAMPLE, None, free_port()).start()
+    try:
+        _, _, email = get(server.url + "email?lang=en")
+        found = re.search(rb'src="(assets/gaziantep\.jpg\?v=[0-9a-f]+-[0-9a-f]+)"', email)
+        assert found, "the image's address is not versioned"
+        assert b'src="assets/gaziantep.jpg"' not in email
+        first = found[1].decode()
+        with urllib.request.urlopen(server.url + first, timeout=30) as response:
+            assert "immutable" in response.headers["Cache-Control"]
+            assert response.read() == Path("issues/assets/gaziantep.jpg").read_bytes()
+        with urllib.request.urlopen(server.url + "assets/gaziantep.jpg", timeout=30) as response:
+            assert response.headers["Cache-Control"] == "no-cache"
+        version = json.loads(get(server.url + "version")[2])["version"]
+        time.sleep(0.5)  # let the watcher start
+        new_bytes = Path("issues/assets/delbaz.jpg").read_bytes()
+        Path("issues/assets/gaziantep.jpg").write_bytes(new_bytes)
+        wait_for_version(server, version)
+        _, _, email = get(server.url + "email?lang=en")
+        found = re.search(rb'src="(assets/gaziantep\.jpg\?v=[0-9a-f]+-[0-9a-f]+)"', email)
+        assert found and found[1].decode() != first
+        _, _, image = get(server.url + found[1].decode())
+        assert image == new_bytes
     finally:
         server.stop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import threading
 import webbrowser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,6 +82,32 @@ UNSUBSCRIBE_PAGE = """<!doctype html>
 <a href="/email">Back to the issue</a></p>
 </body></html>
 """
+
+
+#: an image of the built email: ``src="assets/NAME"``
+_ASSET_SRC = re.compile(r'(src=")(assets/[^"?#]+)"')
+
+
+def asset_stamp(path: Path) -> str:
+    """What identifies this version of an image file: its mtime and size ("" if unreadable)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return ""
+    return f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
+
+
+def versioned_assets(body: str, assets: dict[str, Path]) -> str:
+    """*body* with each image it serves from *assets* at ``assets/NAME?v=STAMP``: the
+    browser keeps those (they never change under that address) and a reload of the
+    iframe asks only for the HTML; a changed image gets a new address."""
+
+    def stamp(match: re.Match[str]) -> str:
+        path = assets.get(match[2])
+        version = asset_stamp(path) if path else ""
+        return f'{match[1]}{match[2]}?v={version}"' if version else match[0]
+
+    return _ASSET_SRC.sub(stamp, body)
 
 
 class Preview:
@@ -155,7 +182,7 @@ class Preview:
                     unsubscribe_url=UNSUBSCRIBE_PATH,
                     view_url=f"/email?lang={lang}",
                 )
-                body = shown.html
+                body = versioned_assets(shown.html, assets)
             except MailerError as exc:
                 assets = {}
                 body = (
@@ -249,6 +276,10 @@ class Preview:
             self.changed.notify_all()
 
 
+#: how a versioned image is cached: its address changes with its content
+IMMUTABLE = "max-age=31536000, immutable"
+
+
 def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         # keep-alive: a reload's images come over the page's open connections
@@ -257,32 +288,37 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             return
 
-        def send(self, status: int, body: bytes, ctype: str, etag: str = "") -> None:
+        def send(
+            self, status: int, body: bytes, ctype: str, etag: str = "", cache: str = "no-cache"
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
-            if etag:  # an image: the browser asks again on each reload, answered 304 if same
-                self.send_header("Cache-Control", "no-cache")
+            if etag:  # an image: revalidated (304 if same) unless its address is versioned
+                self.send_header("Cache-Control", cache)
                 self.send_header("ETag", etag)
             else:
                 self.send_header("Cache-Control", "no-store")
             self.end_headers()
             self.wfile.write(body)
 
-        def send_asset(self, path: Path) -> None:
+        def send_asset(self, path: Path, asked: str | None) -> None:
+            """The image; kept by the browser for good when asked for at its current
+            ``?v=`` stamp (the email's own addresses), else revalidated each time."""
             ctype = {".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml"}.get(
                 path.suffix.lower(), "image/jpeg"
             )
             try:
-                stat = path.stat()
-                etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+                stamp = asset_stamp(path)
+                etag = f'"{stamp}"'
+                cache = IMMUTABLE if stamp and asked == stamp else "no-cache"
                 if self.headers.get("If-None-Match") == etag:
                     self.send_response(304)
                     self.send_header("ETag", etag)
-                    self.send_header("Cache-Control", "no-cache")
+                    self.send_header("Cache-Control", cache)
                     self.end_headers()
                     return
-                self.send(200, path.read_bytes(), ctype, etag)
+                self.send(200, path.read_bytes(), ctype, etag, cache)
             except OSError:
                 self.send(404, b"not found", "text/plain")
 
@@ -332,7 +368,7 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
                 body = json.dumps({"version": preview.version}).encode()
                 self.send(200, body, "application/json")
             elif url.path.startswith("/assets/") and (path := preview.asset(url.path[1:])):
-                self.send_asset(path)
+                self.send_asset(path, parse_qs(url.query).get("v", [None])[0])
             else:
                 self.send(404, b"not found", "text/plain")
 
