@@ -23,6 +23,7 @@ from ..errors import SubscriberError
 from .cells import control_character, language_from_name, parse_tags, parse_time
 from .sources import GENERIC_ROLES, Profile, norm_header
 from .subscribers import (
+    LOCAL_RE,
     NAME_MAX,
     normalise_email,
     normalise_language,
@@ -150,6 +151,9 @@ class RowParser:
         #: :meth:`quick` reads this file's rows (a tool's export goes through :meth:`parse`)
         self.quick_ok = not self.extra and self.profile.file_status is None
         self.languages: dict[str, str | None] = {}
+        #: domain -> its normalised form ("" when not valid: such a row goes to :meth:`parse`)
+        self.domains: dict[str, str] = {}
+        self.local_match = LOCAL_RE.fullmatch
 
     def quick(self, cells: list[str], line: int) -> Quick | None:
         """The common row as a :data:`Quick` tuple, exactly as :meth:`parse` reads it: a plain
@@ -161,9 +165,20 @@ class RowParser:
         value = cells[self.i_email].strip()
         if not value or value[0] == "'":
             return None
-        found = quick_email(value, self.case_sensitive_local)
-        if found is None:
+        # quick_email inlined, its domain check cached per file (same answers)
+        local, at, domain = value.partition("@")
+        if not at or len(value) > 254 or len(local) > 64 or "@" in domain:
             return None
+        if self.local_match(local) is None:
+            return None
+        norm = self.domains.get(domain)
+        if norm is None:
+            found = quick_email("a@" + domain)
+            norm = self.domains[domain] = found[0][2:] if found is not None else ""
+        if not norm:
+            return None
+        email = f"{local}@{norm}"
+        key = f"{local}@{norm.lower()}" if self.case_sensitive_local else email.lower()
         i = self.i_status
         if i is not None and cells[i].strip():
             return None
@@ -196,7 +211,7 @@ class RowParser:
             value = cells[col].strip()
             if value:
                 attrs[k] = unquote(value) if value[0] == "'" else value
-        return line, found[0], found[1], name, language, attrs
+        return line, email, key, name, language, attrs
 
     def _column(self, i: int) -> str:
         return self.header[i] if i < len(self.header) else f"#{i + 1}"

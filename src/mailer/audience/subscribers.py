@@ -60,6 +60,8 @@ def stronger(new: SubscriberStatus | str, old: SubscriberStatus | str | None) ->
 # full email-validator path. Both give the same answer (tests/test_subscribers_normalise.py).
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LOCAL_RE = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
+#: the common local part (an ASCII dot-atom), for callers that check it inline (RowParser.quick)
+LOCAL_RE = _LOCAL_RE
 
 
 @lru_cache(maxsize=65536)
