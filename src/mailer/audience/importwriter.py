@@ -235,6 +235,8 @@ class Writer:
             self.to_json,
         )
         subscribed = SubscriberStatus.SUBSCRIBED
+        # a common row's attributes are str -> str, which orjson always encodes: no wrapper
+        odumps = orjson.dumps if to_json is dumps else None
         for key, got in batch.items():
             dup_of = seen.get(key)
             old = existing.get(key)
@@ -243,15 +245,13 @@ class Writer:
                     # the hot path: a new address from a common row (see QUICK_COLUMNS)
                     seen[key] = got[0]
                     attributes = got[5]
-                    quick.append(
-                        (
-                            got[1],
-                            key,
-                            got[3],
-                            got[4],
-                            to_json(attributes) if attributes else empty_json,
-                        )
-                    )
+                    if not attributes:
+                        stored = empty_json
+                    elif odumps is not None:
+                        stored = odumps(attributes).decode()
+                    else:
+                        stored = to_json(attributes)
+                    quick.append((got[1], key, got[3], got[4], stored))
                     continue
                 row = Row.of(got)
             else:
