@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -75,6 +76,10 @@ def import_command(
         mailer subscribers import mailchimp_export.zip --list partners
     """
     engine = _engine(state)
+    # what start-up built (SQLAlchemy's module objects, the config) lives as long as this
+    # one-shot process: out of the collector's way, so the import's full collections do not
+    # walk it again and again (about 10% of a 200k-row import's CPU)
+    gc.freeze()
     try:
         reports = _run_import(state, engine, file, list_name, dry_run, source)
     except ImportFailed as exc:
