@@ -255,3 +255,18 @@ def test_starttls_and_tls_verify_the_server(
     finally:
         controller.stop()
     assert result.status == "sent" and result.accepted == 3 and len(handler.messages) == 3
+
+
+@pytest.mark.parametrize(
+    "url", ["smtp://u:p@127.0.0.1:notaport", "smtp://u:p@127.0.0.1:25?timeout=soon"]
+)
+def test_malformed_smtp_url_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """A MAILER_SMTP_URL with a non-numeric port or timeout is a ConfigError naming it."""
+    from mailer.errors import ConfigError
+
+    monkeypatch.setenv("MAILER_SMTP_URL", url)
+    with pytest.raises(ConfigError, match="MAILER_SMTP_URL must look like") as err:
+        smtp_settings(make_config(tmp_path))
+    assert "p@" not in str(err.value) and "numbers" in (err.value.hint or "")

@@ -77,13 +77,21 @@ def _server_settings(config: Config) -> SmtpSettings:
     url = config.secret(SMTP_URL_ENV)
     if not url:
         return SmtpSettings(s.host, s.port, s.security, s.timeout, s.rate)
-    parts = urlsplit(url)
+    bad = ConfigError(
+        f"{SMTP_URL_ENV} must look like smtp://user:pass@host:587?starttls=1",
+        hint="use smtps:// for TLS from the start; ?starttls=0 for a plain connection; "
+        "the port, ?timeout= and ?rate= are numbers.",
+    )
+    try:  # a non-numeric port or timeout raises ValueError: a config error, not a traceback
+        parts = urlsplit(url)
+        url_port = parts.port
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        timeout = float(query.get("timeout", s.timeout))
+        rate = float(query.get("rate", s.rate))
+    except ValueError:
+        raise bad from None
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError(
-            f"{SMTP_URL_ENV} must look like smtp://user:pass@host:587?starttls=1",
-            hint="use smtps:// for TLS from the start; ?starttls=0 for a plain connection.",
-        )
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        raise bad
     if parts.scheme == "smtps":
         security = "tls"
     elif query.get("starttls", "1") in ("0", "false", "no"):
@@ -92,10 +100,10 @@ def _server_settings(config: Config) -> SmtpSettings:
         security = "starttls"
     return SmtpSettings(
         host=parts.hostname,
-        port=parts.port or (465 if security == "tls" else 587),
+        port=url_port or (465 if security == "tls" else 587),
         security=security,
-        timeout=float(query.get("timeout", s.timeout)),
-        rate=float(query.get("rate", s.rate)),
+        timeout=timeout,
+        rate=rate,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
     )
