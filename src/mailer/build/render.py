@@ -19,7 +19,6 @@ same way.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from ..config import Config
 from ..errors import RenderError
 from ..rendered import Link, MergeField
 from .blocks import EventBlock, format_when, ics_name
+from .cache import cache_folder
 from .icons import theme_icon
 from .images import inside
 from .issue import Image, Issue, MergeCollector
@@ -80,13 +80,8 @@ def _bytecode_cache() -> Any:
     ``$XDG_CACHE_HOME/mailer/jinja``; none when that folder cannot be written."""
     import jinja2
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "mailer", "jinja")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(folder) if os.access(folder, os.W_OK) else None
+    folder = cache_folder("jinja")
+    return jinja2.FileSystemBytecodeCache(folder) if folder else None
 
 
 @functools.lru_cache(maxsize=32)
