@@ -209,3 +209,22 @@ def test_archive_build_writes_the_same_pages_and_feed(sent: Sent, tmp_path: Path
     assert {e.link for e in feed.entries} == {
         f"https://example.org/news/2018-03-iom-turkey/{lang}/" for lang in LANGS
     }
+
+
+def test_archive_build_into_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
+    """`mailer archive build -o DIR` where DIR cannot be made exits 1 naming the folder, with a
+    hint and no traceback."""
+    project = copy_project(tmp_path / "project", base_url=BASE)
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "SENDGRID_"))}
+    env |= {"MAILER_DATABASE_URL": f"sqlite:///{tmp_path / 'mailer.db'}", "NO_COLOR": "1"}
+    out = tmp_path / "a-file" / "site"
+    mailer = str(Path(sys.executable).with_name("mailer"))
+    proc = subprocess.run(
+        [mailer, "archive", "build", "-o", str(out), "--url", "https://example.org/news/"],
+        cwd=project, env=env, capture_output=True, timeout=120, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"cannot write the archive to {out}" in proc.stderr
+    assert "hint: give -o a folder you may write to" in proc.stderr

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from .. import db
 from ..config import Config
-from ..errors import ConfigError
+from ..errors import ConfigError, MailerError
 from .contents import ArchivedIssue, archived_issues
 from .pages import atom_feed, index_page
 
@@ -56,6 +56,20 @@ def build_archive(engine: Engine, config: Config, out: Path, *, url: str | None 
     public = archive_url(config, url)
     with db.read(engine) as conn:
         issues = archived_issues(conn, config, prefix="../../")
+    try:
+        _write(out, issues, config, public)
+    except OSError as exc:
+        raise MailerError(
+            f"cannot write the archive to {out}: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename else ""),
+            hint="give -o a folder you may write to (it is created if missing).",
+        ) from None
+    log.info("archive: %d issue pages written to %s", len(issues), out)
+    return len(issues)
+
+
+def _write(out: Path, issues: list[ArchivedIssue], config: Config, public: str) -> None:
+    """Write the archive's files under *out* (OSError when it cannot)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.html").write_text(
         index_page(issues, config, prefix="", feed="feed.xml"), encoding="utf-8"
@@ -70,5 +84,3 @@ def build_archive(engine: Engine, config: Config, out: Path, *, url: str | None 
         (out / slug / "index.html").write_text(
             issue.html.replace(f"../../{slug}/", f"../{slug}/"), encoding="utf-8"
         )
-    log.info("archive: %d issue pages written to %s", len(issues), out)
-    return len(issues)
