@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import Connection
 
 from .. import db
 from ..backends import NAMES, Backend, get_backend
@@ -97,6 +98,23 @@ def create_campaign(
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
+def insert_contents(conn: Connection, campaign_id: int, prepared: Rendered) -> None:
+    """Store one language's tracked rendering (``tracking.prepare``'s result) as it will send."""
+    conn.execute(
+        db.campaign_contents.insert().values(
+            campaign_id=campaign_id,
+            language=prepared.language,
+            subject=prepared.subject,
+            html=prepared.html,
+            text=prepared.text,
+            merge_fields=[
+                {"token": f.token, "field": f.field, "fallback": f.fallback}
+                for f in prepared.merge_fields
+            ],
+        )
+    )
+
+
 def store_contents(
     engine: Engine, config: Config, campaign_id: int, rendered: Sequence[Rendered]
 ) -> bool:
@@ -113,20 +131,7 @@ def store_contents(
         from ..archive import keep_assets  # images as sent, when mailer serve serves them
 
         for r in keep_assets(conn, config, campaign_id, rendered):
-            prepared = tracking.prepare(conn, campaign_id, r, config)
-            conn.execute(
-                cc.insert().values(
-                    campaign_id=campaign_id,
-                    language=prepared.language,
-                    subject=prepared.subject,
-                    html=prepared.html,
-                    text=prepared.text,
-                    merge_fields=[
-                        {"token": f.token, "field": f.field, "fallback": f.fallback}
-                        for f in prepared.merge_fields
-                    ],
-                )
-            )
+            insert_contents(conn, campaign_id, tracking.prepare(conn, campaign_id, r, config))
         if rendered:
             conn.execute(
                 c.update().where(c.c.id == campaign_id).values(subject=rendered[0].subject)

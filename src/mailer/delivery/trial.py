@@ -40,6 +40,7 @@ from ..errors import SubscriberError
 from ..rendered import VIEW_URL, Rendered
 from ..tracking.tokens import TEST_SUBSCRIBER
 from .personalize import Personalizer
+from .send import insert_contents
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def _test_campaign(
     """Store a ``test`` campaign with its links and contents; the tracked rendering."""
     from ..tracking.rewrite import prepare
 
-    c, cc = db.campaigns, db.campaign_contents
+    c = db.campaigns
     now = db.utcnow()
     with db.transaction(engine) as conn:
         cid = int(
@@ -115,19 +116,7 @@ def _test_campaign(
             ).inserted_primary_key[0]  # type: ignore[index]
         )
         prepared = prepare(conn, cid, r, config)
-        conn.execute(
-            cc.insert().values(
-                campaign_id=cid,
-                language=prepared.language,
-                subject=prepared.subject,
-                html=prepared.html,
-                text=prepared.text,
-                merge_fields=[
-                    {"token": f.token, "field": f.field, "fallback": f.fallback}
-                    for f in prepared.merge_fields
-                ],
-            )
-        )
+        insert_contents(conn, cid, prepared)
     return cid, prepared
 
 
