@@ -92,7 +92,7 @@ def email_copy(source: Path, dest: Path, display_width: int | None = None) -> No
                 image.save(dest, "WEBP", quality=JPEG_QUALITY, **options)
             else:  # a .jpg that is really a GIF, say: rewritten in its own format, no metadata
                 image.save(dest, kind)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise RenderError(
             f"the image {source} cannot be read as a picture: {exc}",
             hint="open and save it again in an image editor, or replace the file.",
