@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -23,3 +24,24 @@ def test_oversized_picture_is_a_clean_error_naming_the_file(project: Path) -> No
     assert f"the image {HERO} cannot be read as a picture" in result.output
     assert "exceeds limit" in result.output
 
+
+def test_damaged_template_cache_is_ignored(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A truncated file in the Jinja bytecode cache is ignored: the build succeeds, same output."""
+    from mailer.build import render
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    render.environment.cache_clear()
+    first = CliRunner().invoke(main, ["build", SAMPLE, "-o", "out1", "--lang", "en"])
+    assert first.exit_code == 0, first.output
+    files = list((tmp_path / "cache" / "mailer" / "jinja").iterdir())
+    assert files
+    for path in files:
+        path.write_bytes(path.read_bytes()[:30])  # the magic header, then half a checksum
+    render.environment.cache_clear()
+    second = CliRunner().invoke(main, ["build", SAMPLE, "-o", "out2", "--lang", "en"])
+    render.environment.cache_clear()
+    assert second.exit_code == 0, second.output
+    html = (project / "out1" / "index.html").read_text(encoding="utf-8")
+    assert (project / "out2" / "index.html").read_text(encoding="utf-8") == html

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,25 @@ def cache_folder(*parts: str) -> str | None:
     except OSError:
         return None
     return folder if os.access(folder, os.W_OK) else None
+
+
+def jinja_bytecode_cache() -> Any:
+    """Jinja2's compiled templates kept in ``jinja/`` (Jinja2 checks each source's checksum);
+    None when that folder cannot be written. A damaged file is ignored (and rewritten)."""
+    folder = cache_folder("jinja")
+    if folder is None:
+        return None
+    import jinja2
+
+    class _Tolerant(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception as exc:  # a truncated pickle raises any of several types
+                log.debug("ignoring the compiled template %s: %s", bucket.key, exc)
+                bucket.reset()
+
+    return _Tolerant(folder)
 
 
 def digest(text: str) -> str:

@@ -27,7 +27,7 @@ from ..config import Config
 from ..errors import RenderError
 from ..rendered import Link, MergeField
 from .blocks import EventBlock, format_when, ics_name
-from .cache import cache_folder
+from .cache import jinja_bytecode_cache
 from .icons import theme_icon
 from .images import inside
 from .issue import Image, Issue, MergeCollector
@@ -75,15 +75,6 @@ def template_dirs(config: Config) -> tuple[str, ...]:
     return tuple(str(d) for d in dict.fromkeys(dirs) if d.is_dir())
 
 
-def _bytecode_cache() -> Any:
-    """Compiled templates kept between runs (Jinja2 checks each source's checksum), in
-    ``$XDG_CACHE_HOME/mailer/jinja``; none when that folder cannot be written."""
-    import jinja2
-
-    folder = cache_folder("jinja")
-    return jinja2.FileSystemBytecodeCache(folder) if folder else None
-
-
 @functools.lru_cache(maxsize=32)
 def environment(dirs: tuple[str, ...], lang: str) -> Any:
     """One Jinja2 environment per search path and language, its catalogue installed once
@@ -100,7 +91,7 @@ def environment(dirs: tuple[str, ...], lang: str) -> Any:
         lstrip_blocks=True,
         auto_reload=True,
         keep_trailing_newline=False,
-        bytecode_cache=_bytecode_cache(),
+        bytecode_cache=jinja_bytecode_cache(),
     )
     env.filters["default"] = env.filters["d"] = _default
     from . import i18n
