@@ -246,9 +246,6 @@ class Issue(_Model):
     path: Path
     merge_fields: list[MergeRef] = Field(default_factory=list)
 
-    def all_blocks(self) -> list[Any]:
-        return list(self.blocks)
-
 
 #: where each model sits in an issue file, for error paths and did-you-mean
 _SCHEMA = Schema(

@@ -101,11 +101,6 @@ def issue_languages(issue_path: Path, default: str) -> list[str]:
     return [default, *sorted(found)]
 
 
-def glob_escape(text: str) -> str:
-    """*text* with glob wildcards escaped."""
-    return re.sub(r"([*?\[])", r"[\1]", text)
-
-
 _MARK = object()
 #: libyaml's parser when PyYAML has it (about 10× faster); same nodes, same marks
 _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
