@@ -13,6 +13,7 @@ cache file that cannot be read is ignored (and rewritten).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import logging
@@ -104,6 +105,7 @@ class TextCache:
         import tempfile
 
         folder = os.path.dirname(self.path)
+        tmp = None
         try:
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -111,3 +113,6 @@ class TextCache:
             os.replace(tmp, self.path)
         except OSError as exc:
             log.debug("could not write the cache %s: %s", self.path, exc)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)  # a half-written file never stays behind
