@@ -5,13 +5,21 @@ BIN := $(VENV)/bin
 MAILER := $(BIN)/mailer
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench golden lint install clean
+.PHONY: demo test bench golden lint install bytecode clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
+
+## bytecode: compile src/ ahead, as install does (pip does it for a normal install, not for an
+## editable one): with PYTHONDONTWRITEBYTECODE set, every `mailer` run would otherwise compile
+## mailer's own modules again (~60 ms of a build). Stale bytecode is never used (Python checks
+## each source's mtime): a module edited since is compiled from source until `make bytecode`.
+bytecode:
+	$(BIN)/python -m compileall -q src
 
 install: $(STAMP)
 
