@@ -120,8 +120,30 @@ def install(env: Any, lang: str, localedir: str | None = None) -> None:
     """Install *lang*'s catalogue (newstyle gettext) and the casing filters into *env*."""
     if "jinja2.ext.InternationalizationExtension" not in env.extensions:
         env.add_extension("jinja2.ext.i18n")
-    env.install_gettext_translations(translations(lang, localedir), newstyle=True)
+    catalogue = translations(lang, localedir)
+    env.install_gettext_translations(catalogue, newstyle=True)
+    env.globals["_"] = fast_gettext(catalogue.gettext)
     register_filters(env, lang)
+
+
+def fast_gettext(translate: Any) -> Any:
+    """``_()`` for templates, as Jinja2's newstyle gettext answers it (the translation,
+    ``Markup`` where autoescape is on, ``%(name)s`` filled from keyword arguments), without
+    resolving ``gettext`` from the context and formatting a string that has nothing to
+    fill: a render calls ``_()`` some 50 times (issue 15)."""
+    from jinja2 import pass_eval_context
+    from markupsafe import Markup
+
+    @pass_eval_context
+    def gettext(eval_ctx: Any, string: str, **variables: Any) -> Any:
+        rv = translate(string)
+        if eval_ctx.autoescape:
+            rv = Markup(rv)
+        if variables or "%" in rv:
+            return rv % variables
+        return rv
+
+    return gettext
 
 
 # -- casing --------------------------------------------------------------------------------

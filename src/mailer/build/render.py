@@ -168,6 +168,15 @@ def _default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
+def _local_image(folder: Path, src: str) -> tuple[Path, str, str]:
+    """The file of a local image *src* of *folder*, its name in a build (``assets/x.jpg``)
+    and in ``assets_url`` (``x.jpg``): plain path arithmetic, the file is not looked at."""
+    rel = src.removeprefix("./")
+    rel = rel.split("assets/", 1)[1] if "assets/" in rel else Path(rel).name
+    return folder / src, f"assets/{rel}", rel
+
+
 class _Helpers:
     """The functions templates call while rendering one issue."""
 
@@ -177,6 +186,7 @@ class _Helpers:
         self.links = links
         self.for_send = for_send
         self.assets: dict[str, Path] = {}
+        self.folder = issue.path.parent
 
     def md(self, text: str, block: str) -> Any:
         from markupsafe import Markup
@@ -201,8 +211,8 @@ class _Helpers:
         src = image.src if isinstance(image, Image) else image
         if src.startswith(("https://", "http://")):
             return src
-        folder = base or self.issue.path.parent
-        local = folder / src
+        folder = base or self.folder
+        local, name, rel = _local_image(folder, src)
         if not inside(local, folder):
             raise RenderError(
                 f"the image {src} resolves outside {folder} (a symlink or ..?); "
@@ -210,9 +220,6 @@ class _Helpers:
                 hint=f"copy the picture itself into {folder / 'assets'}.",
                 location=str(self.issue.path if base is None else self.config.path or folder),
             )
-        rel = src.removeprefix("./")
-        rel = rel.split("assets/", 1)[1] if "assets/" in rel else Path(rel).name
-        name = f"assets/{rel}"
         self.assets[name] = local
         if self.for_send:
             url = self.config.settings.assets_url
