@@ -37,20 +37,31 @@ def _restore_mark(match: re.Match[str]) -> str:
 
 
 def tidy(html: str) -> str:
-    """*html* without what the target clients do not support (plain string operations:
-    a regular expression over 70 KB costs a millisecond), and with combining marks that
-    MRML escaped in attributes (harakat, tanween, decomposed accents) restored."""
-    if "\\u{" in html:
+    """*html* without what the target clients do not support, and with combining marks that
+    MRML escaped in attributes (harakat, tanween, decomposed accents) restored.
+
+    Plain string operations, as few whole-document passes as it takes (a search through
+    70 KB of non-Latin-1 text costs some 40 µs, a regular expression a millisecond): the
+    rules MRML writes in the head's ``<style>`` blocks are removed from the head only."""
+    if "\\" in html and "\\u{" in html:  # one character first: a fast scan
         html = _RUST_ESCAPE.sub(_restore_mark, html)
     for text in _UNSUPPORTED:
         html = html.replace(text, "")
+    end = html.find("</head>")
+    if end == -1:
+        end = len(html)
+    head = html[:end]
     if 'class="mj-full-width-mobile"' not in html:
         for text in _FULL_WIDTH:
-            html = html.replace(text, "")
-    start = html.find('<style media="')
-    if start != -1:
-        html = html[:start] + _MOZ.sub("", html[start:], count=1)
-    return html
+            head = head.replace(text, "")
+    start = head.find('<style media="')
+    while start != -1:  # the first such block that is the Thunderbird copy
+        found = _MOZ.match(head, start)
+        if found:
+            head = head[:start] + head[found.end() :]
+            break
+        start = head.find('<style media="', start + 1)
+    return head + html[end:]
 
 
 def compile_mjml(mjml: str) -> str:
