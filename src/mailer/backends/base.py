@@ -205,6 +205,19 @@ def message_problem(batch: Batch, recipient: Recipient) -> str | None:
     return None
 
 
+def may_have_problems(batch: Batch) -> bool:
+    """False when no recipient of *batch* can have a :func:`message_problem`: one scan of
+    the subject and of every recipient's address, name, headers and values together
+    finds no control character (the per-recipient check then has nothing to find)."""
+    parts = [batch.content.subject]
+    for r in batch.recipients:
+        parts.append(r.email)
+        parts.append(r.name)
+        parts.extend(r.headers.values())
+        parts.extend(r.text_values.values())
+    return _CONTROL.search("".join(parts)) is not None
+
+
 def build_bytes(batch: Batch, recipient: Recipient) -> bytes:
     """The complete RFC 5322 message for one recipient (SMTP and outbox)."""
     from ..build.message import make_message, to_bytes

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from .. import db
 from . import claims
 from .campaigns import SKIPPED
+from .pool import writing
 from .recipients import PageReader, insert_deliveries, raw_attributes
 
 DS = db.DeliveryStatus
@@ -36,7 +37,7 @@ def queue_page(
     ``IntegrityError`` when another runner queued one of them first."""
     b = db.batches
     bid = 0
-    with db.transaction(engine) as conn:
+    with writing(engine) as conn:
         rows, cursor = reader.page(conn, after, size)
         if rows:
             bid = int(
@@ -64,7 +65,7 @@ def take_pending(
     b, d, s = db.batches, db.deliveries, db.subscribers
     subscribed = db.SubscriberStatus.SUBSCRIBED.value
     while True:
-        with db.transaction(engine) as conn:
+        with writing(engine) as conn:
             bid = claims.take_pending(conn, campaign_id, me, held, shared)
             if bid is None:
                 return None

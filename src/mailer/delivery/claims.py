@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from .. import db
 from ..process import claim_is_stale
+from .pool import writing
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class BatchHeartbeat:
 
     def beat(self) -> None:
         b = db.batches
-        with db.transaction(self.engine) as conn:
+        with writing(self.engine) as conn:
             conn.execute(
                 b.update()
                 .where(

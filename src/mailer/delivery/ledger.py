@@ -49,7 +49,7 @@ from ..errors import DeliveryError
 from ..process import runner_id
 from . import batchrows, claims, outcomes, pace, recovery, signals
 from .personalize import Personalizer
-from .pool import InFlight, lanes
+from .pool import InFlight, heap_frozen, lanes, writing
 from .recipients import (
     LanguageGroup,
     PageReader,
@@ -171,7 +171,7 @@ class Ledger:
         table that fills during the send cannot turn it into a nested loop that re-reads
         the campaign's deliveries for every member (minutes instead of milliseconds)."""
         d, c = db.deliveries, db.campaigns
-        with db.transaction(self.engine) as conn:
+        with writing(self.engine) as conn:
             queued: dict[str, int] = dict(
                 conn.execute(
                     select(d.c.status, func.count())
@@ -257,7 +257,7 @@ class Ledger:
     def mark_in_flight(self, batch: Batch) -> None:
         """The batch is about to leave: from now on a crash makes it ``unknown``."""
         b = db.batches
-        with db.transaction(self.engine) as conn:
+        with writing(self.engine) as conn:
             conn.execute(
                 b.update()
                 .where(b.c.id == batch.batch_id)
@@ -286,7 +286,7 @@ class Ledger:
             self.release_unknown()
         self.recover()
         if self.backend.name != self.recorded:  # recover() used the old one's rules
-            with db.transaction(self.engine) as conn:
+            with writing(self.engine) as conn:
                 self._set_campaign(conn, backend=self.backend.name)
             self.recorded = self.backend.name
         total, done = self.count_total()
@@ -302,13 +302,13 @@ class Ledger:
         except TransientFailure as exc:
             for lane in opened:
                 lane.close()
-            with db.transaction(self.engine) as conn:
+            with writing(self.engine) as conn:
                 self._set_campaign(conn, status=CS.PAUSED.value, error=str(exc))
             return
         watch = signals.SignalWatch(self.engine, self.cid, self.sending, lambda: total)
         beat = claims.BatchHeartbeat(self.engine, self.cid, self.me, claims.HEARTBEAT_SECONDS)
         try:
-            with beat:
+            with beat, heap_frozen():
                 while True:
                     for batch, error in self._sent_batches(should_stop):
                         done += len(batch.recipients)
@@ -324,7 +324,7 @@ class Ledger:
                             "campaign %s: batch %s failed: %s", self.cid, batch.batch_id, error
                         )
                         if failures >= self.max_failures:
-                            with db.transaction(self.engine) as conn:
+                            with writing(self.engine) as conn:
                                 self._set_campaign(
                                     conn,
                                     status=CS.PAUSED.value,
@@ -405,6 +405,17 @@ class Ledger:
             yield from flight.run(keep_going)
         finally:
             self.exhausted = flight.exhausted
+            self._put_back(flight.left)
+
+    def _put_back(self, batches: Sequence[Batch]) -> None:
+        """Batches prepared but never handed to a lane (the loop stopped): back in line for
+        any runner (they are ``pending``: nothing left)."""
+        for batch in batches:
+            try:
+                outcomes.close_batch(self.engine, batch, DS.PENDING.value)
+            except Exception as exc:  # they stay pending, owned by this runner: resume sends them
+                log.warning("campaign %s: batch %s not put back: %s", self.cid, batch.batch_id, exc)
+            self._requeued = True
 
     def finish(self) -> bool:
         """Mark the campaign sent, or paused while recipients are held unknown; False (and

@@ -28,11 +28,13 @@ from ..backends.base import (
     Recipient,
     TransientFailure,
     UnknownOutcome,
+    may_have_problems,
     message_problem,
     redact,
 )
 from ..errors import MailerError, ProviderRejected
 from . import claims, recovery
+from .pool import writing
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def record_in(conn: Connection, batch: Batch, items: Sequence[Reported]) -> None
 def record(engine: Engine, batch: Batch, items: Sequence[Reported]) -> None:
     """Write what the provider said about these recipients (one transaction)."""
     if items:
-        with db.transaction(engine) as conn:
+        with writing(engine) as conn:
             record_in(conn, batch, items)
 
 
@@ -92,7 +94,7 @@ def close_batch(
 
     ``pending`` puts the batch back in line for any runner (it never left)."""
     b, d = db.batches, db.deliveries
-    with db.transaction(engine) as conn:
+    with writing(engine) as conn:
         if items:
             record_in(conn, batch, items)
         if status in (DS.UNKNOWN.value, DS.FAILED.value):
@@ -112,6 +114,8 @@ def close_batch(
 def drop_unbuildable(engine: Engine, batch: Batch) -> Batch:
     """Mark ``failed`` (with the reason) the recipients whose message cannot be built
     (:func:`~mailer.backends.base.message_problem`); the batch without them."""
+    if not may_have_problems(batch):
+        return batch
     bad: list[Reported] = []
     good: list[Recipient] = []
     for r in batch.recipients:
@@ -153,12 +157,12 @@ def transmit(engine: Engine, batch: Batch, backend: Backend) -> str | None:
         return redact(exc.message)
     except ProviderRejected as exc:
         close_batch(engine, batch, DS.FAILED.value, redact(str(exc))[:2000], reported)
-        with db.transaction(engine) as conn:
+        with writing(engine) as conn:
             set_campaign(conn, cid, status=CS.FAILED.value, error=redact(str(exc))[:4000])
         raise
     except MailerError as exc:  # configuration, credentials: pause, fix, resume
         close_batch(engine, batch, DS.PENDING.value, redact(exc.message), reported)
-        with db.transaction(engine) as conn:
+        with writing(engine) as conn:
             set_campaign(conn, cid, status=CS.PAUSED.value, error=redact(str(exc))[:4000])
         raise
     except BaseException:
@@ -174,7 +178,7 @@ def finish_campaign(engine: Engine, campaign_id: int, *, shared: bool) -> bool:
     several runners send it (PostgreSQL), so the last one to finish decides, under a lock."""
     d = db.deliveries
     recovery.resolve_from_events(engine, campaign_id)  # what the provider's events show
-    with db.transaction(engine) as conn:
+    with writing(engine) as conn:
         if shared:
             claims.lock_campaign(conn, campaign_id)
         if claims.open_batches(conn, campaign_id):

@@ -26,6 +26,7 @@ from sqlalchemy import Engine, select
 
 from .. import db
 from ..config import Sending
+from .pool import writing
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def book(engine: Engine, n: int, rate: float | None, hourly_cap: int | None) -> 
     """Book *n* messages; the epoch time at which they may leave."""
     p = db.send_pace
     now = time.time()
-    with db.transaction(engine) as conn:
+    with writing(engine) as conn:
         row = conn.execute(select(p).where(p.c.name == SCOPE).with_for_update()).first()
         if row is None:
             conn.execute(p.insert().values(name=SCOPE, tat=now, hour_start=0.0, hour_count=0))

@@ -25,7 +25,7 @@ from ..backends.base import Content, Recipient
 from ..build.message import list_unsubscribe_headers
 from ..config import Config
 from ..rendered import UNSUBSCRIBE_URL, MergeField, field_value
-from ..tracking.tokens import SECRET_ENV, Signer, load_key
+from ..tracking.tokens import SECRET_ENV, RecipientTokens, Signer, load_key
 
 RECIPIENT_TOKEN = "%%r%%"
 
@@ -51,8 +51,11 @@ class Personalizer:
         self.base = (settings.tracking.base_url or "").rstrip("/")
         self.mailto = settings.sender.unsubscribe_mailto or settings.sender.from_email
         self.signer: Signer | None = None
+        #: the recipient tokens of this campaign (``Signer.recipients``)
+        self.token: RecipientTokens | None = None
         if self.base and not test:
             self.signer = Signer(load_key(config.secret(SECRET_ENV)))
+            self.token = self.signer.recipients(campaign_id)
         self.fields = [f for f in merge_fields if f.token in self.tokens]
         self.field_tokens = frozenset(f.token for f in self.fields)
         self.mailto_url = f"mailto:{self.mailto}?subject=unsubscribe"
@@ -73,8 +76,8 @@ class Personalizer:
     ) -> Recipient:
         """Values and headers for one subscriber (the hot path of a send: keep it lean)."""
         text: dict[str, str] = {}
-        if self.signer is not None:
-            token = self.signer.recipient(self.campaign_id, subscriber_id)
+        if self.token is not None:
+            token = self.token(subscriber_id)
             unsubscribe = self.unsubscribe_base + token
             headers: Mapping[str, str] = {
                 "List-Unsubscribe": f"<{unsubscribe}>, {self.mailto_header}",

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Engine,
     Integer,
@@ -40,6 +41,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from .. import db
 from ..backends.base import Content
@@ -169,11 +171,12 @@ class _Bare:
 def insert_deliveries(
     conn: Connection, campaign_id: int, batch_id: int, language: str, rows: Sequence[Any]
 ) -> None:
-    """Queue *rows* (subscriber id first) as ``pending`` deliveries of the batch, with a
-    bare DBAPI executemany (the hot insert of a send: Core would run bind processors per
-    row for values that are all alike); on PostgreSQL one ``INSERT … SELECT unnest(ids)``
-    statement. Raises ``IntegrityError`` if one is queued already."""
-    d = db.deliveries
+    """Queue *rows* (subscriber id first) as ``pending`` deliveries of the batch in one
+    statement (the hot insert of a send): on PostgreSQL ``INSERT … SELECT unnest(ids)``,
+    on SQLite ``INSERT … SELECT … FROM json_each(ids)`` (one step of the engine, which
+    runs without Python's GIL, where an ``executemany`` binds row by row). Deliveries get
+    their ids in the order of *rows*. Raises ``IntegrityError`` if one is queued already."""
+    ids = [int(r[0]) for r in rows]
     if conn.dialect.name == "postgresql":
         conn.execute(
             text(
@@ -183,7 +186,7 @@ def insert_deliveries(
             ),
             {
                 "cid": campaign_id,
-                "ids": [int(r[0]) for r in rows],
+                "ids": ids,
                 "bid": batch_id,
                 "lang": language,
                 "status": DS.PENDING.value,
@@ -191,30 +194,35 @@ def insert_deliveries(
             },
         )
         return
-    keys = ["campaign_id", "subscriber_id", "batch_id", "language", "status", "updated_at"]
-    compiled = d.insert().compile(dialect=conn.dialect, column_keys=keys)
-    to_db = d.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    to_db = db.deliveries.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     now: Any = db.utcnow()
     if to_db is not None:
         now = to_db(now)
-    common = {
-        "campaign_id": campaign_id,
-        "batch_id": batch_id,
-        "language": language,
-        "status": DS.PENDING.value,
-        "updated_at": now,
-    }
-    if compiled.positional:
-        order = list(compiled.positiontup or [])
-        i = order.index("subscriber_id")
-        template = [common.get(k) for k in order]
-        params: list[Any] = []
-        for r in rows:
-            template[i] = r[0]
-            params.append(tuple(template))
-    else:
-        params = [{**common, "subscriber_id": r[0]} for r in rows]
-    conn.exec_driver_sql(compiled.string, params)
+    global sqlite_json
+    common = (campaign_id, batch_id, language, DS.PENDING.value, now)
+    if sqlite_json:
+        try:
+            conn.exec_driver_sql(
+                f"INSERT INTO deliveries ({_COLUMNS}) SELECT ?, value, ?, ?, ?, ?"
+                " FROM json_each(?) ORDER BY key",
+                (*common, orjson.dumps(ids).decode()),
+            )
+            return
+        except OperationalError as exc:  # an SQLite built without JSON: row by row
+            if "json_each" not in str(exc):
+                raise
+            sqlite_json = False
+    conn.exec_driver_sql(
+        f"INSERT INTO deliveries ({_COLUMNS.replace('subscriber_id, ', '')}, subscriber_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(*common, i) for i in ids],
+    )
+
+
+_COLUMNS = "campaign_id, subscriber_id, batch_id, language, status, updated_at"
+#: whether this SQLite has ``json_each`` (every build since 3.38 unless compiled out);
+#: set False the first time it has not
+sqlite_json = True
 
 
 # -- contents --------------------------------------------------------------------

@@ -41,6 +41,7 @@ from sqlalchemy import Engine, func, select
 from .. import db
 from ..config import Sending
 from .outcomes import set_campaign
+from .pool import writing
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def pause_message(reason: str) -> str:
 
 def pause(engine: Engine, campaign_id: int, reason: str) -> None:
     """Pause the campaign (if still sending) with *reason*, ``paused_by = 'signals'``."""
-    with db.transaction(engine) as conn:
+    with writing(engine) as conn:
         set_campaign(
             conn,
             campaign_id,
@@ -184,7 +185,7 @@ def paused_on_signals(campaign: dict[str, object] | None) -> str | None:
 def resume(engine: Engine, campaign_id: int) -> None:
     """The operator's word: clear ``paused_by`` and count signals from now on."""
     c = db.campaigns
-    with db.transaction(engine) as conn:
+    with writing(engine) as conn:
         conn.execute(
             c.update()
             .where(c.c.id == campaign_id)
