@@ -5,7 +5,8 @@ into its output and a send uploads, so it must be a file the editor meant to
 publish: this module refuses a ``src`` that resolves, through a symlink or
 otherwise, outside the folder of the issue file (``issues/``, which holds
 ``issues/assets/``), with the file, line and column. :func:`inside` is the same
-test for the render stage's second look (and for the logo, inside the project).
+test for the render stage's second look (and for the logo, inside the project);
+:func:`resolved` the same resolution for the manifest of :mod:`mailer.build.photos`.
 
 Within :func:`one_build` (a build, all its languages) each path is resolved once: a
 build asks about the issue's folder and each image some 27 times per language (issue 15).
@@ -79,6 +80,11 @@ def _resolve_in(path: str, cache: dict[str, str]) -> str:
 def _full(path: str) -> str:
     """``Path.resolve()`` of *path* (RuntimeError on a symlink loop)."""
     return str(Path(path).resolve())
+
+
+def resolved(path: Path) -> str:
+    """``str(path.resolve())``, once per :func:`one_build` (OSError, RuntimeError on a loop)."""
+    return _resolve(str(path))
 
 
 def inside(path: Path, folder: Path) -> bool:

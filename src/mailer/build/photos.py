@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import RenderError
+from .images import resolved
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def _stamp(source: Path, width: int | None) -> dict[str, object]:
             hint="check the image path in the issue (relative to the issue file).",
             location=str(source),
         ) from None
-    return {"source": str(source.resolve()), "mtime_ns": st.st_mtime_ns, "size": st.st_size,
+    return {"source": resolved(source), "mtime_ns": st.st_mtime_ns, "size": st.st_size,
             "width": width}  # fmt: skip
 
 
@@ -135,6 +136,7 @@ def write_assets(assets: dict[str, Path], widths: dict[str, int], target: Path) 
     except (OSError, ValueError):
         manifest = {}
     written = []
+    changed = False
     for name, source in sorted(assets.items()):
         dest = target / name
         stamp = _stamp(source, widths.get(name))
@@ -143,7 +145,8 @@ def write_assets(assets: dict[str, Path], widths: dict[str, int], target: Path) 
         else:
             email_copy(source, dest, widths.get(name))
             manifest[name] = stamp
+            changed = True
         written.append(dest)
-    if assets:
+    if changed:  # else the manifest on disk already says all this
         manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     return written
