@@ -27,6 +27,7 @@ A declaration that is itself wrong is an :class:`IssueError` at its own file:lin
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -163,6 +164,16 @@ def read_declaration(path: Path, builtin: Iterable[str] = ()) -> Declaration:
     return Declaration(block_type, tuple(specs), path, description)
 
 
+def _declarations(folder: Path) -> list[Path]:
+    """``sorted(folder.glob("*.yaml"))`` (hidden files too, as pathlib's) from one listing:
+    a build asks once per language, and pathlib's glob costs some 40 µs a folder."""
+    try:
+        names = os.listdir(folder)
+    except OSError:  # no such folder (or not one): nothing declared there
+        return []
+    return [folder / name for name in sorted(names) if name.endswith(".yaml")]
+
+
 def find_theme_blocks(
     dirs: Iterable[str | Path], builtin: Iterable[str] = ()
 ) -> tuple[Declaration, ...]:
@@ -170,7 +181,7 @@ def find_theme_blocks(
     builtin = tuple(builtin)
     found: dict[str, Declaration] = {}
     for folder in dirs:
-        for path in sorted(Path(folder, "blocks").glob("*.yaml")):
+        for path in _declarations(Path(folder, "blocks")):
             name = path.name.removesuffix(".yaml")
             if name not in found:
                 found[name] = read_declaration(path, builtin)

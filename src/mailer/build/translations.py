@@ -102,6 +102,7 @@ def issue_languages(issue_path: Path, default: str) -> list[str]:
 
 
 _MARK = object()
+_STR_TAG = "tag:yaml.org,2002:str"
 #: libyaml's parser when PyYAML has it (about 10× faster); same nodes, same marks
 _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -128,6 +129,8 @@ class _Overlay:
         return IssueError(message, hint=hint, location=f"{self.path}:{line}")
 
     def value(self, node: yaml.Node) -> Any:
+        if type(node) is yaml.ScalarNode and node.tag == _STR_TAG:
+            return node.value  # what the constructor gives a text, without its dispatch
         return self._loader.construct_object(node, deep=True)
 
     def merge(self, base: Any, node: yaml.Node, where: str) -> Any:
