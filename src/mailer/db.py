@@ -44,7 +44,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from .errors import DatabaseError
 
@@ -397,8 +397,26 @@ def current_version(conn: Connection) -> int:
     return int(value or 0)
 
 
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the database is already at ``SCHEMA_VERSION``: one read, no lock and no
+    catalogue inspection (what nearly every process start finds). A database that cannot
+    be reached raises as :func:`connect` would; one without the version table is not current."""
+    with engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
+        try:
+            with conn.begin():
+                value = conn.exec_driver_sql("SELECT version FROM schema_version").scalar()
+        except DBAPIError:  # no schema_version table yet: a new database
+            return False
+    return value == SCHEMA_VERSION
+
+
 def migrate(engine: Engine) -> int:
-    """Bring the schema up to ``SCHEMA_VERSION``; return the version found before."""
+    """Bring the schema up to ``SCHEMA_VERSION``; return the version found before.
+
+    A database already current is only read (:func:`schema_is_current`): runners started
+    together do not queue on the migration lock one after the other."""
+    if schema_is_current(engine):
+        return SCHEMA_VERSION
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # one migrator at a time across processes

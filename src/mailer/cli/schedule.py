@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -241,29 +243,45 @@ def _bars(show: bool) -> Iterator[Any]:
 
 
 def _print_report(report: Any, as_json: bool, quiet: bool) -> None:
+    """Plain lines (click, not rich: a run-due from cron should not load a terminal library)."""
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
         return
-    out, err = console(), console(stderr=True)
     for o in report.outcomes:
         what = "resumed and " if o.resumed else "helped; " if o.helped else ""
         if o.ok:
             if not quiet:
-                out.print(f"campaign {o.campaign_id}: {what}sent", markup=False)
+                click.echo(f"campaign {o.campaign_id}: {what}sent")
         else:
-            err.print(f"campaign {o.campaign_id}: {o.status}: {o.error}", markup=False)
+            click.echo(f"campaign {o.campaign_id}: {o.status}: {o.error}", err=True)
     for r in report.held_late:
         local, utc = _when(r.scheduled_at, r.local)
-        err.print(
+        click.echo(
             f"campaign {r.id} ({r.issue} → {r.list_name}) was due {local} = {utc}: later "
             "than [schedule] max_delay, held; send it with `mailer run-due --send-late` "
             f"or cancel it with `mailer schedule cancel {r.id}`",
-            markup=False,
+            err=True,
         )
     if report.stopped:
-        err.print("stopped by a signal; the next run resumes what is left", markup=False)
+        click.echo("stopped by a signal; the next run resumes what is left", err=True)
     elif not report.outcomes and not report.held_late and not quiet:
-        out.print("Nothing is due.", markup=False)
+        click.echo("Nothing is due.")
+
+
+def _started(state: Any) -> Any:
+    """The engine (configuration, SQLAlchemy and the driver loaded, the schema checked).
+
+    What start-up builds lives as long as the process: the collector is kept out of the
+    imports (each full collection there walks every module object made so far) and what
+    they made is frozen, so the collections a long send triggers do not walk it again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _engine(state)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 @click.command("run-due")
@@ -284,16 +302,18 @@ def run_due_cmd(ctx: click.Context, state: Any, send_late: bool, as_json: bool) 
     """
     from ..schedule.worker import run_due
 
-    show = console(stderr=True).is_terminal and not (as_json or state.quiet)
+    engine = _started(state)
+    show = not (as_json or state.quiet) and sys.stderr.isatty()
     with stop_on_signals() as stop, _bars(show) as bars:
         report = run_due(
-            _engine(state),
+            engine,
             state.config,
             send_late=send_late,
             should_stop=stop.is_set,
             progress=bars,
         )
     _print_report(report, as_json, state.quiet)
+    gc.freeze()  # the process ends now: spare the collector a last walk over what the run built
     ctx.exit(report.exit_code)
 
 
@@ -318,7 +338,7 @@ def worker_cmd(state: Any, send_late: bool, max_sleep: float) -> None:
     """
     from ..schedule.worker import run_worker
 
-    engine = _engine(state)
+    engine = _started(state)
     err = console(stderr=True)
     with stop_on_signals() as stop:
         err.print(

@@ -8,24 +8,49 @@ batches left in flight by a crash; ``campaigns.py`` reads where a campaign stand
 send needs before a campaign row exists; ``trial.py`` sends test messages (send-test);
 ``cancel.py`` cancels a campaign nobody is sending. The providers themselves are
 ``mailer.backends``, which know nothing of the database.
+
+Names are imported on first use, so importing one module of the stage (a runner's
+``mailer.delivery.send``, ``mailer campaigns``' ``campaigns``) does not load the others.
 """
 
 from __future__ import annotations
 
-from .campaigns import CampaignResult, campaign_result, list_campaigns
-from .preflight import Preflight, preflight
-from .send import create_campaign, plan, run_campaign, send_issue
-from .trial import send_test
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "CampaignResult",
-    "Preflight",
-    "campaign_result",
-    "create_campaign",
-    "list_campaigns",
-    "plan",
-    "preflight",
-    "run_campaign",
-    "send_issue",
-    "send_test",
-]
+if TYPE_CHECKING:
+    from .campaigns import CampaignResult as CampaignResult
+    from .campaigns import campaign_result as campaign_result
+    from .campaigns import list_campaigns as list_campaigns
+    from .preflight import Preflight as Preflight
+    from .preflight import preflight as preflight
+    from .send import create_campaign as create_campaign
+    from .send import plan as plan
+    from .send import run_campaign as run_campaign
+    from .send import send_issue as send_issue
+    from .trial import send_test as send_test
+
+#: public name -> the module of this package that defines it
+_HOMES = {
+    "CampaignResult": "campaigns",
+    "campaign_result": "campaigns",
+    "list_campaigns": "campaigns",
+    "Preflight": "preflight",
+    "preflight": "preflight",
+    "create_campaign": "send",
+    "plan": "send",
+    "run_campaign": "send",
+    "send_issue": "send",
+    "send_test": "trial",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

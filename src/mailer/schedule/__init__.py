@@ -1,30 +1,48 @@
-"""The schedule stage: ``mailer schedule`` (``schedules.py``), the runner that sends what is
-due (``worker.py``: ``run-due`` and ``worker``) and SendGrid's own ``send_at``
-(``sendgrid.py``). It hands due campaigns to the delivery stage.
+"""The schedule stage: ``mailer schedule`` (``schedules.py``; times in ``when.py``, the
+list in ``listing.py``), the runner that sends what is due (``worker.py``: ``run-due`` and
+``worker``) and SendGrid's own ``send_at`` (``sendgrid.py``). It hands due campaigns to the
+delivery stage.
+
+Names are imported on first use: ``mailer run-due`` loads only the worker and what it
+runs, not the validation and storing of new schedules (which import the build stage).
 """
 
 from __future__ import annotations
 
-from .schedules import (
-    Scheduled,
-    ScheduleRow,
-    cancel_schedule,
-    errors_abort,
-    list_schedules,
-    parse_duration,
-    parse_when,
-    schedule_issue,
-    to_local,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "ScheduleRow",
-    "Scheduled",
-    "cancel_schedule",
-    "errors_abort",
-    "list_schedules",
-    "parse_duration",
-    "parse_when",
-    "schedule_issue",
-    "to_local",
-]
+if TYPE_CHECKING:
+    from .listing import ScheduleRow as ScheduleRow
+    from .listing import list_schedules as list_schedules
+    from .schedules import Scheduled as Scheduled
+    from .schedules import cancel_schedule as cancel_schedule
+    from .schedules import errors_abort as errors_abort
+    from .schedules import schedule_issue as schedule_issue
+    from .when import parse_duration as parse_duration
+    from .when import parse_when as parse_when
+    from .when import to_local as to_local
+
+#: public name -> the module of this package that defines it
+_HOMES = {
+    "ScheduleRow": "listing",
+    "list_schedules": "listing",
+    "Scheduled": "schedules",
+    "cancel_schedule": "schedules",
+    "errors_abort": "schedules",
+    "schedule_issue": "schedules",
+    "parse_duration": "when",
+    "parse_when": "when",
+    "to_local": "when",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

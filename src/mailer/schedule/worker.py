@@ -31,20 +31,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import db
-from ..backends.base import redact
 from ..config import Config
 from ..errors import MailerError
 from ..process import LEASE, claim_is_stale, runner_id
-from .schedules import ScheduleRow, list_schedules, parse_duration
+from .listing import ScheduleRow, list_schedules
+from .when import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ SEND = db.CampaignKind.SEND.value
 
 #: how often (real seconds) a running send refreshes its claim
 HEARTBEAT_SECONDS = 30.0
+#: how long (real seconds) a runner that started together with the one claiming a campaign
+#: waits for that claim to commit, so it can help (PostgreSQL), and how often it looks
+CLAIM_WAIT_SECONDS = 5.0
+CLAIM_RETRY_SECONDS = 0.02
 
 Clock = Callable[[], datetime]
 Runner = Callable[..., Any]
@@ -81,6 +86,52 @@ def mark_late(engine: Engine, now: datetime, max_delay: timedelta) -> list[int]:
         if ids:
             conn.execute(c.update().where(c.c.id.in_(ids), cond).values(late=True))
     return ids
+
+
+def due_condition(
+    now: datetime, max_delay: timedelta, *, send_late: bool, exclude: frozenset[int]
+) -> ColumnElement[bool]:
+    """Scheduled campaigns (sends to a list) due at *now* and not held late, none of *exclude*."""
+    c = db.campaigns
+    due = and_(
+        c.c.status == db.CampaignStatus.SCHEDULED.value,
+        c.c.kind == SEND,
+        c.c.scheduled_at <= now,
+        c.c.id.not_in(exclude),
+    )
+    if not send_late:
+        on_time = and_(c.c.late.is_(False), c.c.scheduled_at >= now - max_delay)
+        due = and_(due, or_(on_time, c.c.send_late.is_(True)))
+    return due
+
+
+def claimed_elsewhere(
+    engine: Engine,
+    *,
+    now: datetime,
+    me: str,
+    max_delay: timedelta,
+    send_late: bool = False,
+    exclude: frozenset[int] = frozenset(),
+) -> bool:
+    """PostgreSQL: whether a due campaign :func:`claim_next` skipped is being claimed by
+    another runner right now (its row locked, its claim not committed yet), or was claimed
+    since (it is ``sending`` now, so :func:`claim_next` would join it). A runner started
+    together with the claimant looks again a moment later and helps instead of finding
+    nothing to do."""
+    if engine.dialect.name != "postgresql":
+        return False  # SQLite: claims are serial (BEGIN IMMEDIATE), nothing is skipped
+    c = db.campaigns
+    due = due_condition(now, max_delay, send_late=send_late, exclude=exclude)
+    joinable = and_(
+        c.c.status == db.CampaignStatus.SENDING.value,
+        c.c.kind == SEND,
+        c.c.claimed_by.is_not(None),
+        c.c.claimed_by != me,
+        c.c.id.not_in(exclude),
+    )
+    with db.read(engine) as conn:
+        return conn.execute(select(c.c.id).where(or_(due, joinable)).limit(1)).first() is not None
 
 
 def claim_next(
@@ -127,15 +178,7 @@ def claim_next(
             if done.rowcount == 1:
                 log.warning("campaign %s: resuming after %s stopped", cid, owner)
                 return Claim(int(cid), resumed=True, late=bool(late))
-        due = and_(
-            c.c.status == db.CampaignStatus.SCHEDULED.value,
-            c.c.kind == SEND,
-            c.c.scheduled_at <= now,
-            c.c.id.not_in(exclude),
-        )
-        if not send_late:
-            on_time = and_(c.c.late.is_(False), c.c.scheduled_at >= now - max_delay)
-            due = and_(due, or_(on_time, c.c.send_late.is_(True)))
+        due = due_condition(now, max_delay, send_late=send_late, exclude=exclude)
         row = conn.execute(
             select(c.c.id, c.c.scheduled_at)
             .where(due)
@@ -309,6 +352,7 @@ def run_due(
     for cid in mark_late(engine, report.now, max_delay):
         log.warning("campaign %s is more than %s late", cid, config.settings.schedule.max_delay)
     handled: set[int] = set()
+    waiting_since: float | None = None  # for another runner's claim to commit
     while True:
         if stop():
             report.stopped = True
@@ -324,7 +368,19 @@ def run_due(
             join=True,
         )
         if claim is None:
+            waiting_since = waiting_since or time.monotonic()
+            if time.monotonic() - waiting_since < CLAIM_WAIT_SECONDS and claimed_elsewhere(
+                engine,
+                now=clock(),
+                me=me,
+                max_delay=max_delay,
+                send_late=send_late,
+                exclude=frozenset(handled),
+            ):
+                time.sleep(CLAIM_RETRY_SECONDS)
+                continue
             break
+        waiting_since = None
         handled.add(claim.campaign_id)
         error: str | None = None
         with _Heartbeat(engine, claim.campaign_id, me, clock, heartbeat):
@@ -333,6 +389,8 @@ def run_due(
                 extra = {"join": True} if claim.helping else {}
                 run(engine, config, claim.campaign_id, should_stop=stop, progress=bar, **extra)
             except MailerError as exc:
+                from ..backends.base import redact
+
                 error = redact(str(exc))
                 log.error("campaign %s: %s", claim.campaign_id, exc)
         status = _status(engine, claim.campaign_id)
