@@ -94,10 +94,47 @@ def environment(dirs: tuple[str, ...], lang: str) -> Any:
         bytecode_cache=jinja_bytecode_cache(),
     )
     env.filters["default"] = env.filters["d"] = _default
+    env.context_class = _context_class()
     from . import i18n
 
     i18n.install(env, lang)
     return env
+
+
+@functools.cache
+def _context_class() -> Any:
+    """Jinja2's ``Context`` with a shorter :meth:`call` for a plain function or method (the
+    render helpers, ``_``). Jinja2 asks each callable twice, through ``hasattr``, whether it
+    wants the context, the eval context or the environment as first argument; a function
+    carries that mark in its ``__dict__``, read here at once. A render makes some 150 calls."""
+    from types import FunctionType, MethodType
+
+    from jinja2 import pass_eval_context
+    from jinja2.runtime import Context
+
+    eval_context = getattr(pass_eval_context(lambda: None), "jinja_pass_arg")  # noqa: B009
+
+    class HelperContext(Context):
+        def call(__self, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+            kind = type(__obj)
+            func = __obj.__func__ if kind is MethodType else __obj
+            if type(func) is not FunctionType:  # a macro, a cache wrapper...: Jinja2's way
+                return super().call(__obj, *args, **kwargs)
+            mark = func.__dict__.get("jinja_pass_arg")
+            if mark is eval_context:
+                args = (__self.eval_ctx, *args)
+            elif mark is not None:  # the context or the environment: Jinja2's way
+                return super().call(__obj, *args, **kwargs)
+            kwargs.pop("_block_vars", None)
+            kwargs.pop("_loop_vars", None)
+            try:
+                return __obj(*args, **kwargs)
+            except StopIteration:  # as Context.call answers it
+                return __self.environment.undefined(
+                    "value was undefined because a callable raised a StopIteration exception"
+                )
+
+    return HelperContext
 
 
 def template_error(
