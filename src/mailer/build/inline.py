@@ -95,10 +95,14 @@ _SCHEMES = (
 def declare_color_schemes(html: str) -> str:
     """*html* with the light/dark ``color-scheme`` metas at the end of its head when a
     ``<style>`` of it has a ``prefers-color-scheme`` media query and it declares none."""
-    head, sep, rest = html.partition("</head>")
-    if not sep or "prefers-color-scheme" not in head or 'name="color-scheme"' in head:
+    end = html.find("</head>")  # the head is searched, the body is copied once
+    if (
+        end == -1
+        or html.find("prefers-color-scheme", 0, end) == -1
+        or html.find('name="color-scheme"', 0, end) != -1
+    ):
         return html
-    return f"{head}{_SCHEMES}{sep}{rest}"
+    return html.replace("</head>", f"{_SCHEMES}</head>", 1)
 
 
 def inline_css(html: str, inliner: str = "css-inline") -> str:
