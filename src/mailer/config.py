@@ -7,7 +7,6 @@ SMTP passwords) come only from the environment and are never stored on the
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -314,6 +313,8 @@ def _describe(error: dict[str, Any], data: dict[str, Any]) -> str:
             field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
             model = field.annotation if field else None
         known = list(model.model_fields) if hasattr(model, "model_fields") else []
+        import difflib  # only for a mistake: not a build's start-up
+
         close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
         tip = f" (did you mean '{close[0]}'?)" if close else ""
         return f"unknown key '{loc}'{tip}"

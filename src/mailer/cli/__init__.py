@@ -12,16 +12,17 @@ import gc
 import importlib
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    import threading
 
 from ..config import Config, load_config
 from ..errors import MailerError
@@ -98,6 +99,9 @@ def progress_bar() -> Any:
 @contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
     """SIGTERM/SIGINT set the event: a send stops after its current batch, cleanly."""
+    import signal
+    import threading
+
     stop = threading.Event()
     previous = {}
 
