@@ -94,9 +94,8 @@ def ensure_bytecode() -> None:
         return
     compileall.compile_dir(str(package), quiet=1)
     left = stale_bytecode(package)
-    print(
-        f"compiled {len(stale) - len(left)} of mailer's modules to bytecode first (as make install)"
-    )
+    done = len(stale) - len(left)
+    print(f"compiled {done} of mailer's modules to bytecode first (as `make install` does)")
     if left:
         print(f"  {len(left)} could not be written: those are compiled from source in every run")
 
