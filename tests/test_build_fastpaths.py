@@ -259,3 +259,31 @@ def test_translation_values_keep_their_yaml_types(tmp_path: Path) -> None:
     assert merged["subject"] == "Konu" and block["title"] == "Başlık"
     assert block["share"] is False
     assert block["image"] == {"src": "b.jpg", "width": 300, "alt": "12"}
+
+
+def test_every_right_to_left_letter_is_in_the_blocks_has_rtl_looks_at() -> None:
+    """``has_rtl`` looks up only the characters of the right-to-left blocks: every code point
+    of bidi class R or AL in this Python's Unicode database is in one of them."""
+    import sys
+    import unicodedata
+
+    from mailer.build import i18n
+
+    letters = [
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.bidirectional(chr(c)) in ("R", "AL")
+    ]
+    assert len(letters) > 1000
+    assert all(i18n.has_rtl(ch) for ch in letters)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS)
+def test_has_rtl_is_any_right_to_left_character(text: str) -> None:
+    import unicodedata
+
+    from mailer.build import i18n
+
+    expected = any(unicodedata.bidirectional(c) in ("R", "AL") for c in text)
+    assert i18n.has_rtl(text) is expected

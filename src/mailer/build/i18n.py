@@ -255,6 +255,18 @@ def format_period(start: date, end: date, lang: str) -> str:
 # -- plain text in right-to-left languages -------------------------------------------------
 RLM = "\u200f"
 _STRONG_RTL = {"R", "AL"}
+#: the blocks that hold every right-to-left letter (bidi class R or AL): Hebrew to Arabic
+#: Extended-A, the RLM, the presentation forms, and the historic and Adlam/Arabic
+#: mathematical planes; a line with none of these has no right-to-left letter
+_RTL_BLOCKS = re.compile(
+    "[\u0590-\u08ff\u200f\ufb1d-\ufdff\ufe70-\ufeff\U00010800-\U00010fff\U0001e800-\U0001efff]"
+)
+
+
+def has_rtl(text: str) -> bool:
+    """Whether *text* holds a right-to-left letter (bidi class R or AL); only the
+    characters of the right-to-left blocks are looked up."""
+    return any(unicodedata.bidirectional(m[0]) in _STRONG_RTL for m in _RTL_BLOCKS.finditer(text))
 
 
 def _first_strong(line: str) -> str | None:
@@ -278,8 +290,7 @@ def bidi_text(text: str, lang: str) -> str:
         return text
     out = []
     for line in text.split("\n"):
-        has_rtl = any(unicodedata.bidirectional(c) in _STRONG_RTL for c in line)
-        if has_rtl and _first_strong(line) not in _STRONG_RTL:
+        if has_rtl(line) and _first_strong(line) not in _STRONG_RTL:
             line = RLM + line
         out.append(line)
     return "\n".join(out)
@@ -298,8 +309,6 @@ def isolate_latin(text: str, lang: str) -> str:
     expects them. Unchanged for left-to-right languages and for text without
     Arabic. For plain-text fields (titles, captions, credits), before escaping.
     """
-    if direction(lang) != "rtl" or not any(
-        unicodedata.bidirectional(c) in _STRONG_RTL for c in text
-    ):
+    if direction(lang) != "rtl" or not has_rtl(text):
         return text
     return _LATIN_RUN.sub(lambda m: f"{FSI}{m.group(0)}{PDI}", text)
