@@ -65,9 +65,12 @@ class Content:
         return cls(language, subject, html, text, frozenset(found))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Recipient:
-    """One addressee with their substitution values (``%%token%%`` → text)."""
+    """One addressee with their substitution values (``%%token%%`` → text). Treat it as
+    immutable (``dataclasses.replace`` makes a changed copy); it is not declared frozen
+    because a send makes one per recipient and a frozen dataclass's ``__init__`` costs
+    three times a plain one's."""
 
     subscriber_id: int
     email: str

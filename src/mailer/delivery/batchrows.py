@@ -1,10 +1,13 @@
-"""The rows of one batch: queuing a page of new recipients, taking a pending batch back.
+"""The rows of one batch: queuing a page of new recipients, taking a pending batch back,
+marking a batch in flight, settling one the provider accepted whole.
 
 :class:`mailer.delivery.ledger.Ledger` builds its batches from what these functions read
 and write, each in one transaction: :func:`queue_page` writes the batch row and its
 ``pending`` deliveries *before* anything leaves (the ledger's first rule);
 :func:`take_pending` claims a batch written before but not sent (resume, a batch put
-back in line) and settles the recipients who left the list meanwhile.
+back in line) and settles the recipients who left the list meanwhile. The two writes every
+batch makes after that, :func:`mark_in_flight` and :func:`accept_whole`, run as bare
+statements compiled once per dialect (:class:`.recipients.Bare`).
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.engine import Connection
 
 from .. import db
 from . import claims
 from .campaigns import SKIPPED
 from .pool import writing
-from .recipients import PageReader, insert_deliveries, raw_attributes
+from .recipients import Bare, PageReader, driver_time, insert_deliveries, raw_attributes
+from .recovery import BATCH_SENDING
 
 DS = db.DeliveryStatus
 
@@ -97,3 +102,60 @@ def take_pending(
                 .where(b.c.id == bid)
                 .values(status=DS.ACCEPTED.value, finished_at=db.utcnow())
             )
+
+
+_HOT: dict[str, dict[str, Bare]] = {}
+
+
+def _hot(dialect: Any) -> dict[str, Bare]:
+    """The per-batch statements compiled for *dialect* (once per process)."""
+    found = _HOT.get(dialect.name)
+    if found is None:
+        b, d = db.batches, db.deliveries
+        bid: Any = bindparam("bid")
+        now: Any = bindparam("now")
+        statements = {
+            "fly": b.update()
+            .where(b.c.id == bid)
+            .values(
+                status=BATCH_SENDING,
+                attempts=b.c.attempts + 1,
+                owner=bindparam("owner"),
+                heartbeat_at=now,
+            ),
+            "accept_rows": d.update()
+            .where(d.c.batch_id == bid, d.c.status == DS.PENDING.value)
+            .values(
+                status=DS.ACCEPTED.value,
+                provider_message_id=bindparam("pid"),
+                error=None,
+                updated_at=now,
+                accepted_at=now,
+            ),
+            "accept_batch": b.update()
+            .where(b.c.id == bid)
+            .values(status=DS.ACCEPTED.value, error=None, finished_at=now),
+        }
+        found = _HOT[dialect.name] = {
+            k: Bare(v.compile(dialect=dialect)) for k, v in statements.items()
+        }
+    return found
+
+
+def mark_in_flight(engine: Engine, batch_id: int, me: str) -> None:
+    """Batch *batch_id* is about to leave (``sending``, owned by *me*, one more attempt):
+    from the commit on, a crash makes it ``unknown``."""
+    with writing(engine) as conn:
+        now = driver_time(conn.dialect, db.utcnow())
+        _hot(conn.dialect)["fly"].run(conn, bid=batch_id, owner=me, now=now)
+
+
+def accept_whole(conn: Connection, batch_id: int, provider_id: str | None, rows: bool) -> None:
+    """In *conn*'s transaction: the provider accepted batch *batch_id*; its still
+    ``pending`` deliveries (*rows*: when the answer covered the whole batch at once, as
+    SendGrid's does) become ``accepted`` with *provider_id*, and the batch is settled."""
+    hot = _hot(conn.dialect)
+    now = driver_time(conn.dialect, db.utcnow())
+    if rows:
+        hot["accept_rows"].run(conn, bid=batch_id, pid=provider_id, now=now)
+    hot["accept_batch"].run(conn, bid=batch_id, now=now)

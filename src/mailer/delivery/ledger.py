@@ -56,7 +56,6 @@ from .recipients import (
     eligible,
     language_cond,
 )
-from .recovery import BATCH_SENDING
 
 log = logging.getLogger(__name__)
 
@@ -256,18 +255,7 @@ class Ledger:
 
     def mark_in_flight(self, batch: Batch) -> None:
         """The batch is about to leave: from now on a crash makes it ``unknown``."""
-        b = db.batches
-        with writing(self.engine) as conn:
-            conn.execute(
-                b.update()
-                .where(b.c.id == batch.batch_id)
-                .values(
-                    status=BATCH_SENDING,
-                    attempts=b.c.attempts + 1,
-                    owner=self.me,
-                    heartbeat_at=db.utcnow(),
-                )
-            )
+        batchrows.mark_in_flight(self.engine, batch.batch_id, self.me)
 
     # -- the loop ------------------------------------------------------------------
     def _status(self) -> str:

@@ -34,6 +34,7 @@ from ..backends.base import (
 )
 from ..errors import MailerError, ProviderRejected
 from . import claims, recovery
+from .batchrows import accept_whole
 from .pool import writing
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,10 @@ def close_batch(
 
     ``pending`` puts the batch back in line for any runner (it never left)."""
     b, d = db.batches, db.deliveries
+    if status == DS.ACCEPTED.value and error is None and (not items or _one_answer(batch, items)):
+        with writing(engine) as conn:  # the usual answer: bare statements
+            accept_whole(conn, batch.batch_id, items[0][2] if items else None, rows=bool(items))
+        return
     with writing(engine) as conn:
         if items:
             record_in(conn, batch, items)
@@ -109,6 +114,15 @@ def close_batch(
         else:
             values["finished_at"] = db.utcnow()
         conn.execute(b.update().where(b.c.id == batch.batch_id).values(**values))
+
+
+def _one_answer(batch: Batch, items: Sequence[Reported]) -> bool:
+    """Whether *items* accept every recipient of *batch* with one provider message id and
+    no error (SendGrid's answer)."""
+    if len(items) != len(batch.recipients) or not items:
+        return False
+    pid = items[0][2]
+    return all(o == DS.ACCEPTED.value and p == pid and e is None for _s, o, p, e in items)
 
 
 def drop_unbuildable(engine: Engine, batch: Batch) -> Batch:

@@ -136,8 +136,8 @@ class PageReader:
                 bindparam("lo", type_=Integer), bindparam("hi", type_=Integer)
             ),
         )
-        self._page = _Bare(query.compile(dialect=dialect))
-        self._queued = _Bare(queued.compile(dialect=dialect))
+        self._page = Bare(query.compile(dialect=dialect))
+        self._queued = Bare(queued.compile(dialect=dialect))
 
     def page(self, conn: Connection, after: int, size: int) -> tuple[list[Any], int]:
         """As :func:`claim_page`: (up to *size* members not yet queued, the new cursor)."""
@@ -154,18 +154,30 @@ class PageReader:
         return fresh, after
 
 
-class _Bare:
-    """One compiled statement run with ``exec_driver_sql``, its fixed parameters kept."""
+class Bare:
+    """One compiled statement run with ``exec_driver_sql``, its fixed parameters kept: no
+    Core compile, cache lookup or bind processing per run (the hot statements of a send).
+    Values are given as the driver takes them (times: :func:`driver_time`)."""
 
     def __init__(self, compiled: Any) -> None:
         self.sql: str = compiled.string
         self.params: dict[str, Any] = dict(compiled.params)
         self.order: list[str] | None = list(compiled.positiontup) if compiled.positional else None
 
-    def all(self, conn: Connection, **values: Any) -> list[Any]:
+    def run(self, conn: Connection, **values: Any) -> Any:
         params = {**self.params, **values}
         args: Any = params if self.order is None else tuple(params[k] for k in self.order)
-        return list(conn.exec_driver_sql(self.sql, args).fetchall())
+        return conn.exec_driver_sql(self.sql, args)
+
+    def all(self, conn: Connection, **values: Any) -> list[Any]:
+        return list(self.run(conn, **values).fetchall())
+
+
+def driver_time(dialect: Any, value: Any) -> Any:
+    """*value* (a datetime) as SQLAlchemy would hand it to the driver of *dialect* (SQLite:
+    the text SQLAlchemy stores and compares; PostgreSQL: the datetime itself)."""
+    to_db = db.deliveries.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
+    return value if to_db is None else to_db(value)
 
 
 def insert_deliveries(
@@ -194,10 +206,7 @@ def insert_deliveries(
             },
         )
         return
-    to_db = db.deliveries.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    now: Any = db.utcnow()
-    if to_db is not None:
-        now = to_db(now)
+    now = driver_time(conn.dialect, db.utcnow())
     global sqlite_json
     common = (campaign_id, batch_id, language, DS.PENDING.value, now)
     if sqlite_json:

@@ -28,7 +28,6 @@ from sqlalchemy.engine import Connection
 
 from .. import db
 from ..backends import NAMES, Backend, get_backend
-from ..build.issue import issue_slug
 from ..config import Config
 from ..errors import ConfigError, DeliveryError, MailerError
 from ..rendered import Rendered
@@ -53,6 +52,14 @@ def issue_languages(issue_path: str | Path, config: Config) -> list[str]:
     from ..build.pipeline import issue_languages as languages
 
     return list(languages(Path(issue_path), config))
+
+
+def issue_slug(issue_path: str | Path) -> str:
+    """The issue file's slug (``build.issue``, imported here: a runner resuming a campaign
+    needs no YAML or build code)."""
+    from ..build.issue import issue_slug as slug_of
+
+    return slug_of(issue_path)
 
 
 def _backend_name(backend: str | Backend | None, config: Config) -> str | None:

@@ -30,6 +30,7 @@ kind prefix and the ids.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import hmac
 from dataclasses import dataclass
 
@@ -73,19 +74,36 @@ def _sig(key: bytes, kind: bytes, payload: str, length: int) -> str:
 
 
 class RecipientTokens:
-    """``Signer.recipient(campaign_id, ·)`` for one campaign, made for a send's thousands:
-    the HMAC of the kind prefix and the campaign part is computed once, each token copies
-    it and adds the subscriber part (same tokens, a third of the work)."""
+    """``Signer.recipient(campaign_id, ·)`` for one campaign, made for a send's thousands
+    (same tokens, a third of the work). HMAC-SHA256 as RFC 2104 (and the stdlib's
+    ``hmac``) computes it: SHA-256 over the key XOR ipad, then the message, inside SHA-256
+    over the key XOR opad. Both pads, and the message's campaign part, are hashed once
+    here; each token copies the two states and hashes only the subscriber part."""
 
     def __init__(self, key: bytes, campaign_id: int) -> None:
         self.prefix = f"{_b36(campaign_id)}."
-        self._base = hmac.new(key, b"r:" + self.prefix.encode("ascii"), "sha256")
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._inner.update(b"r:" + self.prefix.encode("ascii"))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
 
     def __call__(self, subscriber_id: int) -> str:
         tail = _b36(subscriber_id)
-        h = self._base.copy()
-        h.update(tail.encode("ascii"))
-        return f"{self.prefix}{tail}.{_b64(h.digest(), 12)}"
+        inner = self._inner.copy()
+        inner.update(tail.encode("ascii"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        digest = outer.digest()[:9]  # 9 bytes: the 12 characters of the signature
+        sig = binascii.b2a_base64(digest, newline=False).translate(_URLSAFE).decode("ascii")
+        return f"{self.prefix}{tail}.{sig}"
+
+
+#: SHA-256's block size, and HMAC's inner and outer pads (each key byte XOR 0x36, 0x5C)
+_BLOCK = 64
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
 def load_key(value: str | None) -> bytes:
