@@ -10,6 +10,7 @@ by :mod:`mailer.build.photos`), never with a raw token.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -275,12 +276,23 @@ def _write(rendered: Rendered, assets: dict[str, Path], config: Config, target: 
         ("index.html", rendered.html),
         ("index.txt", rendered.text),
         ("index.mjml", rendered.mjml),
+        ("message.eml", message_bytes(rendered, config)),
     ):
-        (target / name).write_text(content, encoding="utf-8")
+        _replace_file(target / name, content)
         files.append(target / name)
-    (target / "message.eml").write_bytes(message_bytes(rendered, config))
-    files.append(target / "message.eml")
     from .photos import display_widths, write_assets
 
     files.extend(write_assets(assets, display_widths(rendered.html), target))
     return Built(rendered.language, target, rendered, files)
+
+
+def _replace_file(path: Path, content: str | bytes) -> None:
+    """Write *content* (text as UTF-8) as a new file at *path*: the file of the last build
+    is removed first, not truncated (ext4 writes a truncated file's blocks out before it
+    is rewritten: ~0.1-1 ms a file, a dozen per build; issue 15)."""
+    with contextlib.suppress(OSError):  # none yet; or not removable: then overwritten
+        path.unlink()
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
