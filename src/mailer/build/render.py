@@ -217,13 +217,26 @@ def _local_image(folder: Path, src: str) -> tuple[Path, str, str]:
 class _Helpers:
     """The functions templates call while rendering one issue."""
 
-    def __init__(self, issue: Issue, config: Config, links: LinkCollector, for_send: bool) -> None:
+    def __init__(
+        self,
+        issue: Issue,
+        config: Config,
+        links: LinkCollector,
+        for_send: bool,
+        dirs: tuple[str, ...],
+    ) -> None:
         self.issue = issue
         self.config = config
         self.links = links
         self.for_send = for_send
         self.assets: dict[str, Path] = {}
         self.folder = issue.path.parent
+        # one look-up per network per render (the footer and every shared story ask again)
+        self._icon = functools.cache(theme_icon(self.img, dirs))
+
+    def icon(self, label: str) -> str:
+        """``icon(label)``: the URL of the network's icon from ``icons/``, or ``""``."""
+        return self._icon(label)
 
     def md(self, text: str, block: str) -> Any:
         from markupsafe import Markup
@@ -305,17 +318,17 @@ def render_mjml(issue: Issue, config: Config, *, for_send: bool = False) -> Rend
 
     settings = config.settings
     lang = issue.language
+    dirs = template_dirs(config)
     links = LinkCollector(
         campaign=issue.slug,
         utm=settings.tracking.utm,
         source=settings.tracking.utm_source,
         medium=settings.tracking.utm_medium,
     )
-    helpers = _Helpers(issue, config, links, for_send)
+    helpers = _Helpers(issue, config, links, for_send, dirs)
     merge = MergeCollector()
     for ref in issue.merge_fields:
         merge.refs[(ref.field, ref.fallback)] = ref
-    dirs = template_dirs(config)
     env = environment(dirs, lang)
     period = i18n.format_period(issue.period.start, issue.period.end, lang) if issue.period else ""
     social = [
@@ -335,8 +348,7 @@ def render_mjml(issue: Issue, config: Config, *, for_send: bool = False) -> Rend
         "href": helpers.href,
         "shares": helpers.shares,
         "img": helpers.img,
-        # one look-up per network per render (the footer and every shared story ask again)
-        "icon": functools.cache(theme_icon(helpers.img, dirs)),
+        "icon": helpers.icon,
         "when": helpers.when,
         "calendar": helpers.calendar,
         "logo": helpers.logo(),
