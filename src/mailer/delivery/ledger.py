@@ -388,7 +388,9 @@ class Ledger:
             last[0] = now
             return self._status() == CS.SENDING.value  # else cancelled or paused elsewhere
 
-        flight = InFlight(self._lanes, self._prepare, self.fly)
+        flight = InFlight(
+            self._lanes, self._prepare, self.fly, getattr(self._lanes[0], "prepare", None)
+        )
         try:
             yield from flight.run(keep_going)
         finally:

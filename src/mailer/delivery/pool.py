@@ -100,8 +100,18 @@ class InFlight:
     the ones still waiting when the loop stops are :attr:`left`, for the caller to put
     back in line."""
 
-    def __init__(self, lanes: list[Backend], take: Take, send: Send) -> None:
+    def __init__(
+        self,
+        lanes: list[Backend],
+        take: Take,
+        send: Send,
+        ahead: Callable[[Batch], None] | None = None,
+    ) -> None:
         self.lanes, self.take, self.send = lanes, take, send
+        #: work a batch waiting for a lane can have done before it leaves (the backend's
+        #: ``prepare``: SendGrid encodes its body), done by this thread when it would
+        #: otherwise wait; a batch that leaves first has its lane do it
+        self.ahead = ahead
         #: set when *take* had nothing more and no batch was in flight
         self.exhausted = False
         #: prepared batches that never went to a lane (the loop stopped first)
@@ -121,6 +131,7 @@ class InFlight:
         stopping = False
         #: *take* had nothing: ask again only once an answer came (a lane may put one back)
         dry = False
+        done_ahead: set[int] = set()
         try:
             with ThreadPoolExecutor(len(self.lanes), thread_name_prefix="mailer-send") as pool:
                 while True:
@@ -144,12 +155,19 @@ class InFlight:
                         continue
                     if not flying:
                         return
+                    if not answered and self.ahead is not None and not stopping:
+                        waiting = next((b for b in ready if b.batch_id not in done_ahead), None)
+                        if waiting is not None:
+                            done_ahead.add(waiting.batch_id)
+                            self.ahead(waiting)
+                            continue
                     if not answered:
                         answered = list(wait(flying, return_when=FIRST_COMPLETED)[0])
                     for future in answered:
                         batch, lane = flying.pop(future)
                         free.append(lane)
                         held.discard(batch.batch_id)
+                        done_ahead.discard(batch.batch_id)
                         dry = False
                         yield batch, future.result()
         finally:
