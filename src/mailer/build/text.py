@@ -23,8 +23,8 @@ from .issue import (
     TextBlock,
     VideosBlock,
 )
-from .links import LinkCollector
-from .markdown import to_text
+from .links import LinkCollector, rewrite_hrefs
+from .markdown import html_to_text, to_html, to_text
 from .render import SHARE_LABELS, SOCIAL_LABELS, template_dirs
 from .text_blocks import event_text, gallery_text, letter_text, share_text, theme_text
 from .theme_blocks import ThemeBlock
@@ -79,9 +79,6 @@ def render_text(issue: Issue, config: Config, *, period: str = "") -> str:
         out.append("\n\n".join(parts))
 
     def _md(text: str, block_id: str) -> str:
-        from .links import rewrite_hrefs
-        from .markdown import html_to_text, to_html
-
         return html_to_text(rewrite_hrefs(to_html(text), lambda u: links.add(u, block_id)))
 
     for block in issue.blocks:
