@@ -210,12 +210,16 @@ _COMPOSED_MAX = 16
 
 
 def _copy(value: Any) -> Any:
-    """*value* with every mapping and list copied (scalars are immutable: shared)."""
+    """*value* with every mapping and list copied (scalars are immutable: shared, and not
+    passed through a call each)."""
     if type(value) is dict:
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: _copy(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
     if type(value) is list:
-        return [_copy(v) for v in value]
+        return [_copy(v) if type(v) in _CONTAINERS else v for v in value]
     return value
+
+
+_CONTAINERS = frozenset({dict, list})
 
 
 def compose(path: Path, text: str) -> tuple[dict[str, Any], Marks]:
