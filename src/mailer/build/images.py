@@ -90,24 +90,42 @@ def resolved(path: Path) -> str:
 def inside(path: Path, folder: Path) -> bool:
     """Whether *path*, with symlinks and ``..`` resolved, lies inside *folder*."""
     try:
-        resolved, base = _resolve(str(path)), _resolve(str(folder))
+        base = _resolve(str(folder))
     except (OSError, RuntimeError):  # a symlink loop
+        return False
+    return _within(path, base)
+
+
+def _within(path: Path, base: str) -> bool:
+    """Whether *path* resolves inside the resolved folder *base*."""
+    try:
+        resolved = _resolve(str(path))
+    except (OSError, RuntimeError):
         return False
     return resolved == base or resolved.startswith(base.rstrip(os.sep) + os.sep)
 
 
-def _local_sources(data: Any, where: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
-    if isinstance(data, dict):
-        for key, value in data.items():
-            here = (*where, key)
-            if key in IMAGE_KEYS and isinstance(value, dict):
-                src = value.get("src")
-                if isinstance(src, str) and not src.strip().startswith(("https://", "http://")):
-                    yield (*here, "src"), src.strip()
-            yield from _local_sources(value, here)
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from _local_sources(value, (*where, i))
+def _local_sources(data: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """``(where, src)`` of each local image of *data*, in document order (a plain walk:
+    the issue is walked once per language and translation)."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+
+    def walk(value: Any, where: tuple[Any, ...]) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in IMAGE_KEYS and isinstance(item, dict):
+                    src = item.get("src")
+                    if isinstance(src, str) and not src.strip().startswith(("https://", "http://")):
+                        found.append(((*where, key, "src"), src.strip()))
+                if isinstance(item, dict | list):
+                    walk(item, (*where, key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict | list):
+                    walk(item, (*where, i))
+
+    walk(data, ())
+    return found
 
 
 def check_image_paths(
@@ -117,8 +135,12 @@ def check_image_paths(
     that resolves outside the issue's folder. *source* names the file the data was
     read from when it is not *path* (a translation; then *marks* may be empty)."""
     folder = path.parent
+    try:
+        base: str | None = _resolve(str(folder))
+    except (OSError, RuntimeError):  # a symlink loop: nothing is inside
+        base = None
     for where, src in _local_sources(data):
-        if inside(folder / src, folder):
+        if base is not None and _within(folder / src, base):
             continue
         line, col = marks.get(where, (0, 0))
         shown = source or path
