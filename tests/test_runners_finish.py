@@ -1,0 +1,61 @@
+"""Several runners, one campaign (PostgreSQL): the last runner marks the campaign sent only
+when no recipient is left, not even one another runner is queuing at that very moment."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import func, select
+
+from mailer import db
+from mailer.backends import MemoryBackend
+from mailer.delivery.send import create_campaign, run_campaign, store_contents
+from test_run_due import make_config, rendered, subscribe
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: a page another runner is queuing (its memberships locked, SKIP LOCKED) "
+    "reads as 'nothing left', and finish_campaign does not see its uncommitted batch",
+)
+def test_a_member_being_queued_by_another_runner_keeps_the_campaign_sending(
+    postgres: Any, tmp_path: Path
+) -> None:
+    """Runner B is queuing the last page (its memberships locked, its batch not committed
+    yet) when runner A runs out of pages: A must not mark the campaign sent, or B (seeing
+    the campaign no longer `sending`) may leave that batch pending in a `sent` campaign."""
+    url = postgres.create_database()
+    engine = db.connect(url)
+    config = make_config(tmp_path)
+    subscribe(engine, "partners", 3)
+    cid = create_campaign(
+        engine,
+        config,
+        "issues/2018-03-iom-turkey.yaml",
+        "partners",
+        backend="outbox",
+        status="sending",
+    )
+    store_contents(engine, config, cid, [rendered()])
+    with db.read(engine) as conn:
+        last = conn.execute(select(func.max(db.memberships.c.subscriber_id))).scalar()
+    runner_b = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+    try:  # B's page transaction: the last member locked, its batch not committed yet
+        runner_b.execute("SELECT 1 FROM memberships WHERE subscriber_id = %s FOR UPDATE", (last,))
+        deadline = time.monotonic() + 3  # A waits for B's batch; B never commits here
+        result = run_campaign(
+            engine,
+            config,
+            cid,
+            backend=MemoryBackend(),
+            should_stop=lambda: time.monotonic() > deadline,
+        )
+    finally:
+        runner_b.rollback()
+        runner_b.close()
+        db.dispose_all()
+    assert result.status == "sending", (result.status, result.accepted)
