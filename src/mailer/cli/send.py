@@ -8,18 +8,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .. import db
-from ..build.issue import issue_slug
-from ..delivery.campaigns import CampaignResult, list_campaigns
-from ..delivery.preflight import Preflight
-from ..delivery.send import send_issue
-from ..delivery.trial import send_test
 from ..errors import PreflightError
 from . import State, console, pass_state, progress_bar, stop_on_signals
+
+if TYPE_CHECKING:  # each command imports what it runs: `campaigns` needs no build or sender
+    from ..delivery.campaigns import CampaignResult
+    from ..delivery.preflight import Preflight
 
 BACKENDS = click.Choice(["outbox", "smtp", "sendgrid"])
 
@@ -107,6 +105,10 @@ def send_command(
     Example:
         mailer send issues/2018-03-iom-turkey.yaml --list partners --backend outbox --yes
     """
+    from .. import db
+    from ..build.issue import issue_slug
+    from ..delivery.send import send_issue
+
     config = state.config
     engine = db.connect(config.database_url)
     if dry_run:
@@ -213,6 +215,8 @@ def send_test_command(
     addresses = [a.strip() for a in to.split(",") if a.strip()]
     if not addresses:
         raise click.BadParameter("give at least one address", param_hint="--to")
+    from ..delivery.trial import send_test
+
     results = send_test(state.config, issue, addresses, backend=backend, lang=lang)
     bad = False
     for r in results:
@@ -235,6 +239,9 @@ def campaigns_command(state: State, campaign_id: int | None, as_json: bool) -> N
     Example:
         mailer campaigns 3 --json
     """
+    from .. import db
+    from ..delivery.campaigns import list_campaigns
+
     engine = db.connect(state.config.database_url)
     rows = list_campaigns(engine, campaign_id)
     if as_json:
