@@ -70,23 +70,14 @@ def build_with_assets(
     """The issue rendered in *lang*, and its local images (name in the build → file)."""
     from .images import one_build
 
+    _check_language(issue_path, config, lang)
     with one_build():  # each image path resolved once (a build asks ~27 times per language)
         rendered, assets, _issue = _build_one(issue_path, config, lang=lang, for_send=for_send)
     return rendered, assets
 
 
-def _build_one(
-    issue_path: Path, config: Config, *, lang: str | None, for_send: bool
-) -> tuple[Rendered, dict[str, Path], Issue]:
-    """The issue rendered in *lang*, its local images, and the loaded issue (which
-    :func:`write_build` hands to the calendar files rather than loading it again)."""
-    from .compile import compile_mjml
-    from .i18n import direction, format_period
-    from .inline import inline_css
-    from .issue import load_issue
-    from .render import render_mjml, template_dirs
-    from .text import render_text
-
+def _check_language(issue_path: Path, config: Config, lang: str | None) -> None:
+    """IssueError unless the issue has a version in *lang* (None: the default language)."""
     default = config.settings.default_language
     if lang and lang != default and lang not in issue_languages(issue_path, config):
         from ..errors import IssueError
@@ -99,6 +90,22 @@ def _build_one(
             hint=f"write the translation in {translation_path(issue_path, lang)}, "
             "or build without --lang.",
         )
+
+
+def _build_one(
+    issue_path: Path, config: Config, *, lang: str | None, for_send: bool
+) -> tuple[Rendered, dict[str, Path], Issue]:
+    """The issue rendered in *lang* (one :func:`_check_language` accepts), its local images,
+    and the loaded issue (which :func:`write_build` hands to the calendar files rather
+    than loading it again)."""
+    from .compile import compile_mjml
+    from .i18n import direction, format_period
+    from .inline import inline_css
+    from .issue import load_issue
+    from .render import render_mjml, template_dirs
+    from .text import render_text
+
+    default = config.settings.default_language
     issue = load_issue(
         issue_path,
         lang=lang if lang and lang != default else None,
@@ -240,6 +247,8 @@ def write_build(
     default language in *out* and every other language in ``out/<lang>/``."""
     out = Path(out)
     default = config.settings.default_language
+    if lang:
+        _check_language(Path(issue_path), config, lang)
     langs = [lang] if lang else issue_languages(issue_path, config)
     from .images import one_build
 
