@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import queue
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
@@ -96,9 +95,10 @@ class InFlight:
     """Keep every lane busy with the batches *take* prepares; yields ``(batch, error)`` as
     each batch's answer comes (in the order answers come, not the order batches left).
 
-    Up to one batch per lane is prepared ahead (recorded ``pending``, not yet in flight);
-    the ones still waiting when the loop stops are :attr:`left`, for the caller to put
-    back in line."""
+    Each lane is a thread that takes the next prepared batch from a line as soon as it is
+    free, so a lane never waits for the preparing thread to notice its answer. Up to one
+    batch per lane waits in that line (recorded ``pending``, not in flight); those still
+    waiting when the loop stops are :attr:`left`, for the caller to put back in line."""
 
     def __init__(
         self,
@@ -108,9 +108,8 @@ class InFlight:
         ahead: Callable[[Batch], None] | None = None,
     ) -> None:
         self.lanes, self.take, self.send = lanes, take, send
-        #: work a batch waiting for a lane can have done before it leaves (the backend's
-        #: ``prepare``: SendGrid encodes its body), done by this thread when it would
-        #: otherwise wait; a batch that leaves first has its lane do it
+        #: work a batch can have done before it leaves (the backend's ``prepare``: SendGrid
+        #: encodes its body), done by the preparing thread when every lane is busy anyway
         self.ahead = ahead
         #: set when *take* had nothing more and no batch was in flight
         self.exhausted = False
@@ -124,54 +123,80 @@ class InFlight:
         if len(self.lanes) == 1:
             yield from self._one_lane(keep_going)
             return
-        free = list(self.lanes)
-        held: set[int] = set()
-        ready: deque[Batch] = deque()
-        flying: dict[Future[str | None], tuple[Batch, Backend]] = {}
-        stopping = False
+        line: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        answers: queue.SimpleQueue[tuple[Batch, str | None, BaseException | None]]
+        answers = queue.SimpleQueue()
+
+        def lane_loop(lane: Backend) -> None:
+            while (batch := line.get()) is not None:
+                try:
+                    answers.put((batch, self.send(lane, batch), None))
+                except BaseException as exc:  # handed to the loop, which raises it
+                    answers.put((batch, None, exc))
+
+        threads = [
+            threading.Thread(target=lane_loop, args=(lane,), name=f"mailer-send-{i}", daemon=True)
+            for i, lane in enumerate(self.lanes)
+        ]
+        for thread in threads:
+            thread.start()
+        held: set[int] = set()  # in the line or in flight: not answered yet
         #: *take* had nothing: ask again only once an answer came (a lane may put one back)
-        dry = False
-        done_ahead: set[int] = set()
+        dry = stopping = False
         try:
-            with ThreadPoolExecutor(len(self.lanes), thread_name_prefix="mailer-send") as pool:
-                while True:
-                    while ready and free and not stopping:
-                        lane, batch = free.pop(), ready.popleft()
-                        flying[pool.submit(self.send, lane, batch)] = (batch, lane)
-                    answered = [f for f in flying if f.done()]
-                    if not answered and not stopping and not dry and len(ready) < len(self.lanes):
-                        if not keep_going():
-                            stopping = True
-                            continue
-                        taken = self.take(held)
-                        if taken is None:
-                            dry = True
-                            if not flying and not ready:
-                                self.exhausted = True
-                                return
-                        else:
-                            held.add(taken.batch_id)
-                            ready.append(taken)
+            while True:
+                while True:  # answers first: they free lanes and may put batches back
+                    try:
+                        batch, error, exc = answers.get_nowait()
+                    except queue.Empty:
+                        break
+                    held.discard(batch.batch_id)
+                    dry = False
+                    if exc is not None:
+                        raise exc
+                    yield batch, error
+                if not stopping and not dry and len(held) < 2 * len(self.lanes):
+                    if not keep_going():  # no new batch; the ones in flight answer first
+                        stopping = True
+                        self._take_back(line, held)
                         continue
-                    if not flying:
-                        return
-                    if not answered and self.ahead is not None and not stopping:
-                        waiting = next((b for b in ready if b.batch_id not in done_ahead), None)
-                        if waiting is not None:
-                            done_ahead.add(waiting.batch_id)
-                            self.ahead(waiting)
-                            continue
-                    if not answered:
-                        answered = list(wait(flying, return_when=FIRST_COMPLETED)[0])
-                    for future in answered:
-                        batch, lane = flying.pop(future)
-                        free.append(lane)
-                        held.discard(batch.batch_id)
-                        done_ahead.discard(batch.batch_id)
-                        dry = False
-                        yield batch, future.result()
-        finally:
-            self.left = list(ready)
+                    taken = self.take(held)
+                    if taken is None:
+                        dry = True
+                        if not held:
+                            self.exhausted = True
+                            return
+                        continue
+                    if self.ahead is not None and len(held) >= len(self.lanes):
+                        self.ahead(taken)  # every lane is busy: it will wait in line
+                    held.add(taken.batch_id)
+                    line.put(taken)
+                    continue
+                if not held:
+                    return
+                batch, error, exc = answers.get()
+                held.discard(batch.batch_id)
+                dry = False
+                if exc is not None:
+                    raise exc
+                yield batch, error
+        finally:  # stopped, or an error: the batches in flight finish, their lanes record
+            self._take_back(line, held)
+            for _ in threads:
+                line.put(None)
+            for thread in threads:
+                thread.join()
+
+    def _take_back(self, line: queue.SimpleQueue[Batch | None], held: set[int]) -> None:
+        """The batches still waiting in line, taken back before any lane takes them."""
+        while True:
+            try:
+                waiting = line.get_nowait()
+            except queue.Empty:
+                return
+            if waiting is not None:
+                self.left.append(waiting)
+                held.discard(waiting.batch_id)
 
     def _one_lane(self, keep_going: Callable[[], bool]) -> Iterator[tuple[Batch, str | None]]:
         """One lane: no thread, one batch after the other (``concurrency = 1``)."""
