@@ -353,3 +353,38 @@ def test_a_process_writers_take_turns_on_one_sqlite_file(engine: Engine) -> None
         assert db.get_or_create_list(conn, "first") == 1
     thread.join()
     assert 0 <= started - done[0] < 0.06, f"started {started - done[0]:.3f}s after the commit"
+
+
+# -- the total, counted meanwhile --------------------------------------------------------
+def test_the_total_counted_meanwhile_is_the_list_while_batches_are_queued(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches queued while the count runs move recipients from "not yet queued" to
+    "queued" in the count's snapshot: the total stays the list's size, and a send's last
+    progress report is (all, all)."""
+    from mailer.delivery.batchrows import queue_page
+    from mailer.delivery.counting import count_meanwhile
+    from mailer.delivery.recipients import PageReader, language_cond
+
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    config = make_config(tmp_path, sending={"concurrency": 4, "batch_size": 50})
+    seed(engine, 3000)
+    cid = campaign(engine, config)
+    with db.read(engine) as conn:
+        list_id = conn.execute(select(db.campaigns.c.list_id)).scalar_one()
+    reader = PageReader(engine.dialect, cid, list_id, language_cond("en", "en", ["en"]), False)
+    counted = count_meanwhile(engine, cid, list_id)
+    _bid, rows, _after = queue_page(engine, cid, "me", reader, "en", 0, 700)
+    assert len(rows) == 700
+    assert counted.result() == (3000, 0)
+    seen: list[tuple[int, int]] = []
+
+    def report(done: int, total: int) -> None:
+        seen.append((done, total))
+
+    with FaultServer() as server:
+        backend = SendGridBackend(KEY, server.url)
+        result = run_campaign(engine, config, cid, backend=backend, progress=report)
+    assert result.status == "sent" and result.total == result.accepted == 3000
+    assert seen and seen[-1] == (3000, 3000)
+    assert all(done <= total == 3000 for done, total in seen)

@@ -35,9 +35,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, wait
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -47,13 +48,12 @@ from ..backends.base import Batch, Recipient, Sender, TransientFailure
 from ..config import Config
 from ..errors import DeliveryError
 from ..process import runner_id
-from . import batchrows, claims, outcomes, pace, recovery, signals
+from . import batchrows, claims, counting, outcomes, pace, recovery, signals
 from .personalize import Personalizer
 from .pool import InFlight, heap_frozen, lanes, writing
 from .recipients import (
     LanguageGroup,
     PageReader,
-    eligible,
     language_cond,
 )
 
@@ -162,35 +162,9 @@ class Ledger:
         recovery.resolve_from_events(self.engine, self.cid)
 
     def count_total(self) -> tuple[int, int]:
-        """(recipients in all, recipients already settled) — and store the total.
-
-        A runner that joins a campaign others are sending (:attr:`joining`) takes the total
-        its starter stored. Counting runs the one anti-join of the send (members not yet
-        queued); on PostgreSQL without nested loops, so the statistics of a ``deliveries``
-        table that fills during the send cannot turn it into a nested loop that re-reads
-        the campaign's deliveries for every member (minutes instead of milliseconds)."""
-        d, c = db.deliveries, db.campaigns
-        with writing(self.engine) as conn:
-            queued: dict[str, int] = dict(
-                conn.execute(
-                    select(d.c.status, func.count())
-                    .where(d.c.campaign_id == self.cid)
-                    .group_by(d.c.status)
-                ).all()
-            )
-            settled = int(sum(v for k, v in queued.items() if k != DS.PENDING.value))
-            if self.joining:
-                stored = conn.execute(select(c.c.recipients).where(c.c.id == self.cid)).scalar()
-                if stored:
-                    return int(stored), settled
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SET LOCAL enable_nestloop = off"))
-            fresh = conn.execute(
-                select(func.count()).select_from(eligible(self.cid, self.list_id).subquery())
-            ).scalar_one()
-            total = int(sum(queued.values()) + fresh)
-            self._set_campaign(conn, recipients=total)
-        return total, settled
+        """(recipients in all, recipients already settled) — and store the total
+        (:func:`.counting.count_total`)."""
+        return counting.count_total(self.engine, self.cid, self.list_id, joining=self.joining)
 
     # -- batches -------------------------------------------------------------------
     def next_pending(self, held: set[int] | frozenset[int] = frozenset()) -> Batch | None:
@@ -277,10 +251,9 @@ class Ledger:
             with writing(self.engine) as conn:
                 self._set_campaign(conn, backend=self.backend.name)
             self.recorded = self.backend.name
-        total, done = self.count_total()
-        if progress:
-            progress(done, total)
-        failures, last = 0, ""
+        counted = counting.count_meanwhile(
+            self.engine, self.cid, self.list_id, joining=self.joining
+        )
         self._lanes = lanes(self.backend, self.concurrency)
         opened: list[Backend] = []
         try:
@@ -290,51 +263,75 @@ class Ledger:
         except TransientFailure as exc:
             for lane in opened:
                 lane.close()
+            counted.result()
             with writing(self.engine) as conn:
                 self._set_campaign(conn, status=CS.PAUSED.value, error=str(exc))
             return
-        watch = signals.SignalWatch(self.engine, self.cid, self.sending, lambda: total)
-        beat = claims.BatchHeartbeat(self.engine, self.cid, self.me, claims.HEARTBEAT_SECONDS)
+        sent = [0]
+
+        def report() -> None:
+            """*progress* once the total is known: (done so far, total)."""
+            if progress and counted.done() and counted.exception() is None:
+                total, settled = counted.result()
+                progress(min(settled + sent[0], total), total)
+
+        watch = signals.SignalWatch(
+            self.engine, self.cid, self.sending, lambda: counted.result()[0]
+        )
         try:
-            with beat, heap_frozen():
-                while True:
-                    for batch, error in self._sent_batches(should_stop):
-                        done += len(batch.recipients)
-                        if progress:
-                            progress(min(done, total), total)
-                        if watch():  # paused on bad signals: stop preparing batches
-                            self._halted = True
-                        if error is None:
-                            failures = 0
-                            continue
-                        failures, last = failures + 1, error
-                        log.warning(
-                            "campaign %s: batch %s failed: %s", self.cid, batch.batch_id, error
-                        )
-                        if failures >= self.max_failures:
-                            with writing(self.engine) as conn:
-                                self._set_campaign(
-                                    conn,
-                                    status=CS.PAUSED.value,
-                                    error=f"paused after {failures} failed batches in a row; "
-                                    f"last: {last}. Fix the cause, then run `mailer send` "
-                                    "again to resume.",
-                                )
-                            return
-                    if not self.exhausted:  # stopped, cancelled or paused elsewhere
-                        return
-                    if self.finish():
-                        return
-                    # other runners still have batches open: wait for their answers (or
-                    # for their claims to go stale), then look for work again
-                    if should_stop is not None and should_stop():
-                        return
-                    time.sleep(self.poll_seconds)
-                    self.recover()
-                    self._lang, self._cursor, self._requeued = 0, 0, True
+            self._loop(counted, sent, report, should_stop, watch)
         finally:
             for lane in opened:
                 lane.close()
+            wait([counted])
+        counted.result()  # an error of the count
+        report()
+
+    def _loop(
+        self,
+        counted: Future[tuple[int, int]],
+        sent: list[int],
+        report: Callable[[], None],
+        should_stop: Callable[[], bool] | None,
+        watch: signals.SignalWatch,
+    ) -> None:
+        """:meth:`run`'s loop: batches until the campaign is sent, stopped or paused."""
+        failures, last = 0, ""
+        beat = claims.BatchHeartbeat(self.engine, self.cid, self.me, claims.HEARTBEAT_SECONDS)
+        with beat, heap_frozen():
+            while True:
+                for batch, error in self._sent_batches(should_stop):
+                    sent[0] += len(batch.recipients)
+                    report()
+                    if watch():  # paused on bad signals: stop preparing batches
+                        self._halted = True
+                    if error is None:
+                        failures = 0
+                        continue
+                    failures, last = failures + 1, error
+                    log.warning("campaign %s: batch %s failed: %s", self.cid, batch.batch_id, error)
+                    if failures >= self.max_failures:
+                        with writing(self.engine) as conn:
+                            self._set_campaign(
+                                conn,
+                                status=CS.PAUSED.value,
+                                error=f"paused after {failures} failed batches in a row; "
+                                f"last: {last}. Fix the cause, then run `mailer send` "
+                                "again to resume.",
+                            )
+                        return
+                if not self.exhausted:  # stopped, cancelled or paused elsewhere
+                    return
+                counted.result()  # the total is stored while the campaign is still sending
+                if self.finish():
+                    return
+                # other runners still have batches open: wait for their answers (or
+                # for their claims to go stale), then look for work again
+                if should_stop is not None and should_stop():
+                    return
+                time.sleep(self.poll_seconds)
+                self.recover()
+                self._lang, self._cursor, self._requeued = 0, 0, True
 
     def _take(self, held: set[int] | frozenset[int] = frozenset()) -> Batch | None:
         """A pending batch when there may be one, else a new one, else a last look for a
