@@ -49,15 +49,22 @@ _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
+#: 0 to 1,295 in base 36 without leading zeros
+_SHORT = [p.lstrip("0") or "0" for p in _PAIRS]
+
+
 def _b36(n: int) -> str:
     if n < 0:
         raise ValueError("ids are non-negative")
-    if n < 36:
-        return _ALPHABET[n]
-    out = []
-    while n:
-        n, r = divmod(n, 1296)
-        out.append(_PAIRS[r])
+    if n < 1296:
+        return _SHORT[n]
+    high, low = divmod(n, 1296)
+    if high < 1296:  # ids below 1,679,616: two lookups
+        return _SHORT[high] + _PAIRS[low]
+    out = [_PAIRS[low]]
+    while high:
+        high, low = divmod(high, 1296)
+        out.append(_PAIRS[low])
     return "".join(reversed(out)).lstrip("0")
 
 
