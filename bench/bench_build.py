@@ -72,14 +72,15 @@ def stale_bytecode(package: Path) -> list[Path]:
         except OSError:
             stale.append(source)
             continue
-        st = source.stat()
-        fresh = (
-            header[:4] == importlib.util.MAGIC_NUMBER
-            and int.from_bytes(header[4:8], "little") == 0  # checked by the source's mtime
-            and int.from_bytes(header[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
-            and int.from_bytes(header[12:16], "little") == st.st_size & 0xFFFFFFFF
-        )
-        if not fresh:
+        flags = int.from_bytes(header[4:8], "little")
+        if flags & 1:  # checked by the source's hash (compiled with SOURCE_DATE_EPOCH set)
+            stamp = importlib.util.source_hash(source.read_bytes())
+        else:  # checked by the source's mtime and size
+            st = source.stat()
+            stamp = (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (
+                st.st_size & 0xFFFFFFFF
+            ).to_bytes(4, "little")
+        if header[:4] != importlib.util.MAGIC_NUMBER or header[8:16] != stamp:
             stale.append(source)
     return stale
 
