@@ -112,6 +112,17 @@ def test_one_scan_per_batch_finds_what_the_recipient_check_finds(odd: Recipient)
     assert [r.subscriber_id for r in mixed.recipients if problem_of(mixed, r)] == [7]
 
 
+def test_the_scan_reads_characters_not_bytes_of_other_scripts() -> None:
+    """Names in other scripts (their UTF-8 bytes are all ≥ 0x80), C1 controls and line
+    separators are not what the check looks for; an ASCII control among them is."""
+    names = ["Çağrı Öztürk", "مریم", "李雷", "😀 Emoji", "NEL\u0085", "LS\u2028", "x\ud800y"]
+    people = [_person(i, name=n) for i, n in enumerate(names)]
+    assert not may_have_problems(_batch(people))
+    assert all(problem_of(_batch(people), r) is None for r in people)
+    for bad in ("Çağrı\x1f", "李\x00雷", "😀\x7f", "مریم\r"):
+        assert may_have_problems(_batch([*people, _person(99, name=bad)])), repr(bad)
+
+
 def test_a_control_character_in_the_subject_is_seen_by_the_scan() -> None:
     people = [_person(i) for i in range(3)]
     assert may_have_problems(_batch(people, subject="News\n"))

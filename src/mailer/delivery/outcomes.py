@@ -121,8 +121,7 @@ def _one_answer(batch: Batch, items: Sequence[Reported]) -> bool:
     no error (SendGrid's answer)."""
     if len(items) != len(batch.recipients) or not items:
         return False
-    pid = items[0][2]
-    return all(o == DS.ACCEPTED.value and p == pid and e is None for _s, o, p, e in items)
+    return {(o, p, e) for _s, o, p, e in items} == {(DS.ACCEPTED.value, items[0][2], None)}
 
 
 def drop_unbuildable(engine: Engine, batch: Batch) -> Batch:
