@@ -12,6 +12,20 @@ import pytest
 from support import ROOT, PostgresServer
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The run's builds (and the processes they start) keep compiled templates and Markdown
+    in a folder of the session's, not in the user's ``~/.cache/mailer``: thousands of
+    temporary projects would otherwise each leave their compiled templates there."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the session (skips when not installed)."""

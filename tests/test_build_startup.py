@@ -116,3 +116,32 @@ def test_text_cache_ignores_a_broken_file_and_keys_on_the_version(
     ]
     assert TextCache("t", "v1").get("*hi*") == "<em>hi</em>"
     assert TextCache("t", "v2").get("*hi*") is None
+
+
+def test_compiled_templates_are_pruned_to_the_newest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every template path has its own compiled file; past MAX_TEMPLATES the least recently
+    written go, so templates built from many folders never fill the disk, and the newest
+    still load from the cache."""
+    import jinja2
+
+    from mailer.build import cache as cache_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache_module, "MAX_TEMPLATES", 3)
+    bcc = cache_module.jinja_bytecode_cache()
+    folder = tmp_path / "cache" / "mailer" / "jinja"
+    keys = []
+    for i in range(6):
+        project = tmp_path / f"project{i}"
+        project.mkdir()
+        (project / "t.html").write_text(f"<p>{i} {{{{ x }}}}</p>", encoding="utf-8")
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(project), bytecode_cache=bcc)
+        assert env.get_template("t.html").render(x="y") == f"<p>{i} y</p>"
+        keys.append(bcc.get_cache_key("t.html", str(project / "t.html")))
+        written = folder / f"__jinja2_{keys[-1]}.cache"
+        os.utime(written, ns=(i * 10**9, i * 10**9))  # written in this order, whatever the clock
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"__jinja2_{key}.cache" for key in keys[3:]
+    )

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 #: a TextCache keeps at most this many entries (the oldest written are dropped first)
 MAX_ENTRIES = 4096
+#: the compiled-template folder keeps at most this many files: each template file path has
+#: its own entry, so projects moved, copied or built from temporary folders would otherwise
+#: add files forever (the least recently written are removed first)
+MAX_TEMPLATES = 2000
 
 
 def cache_folder(*parts: str) -> str | None:
@@ -54,7 +58,33 @@ def jinja_bytecode_cache() -> Any:
                 log.debug("ignoring the compiled template %s: %s", bucket.key, exc)
                 bucket.reset()
 
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            super().dump_bytecode(bucket)  # only when a template was compiled anew
+            prune(self.directory, MAX_TEMPLATES)
+
     return _Tolerant(folder)
+
+
+def prune(folder: str, keep: int) -> int:
+    """Remove the least recently written files of *folder* beyond the newest *keep*;
+    the number removed. Files that vanish or cannot be removed meanwhile are skipped."""
+    try:
+        entries = [e for e in os.scandir(folder) if e.is_file(follow_symlinks=False)]
+    except OSError:
+        return 0
+    if len(entries) <= keep:
+        return 0
+    aged = []
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            aged.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
+    aged.sort()
+    removed = 0
+    for _, path in aged[: max(0, len(aged) - keep)]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            removed += 1
+    return removed
 
 
 def digest(text: str) -> str:
