@@ -19,7 +19,8 @@ The client has no timeout and never retries, so this module does both:
 Batches in flight (``[sending] concurrency``): the ledger sends on :meth:`SendGridBackend.fork`
 s, one client per thread (the client keeps per-request headers on itself). The body is
 serialised here, not by the client: the parts every request of one language shares are
-encoded once and each batch's personalizations are encoded with orjson and spliced in; the
+encoded once and each batch's personalizations are encoded with orjson and spliced in
+(:meth:`SendGridBackend.prepare` does it ahead for a batch waiting for a lane); the
 request is made as the client's ``mail.send.post`` makes it, without its DEBUG lines
 (see :meth:`SendGridBackend._request`).
 

@@ -24,10 +24,12 @@ is skipped from then on. After ``sending.max_consecutive_failures`` failed batch
 row the campaign pauses with the last error instead of burning through the list.
 
 Up to ``sending.concurrency`` batches are in flight at once, each on its own lane
-(:mod:`mailer.delivery.pool`): this thread prepares the next batch while the lanes send;
-each lane marks its batch in flight, sends it and records the answer
-(:mod:`mailer.delivery.outcomes`). Between batches the loop watches the provider's
-complaint and bounce signals (:mod:`mailer.delivery.signals`) and pauses on bad ones.
+(:mod:`mailer.delivery.pool`): this thread prepares batches (up to one per lane ahead,
+recorded ``pending``) while the lanes send; each lane takes the next prepared batch, marks
+it in flight, sends it and records the answer (:mod:`mailer.delivery.outcomes`). The total
+is counted meanwhile on one snapshot (:mod:`mailer.delivery.counting`). Between batches the
+loop watches the provider's complaint and bounce signals (:mod:`mailer.delivery.signals`)
+and pauses on bad ones.
 """
 
 from __future__ import annotations
