@@ -287,3 +287,73 @@ def test_has_rtl_is_any_right_to_left_character(text: str) -> None:
 
     expected = any(unicodedata.bidirectional(c) in ("R", "AL") for c in text)
     assert i18n.has_rtl(text) is expected
+
+
+def test_theme_icon_lists_each_folder_per_render_as_is_file_would_answer(tmp_path: Path) -> None:
+    """``icon(label)`` finds what ``Path.is_file`` finds (a file, a symlink to one; not a
+    folder, not a dangling link; the first folder that has it), and a later render
+    (a new ``theme_icon``) sees an icon added meanwhile, as a preview must."""
+    import os
+
+    from mailer.build.icons import network_key, theme_icon
+
+    own, theme = tmp_path / "own", tmp_path / "theme"
+    for folder in (own, theme):
+        (folder / "icons").mkdir(parents=True)
+    (theme / "icons" / "icon-facebook.png").write_bytes(b"png")
+    (theme / "icons" / "icon-x.png").write_bytes(b"png")
+    (own / "icons" / "icon-x.png").mkdir()  # a folder: not an icon
+    os.symlink(theme / "icons" / "icon-x.png", own / "icons" / "icon-linkedin.png")
+    os.symlink(tmp_path / "nowhere.png", own / "icons" / "icon-youtube.png")
+    dirs = (str(own), str(theme), str(tmp_path / "missing"))
+    labels = ["Facebook", "X (Twitter)", "LinkedIn", "YouTube", "WhatsApp", "Email"]
+
+    def expected(label: str) -> str:
+        name = f"icons/icon-{network_key(label)}.png"
+        for folder in dirs:
+            if (Path(folder) / name).is_file():
+                return f"{folder}|{name}"
+        return ""
+
+    def img(name: str, folder: Path) -> str:
+        return f"{folder}|{name}"
+
+    icon = theme_icon(img, dirs)
+    assert [icon(label) for label in labels] == [expected(label) for label in labels]
+    assert icon("LinkedIn") == f"{own}|icons/icon-linkedin.png"
+    assert icon("WhatsApp") == ""
+    (theme / "icons" / "icon-whatsapp.png").write_bytes(b"png")
+    assert theme_icon(img, dirs)("WhatsApp") == f"{theme}|icons/icon-whatsapp.png"
+
+
+def test_the_image_outside_is_named_at_its_own_line_among_several(tmp_path: Path) -> None:
+    """``check_image_paths`` walks the issue without paths and looks for the line only when
+    an image is refused: the error names the second of three images that share one ``src``
+    text, the one whose file is a symlink out, at its own line and column."""
+    from mailer.build.images import check_image_paths, one_build
+    from mailer.build.issue_yaml import compose
+    from mailer.errors import IssueError
+
+    issues = tmp_path / "issues"
+    (issues / "assets").mkdir(parents=True)
+    (issues / "assets" / "a.jpg").write_bytes(b"jpg")
+    (tmp_path / "secret.jpg").write_bytes(b"jpg")
+    (issues / "assets" / "b.jpg").symlink_to(tmp_path / "secret.jpg")
+    text = (
+        "blocks:\n"
+        "  - type: image\n"
+        "    image: {src: assets/a.jpg}\n"
+        "  - type: story\n"
+        "    items:\n"
+        "      - thumbnail: {src: https://x.org/b.jpg}\n"
+        "      - image:\n"
+        "          src: assets/b.jpg\n"
+        "  - type: image\n"
+        "    image: {src: assets/b.jpg}\n"
+    )
+    issue = issues / "x.yaml"
+    data, marks = compose(issue, text)
+    with one_build(), pytest.raises(IssueError) as caught:
+        check_image_paths(issue, data, marks)
+    assert caught.value.location == f"{issue}:8:16"
+    assert "'assets/b.jpg'" in str(caught.value)

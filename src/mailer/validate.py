@@ -107,7 +107,7 @@ class FieldInfo:
         if self.default_factory is not None:
             return self.default_factory()
         value = self.default
-        return value.copy() if isinstance(value, list | dict) else value
+        return value.copy() if isinstance(value, (list, dict)) else value
 
 
 def Field(
@@ -142,13 +142,20 @@ def model_validator(func: Callable[[Any], Any]) -> Any:
 
 
 class _Compiled:
-    __slots__ = ("checks", "field_checks", "fields", "model_checks")
+    __slots__ = ("checks", "field_checks", "fields", "model_checks", "plan")
 
     def __init__(self) -> None:
         self.fields: dict[str, FieldInfo] = {}
         self.checks: dict[str, Check] = {}
         self.field_checks: dict[str, list[Callable[..., Any]]] = {}
         self.model_checks: list[Callable[[Any], Any]] = []
+        #: per field, in order: its name, check, field validators, whether it is required,
+        #: and its default when that is a constant (else the FieldInfo that makes one)
+        self.plan: tuple[_Step, ...] = ()
+
+
+#: one field of :attr:`_Compiled.plan`
+_Step = tuple[str, Check, tuple[Callable[..., Any], ...], bool, Any, "FieldInfo | None"]
 
 
 class _ModelMeta(type):
@@ -243,34 +250,56 @@ class Model(metaclass=_ModelMeta):
                     compiled.field_checks.setdefault(name, []).append(attr)
                 if getattr(attr, "__validates_model__", False):
                     compiled.model_checks.append(attr)
+        compiled.plan = tuple(
+            (
+                name,
+                compiled.checks[name],
+                tuple(compiled.field_checks.get(name, ())),
+                info.required,
+                info.default,
+                # a factory or a list/dict default: made afresh per object
+                info
+                if info.default_factory is not None or isinstance(info.default, list | dict)
+                else None,
+            )
+            for name, info in compiled.fields.items()
+        )
         cls._model_compiled = compiled
         return compiled
 
     @classmethod
     def _values(cls, data: dict[str, Any], loc: Loc, errors: list[Error]) -> dict[str, Any]:
-        compiled = cls._compiled()
+        """The checked value of each field of *data* (the plan of :meth:`_compiled`: one
+        tuple per field, no per-field look-ups); unknown keys after, in *data*'s order."""
         values: dict[str, Any] = {}
-        for name, info in compiled.fields.items():
+        present = 0
+        for name, check, funcs, required, default, maker in cls._compiled().plan:
             if name not in data:
-                if info.required:
+                if required:
                     errors.append(error("missing", (*loc, name), data))
                 else:
-                    values[name] = info.make_default()
+                    values[name] = default if maker is None else maker.make_default()
                 continue
+            present += 1
             raw = data[name]
+            if not funcs:
+                values[name] = check(raw, (*loc, name), errors)
+                continue
             before = len(errors)
-            value = compiled.checks[name](raw, (*loc, name), errors)
+            value = check(raw, (*loc, name), errors)
             if len(errors) == before:
-                for func in compiled.field_checks.get(name, ()):
+                for func in funcs:
                     try:
                         value = func(cls, value)
                     except ValueError as exc:
                         errors.append(error("value_error", (*loc, name), raw, exc=exc))
                         break
             values[name] = value
-        for key in data:
-            if key not in compiled.fields:
-                errors.append(error("extra_forbidden", (*loc, key), data[key]))
+        if present != len(data):  # keys that are no field
+            fields = cls._compiled().fields
+            for key in data:
+                if key not in fields:
+                    errors.append(error("extra_forbidden", (*loc, key), data[key]))
         return values
 
     @classmethod
@@ -295,7 +324,8 @@ class Model(metaclass=_ModelMeta):
             return BAD
         obj = cls.__new__(cls)
         object.__setattr__(obj, "__dict__", values)
-        cls._after(obj, loc, data, errors)
+        if cls.__dict__["_model_compiled"].model_checks:  # compiled by _values
+            cls._after(obj, loc, data, errors)
         return obj if len(errors) == before else BAD
 
     # -- the object --------------------------------------------------------------------

@@ -139,7 +139,16 @@ def _text(constraints: dict[str, Any], strip: bool) -> Check:
             return BAD
         return value
 
-    return check
+    if low is not None or high is not None or regex is not None:
+        return check
+
+    def text(raw: Any, loc: Loc, errors: list[Error]) -> Any:
+        """A text without constraints (most are): a ``str`` passes at once."""
+        if type(raw) is str:
+            return raw.strip() if strip else raw
+        return check(raw, loc, errors)
+
+    return text
 
 
 def _whole(value: Any) -> tuple[str, int | None]:

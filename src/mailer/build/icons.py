@@ -6,10 +6,15 @@ that has it (a user's own folder first, then mailer's theme) and registered as a
 through the render stage's ``img`` helper, so ``mailer build`` copies it and a send
 points at ``assets_url``; ``""`` when no folder has one. The icons are drawn by
 ``tools/make_theme_icons.py``.
+
+Each folder's ``icons/`` is listed once per :func:`theme_icon` (once per render, on the
+first ``icon()`` call), not looked at per label: a preview's next render sees an icon
+added or removed meanwhile.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,14 +24,34 @@ def network_key(label: str) -> str:
     return label.split(" ", 1)[0].lower()
 
 
+def icon_files(folder: str) -> frozenset[str]:
+    """The names of the files (or symlinks to files) in *folder*'s ``icons/``; empty when
+    it has none."""
+    try:
+        with os.scandir(os.path.join(folder, "icons")) as entries:
+            return frozenset(entry.name for entry in entries if _is_file(entry))
+    except OSError:
+        return frozenset()
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()  # follows a symlink, as Path.is_file does
+    except OSError:
+        return False
+
+
 def theme_icon(img: Callable[[str, Path], str], dirs: tuple[str, ...]) -> Callable[[str], str]:
     """``icon(label)`` for templates: the URL of the network's icon, or ``""``."""
+    listed: list[tuple[str, frozenset[str]]] = []
 
     def icon(label: str) -> str:
-        name = f"icons/icon-{network_key(label)}.png"
-        for folder in dirs:
-            if (Path(folder) / name).is_file():
-                return img(name, Path(folder))
+        if not listed:
+            listed.extend((folder, icon_files(folder)) for folder in dirs)
+        file = f"icon-{network_key(label)}.png"
+        for folder, files in listed:
+            if file in files:
+                return img(f"icons/{file}", Path(folder))
         return ""
 
     return icon

@@ -14,6 +14,7 @@ build asks about the issue's folder and each image some 27 times per language (i
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections.abc import Iterator
@@ -93,36 +94,48 @@ def inside(path: Path, folder: Path) -> bool:
         base = _resolve(str(folder))
     except (OSError, RuntimeError):  # a symlink loop
         return False
-    return _within(path, base)
+    return _within(str(path), base)
 
 
-def _within(path: Path, base: str) -> bool:
-    """Whether *path* resolves inside the resolved folder *base*."""
+def _within(path: str, base: str) -> bool:
+    """Whether the path *path* resolves inside the resolved folder *base*."""
     try:
-        resolved = _resolve(str(path))
+        resolved = _resolve(path)
     except (OSError, RuntimeError):
         return False
     return resolved == base or resolved.startswith(base.rstrip(os.sep) + os.sep)
 
 
-def _local_sources(data: Any) -> list[tuple[tuple[Any, ...], str]]:
+@functools.lru_cache(maxsize=1024)
+def _joined(folder: str, src: str) -> str:
+    """``str(Path(folder) / src)``: plain path arithmetic, the file is not looked at."""
+    return str(Path(folder) / src)
+
+
+_CONTAINERS = (dict, list)
+_REMOTE = ("https://", "http://")
+
+
+def _local_sources(data: Any, *, where: bool = True) -> list[tuple[tuple[Any, ...], str]]:
     """``(where, src)`` of each local image of *data*, in document order (a plain walk:
-    the issue is walked once per language and translation)."""
+    the issue is walked once per language and translation). With ``where=False`` each
+    *where* is ``()``: the walk builds no paths (wanted only for an error's line)."""
     found: list[tuple[tuple[Any, ...], str]] = []
 
-    def walk(value: Any, where: tuple[Any, ...]) -> None:
+    def walk(value: Any, at: tuple[Any, ...]) -> None:
         if isinstance(value, dict):
             for key, item in value.items():
+                if not isinstance(item, _CONTAINERS):  # most are texts: one test
+                    continue
                 if key in IMAGE_KEYS and isinstance(item, dict):
                     src = item.get("src")
-                    if isinstance(src, str) and not src.strip().startswith(("https://", "http://")):
-                        found.append(((*where, key, "src"), src.strip()))
-                if isinstance(item, dict | list):
-                    walk(item, (*where, key))
+                    if isinstance(src, str) and not src.strip().startswith(_REMOTE):
+                        found.append(((*at, key, "src") if where else at, src.strip()))
+                walk(item, (*at, key) if where else at)
         elif isinstance(value, list):
             for i, item in enumerate(value):
-                if isinstance(item, dict | list):
-                    walk(item, (*where, i))
+                if isinstance(item, _CONTAINERS):
+                    walk(item, (*at, i) if where else at)
 
     walk(data, ())
     return found
@@ -135,13 +148,15 @@ def check_image_paths(
     that resolves outside the issue's folder. *source* names the file the data was
     read from when it is not *path* (a translation; then *marks* may be empty)."""
     folder = path.parent
+    name = str(folder)
     try:
-        base: str | None = _resolve(str(folder))
+        base: str | None = _resolve(name)
     except (OSError, RuntimeError):  # a symlink loop: nothing is inside
         base = None
-    for where, src in _local_sources(data):
-        if base is not None and _within(folder / src, base):
+    for n, (_, src) in enumerate(_local_sources(data, where=False)):
+        if base is not None and _within(_joined(name, src), base):
             continue
+        where = _local_sources(data)[n][0]
         line, col = marks.get(where, (0, 0))
         shown = source or path
         location = f"{shown}:{line}:{col}" if line else str(shown)
