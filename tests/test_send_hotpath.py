@@ -486,3 +486,18 @@ def test_kill_9_with_four_batches_in_flight_then_resume_sends_nobody_twice(
     assert set(status) == everyone and accepted | unknown == everyone
     assert accepted <= set(log) <= accepted | unknown
     assert len(unknown) <= kills * 4 * 50
+
+
+def test_a_bare_read_that_fails_raises_sqlalchemys_error(engine: Engine) -> None:
+    """The driver's own cursor reads a page; a failing read is raised as SQLAlchemy's error
+    (what the CLI reports), and the transaction goes on."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    bad = recipients.Bare(text("SELECT id FROM no_such_table").compile(dialect=engine.dialect))
+    good = recipients.Bare(select(db.lists.c.id).compile(dialect=engine.dialect))
+    with writing(engine) as conn:
+        db.get_or_create_list(conn, "a")
+        with pytest.raises(OperationalError, match="no_such_table"):
+            bad.all(conn)
+        assert good.all(conn) == [(1,)]

@@ -170,7 +170,22 @@ class Bare:
         return conn.exec_driver_sql(self.sql, args)
 
     def all(self, conn: Connection, **values: Any) -> list[Any]:
-        return list(self.run(conn, **values).fetchall())
+        """The rows. On SQLite they are read with the driver's own cursor (plain tuples: no
+        result object or row wrappers for a page of a thousand); should the driver fail,
+        the statement runs again through SQLAlchemy, which raises its own error (a failed
+        read leaves an SQLite transaction as it was; a PostgreSQL one would be aborted)."""
+        params = {**self.params, **values}
+        args: Any = params if self.order is None else tuple(params[k] for k in self.order)
+        if conn.dialect.name == "sqlite":
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(self.sql, args)
+                return list(cursor.fetchall())
+            except Exception:  # run again below, to raise as SQLAlchemy words it
+                pass
+            finally:
+                cursor.close()
+        return list(conn.exec_driver_sql(self.sql, args).fetchall())
 
 
 def driver_time(dialect: Any, value: Any) -> Any:
