@@ -357,3 +357,37 @@ def test_the_image_outside_is_named_at_its_own_line_among_several(tmp_path: Path
         check_image_paths(issue, data, marks)
     assert caught.value.location == f"{issue}:8:16"
     assert "'assets/b.jpg'" in str(caught.value)
+
+
+def test_a_template_edited_between_renders_shows_in_the_next_render(project: Path) -> None:
+    """Templates are looked at once per render (Jinja2 asks at every include and import):
+    an edit of one that a render includes many times (the follow/share link macro) shows
+    in the next render, everywhere, and an unedited theme renders the same as before."""
+    import os
+
+    from mailer.build.images import one_build
+    from mailer.build.issue import load_issue
+    from mailer.build.render import render_mjml, template_dirs
+    from mailer.config import load_config
+
+    config = load_config(project / "mailer.toml")
+    sample = project / "issues" / "2018-03-iom-turkey.yaml"
+
+    def render() -> str:
+        with one_build():
+            issue = load_issue(sample, block_dirs=template_dirs(config))
+            return render_mjml(issue, config).mjml
+
+    first = render()
+    assert render() == first
+    macro = project / "templates" / "network_link.mjml.j2"
+    assert 'style="white-space:nowrap"' in first
+    macro.write_text(
+        macro.read_text(encoding="utf-8").replace("white-space:nowrap", "white-space:pre"),
+        encoding="utf-8",
+    )
+    stat = macro.stat()
+    os.utime(macro, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    second = render()
+    assert 'style="white-space:nowrap"' not in second
+    assert second.count('style="white-space:pre"') == first.count('style="white-space:nowrap"')

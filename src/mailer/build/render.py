@@ -19,6 +19,8 @@ same way.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +85,7 @@ def environment(dirs: tuple[str, ...], lang: str) -> Any:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(list(dirs)),
+        loader=_loader_class()(list(dirs)),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
@@ -99,6 +101,39 @@ def environment(dirs: tuple[str, ...], lang: str) -> Any:
 
     i18n.install(env, lang)
     return env
+
+
+#: within one render (see :func:`render_mjml`): each loaded template's answer to "is its
+#: file unchanged?", by Jinja2's own check of it (None outside a render)
+_FRESH: ContextVar[dict[Callable[[], bool], bool] | None] = ContextVar(
+    "mailer_fresh_templates", default=None
+)
+
+
+@functools.cache
+def _loader_class() -> Any:
+    """Jinja2's ``FileSystemLoader`` whose templates are looked at (``stat``) once per
+    render: with ``auto_reload`` Jinja2 asks at every ``include`` and ``import`` (the
+    sample's render asks 19 times about 10 files). A later render asks again, so an
+    edited template shows in the next preview."""
+    from jinja2 import FileSystemLoader
+
+    class FreshLoader(FileSystemLoader):
+        def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+            source, filename, unchanged = super().get_source(environment, template)
+
+            def uptodate() -> bool:
+                seen = _FRESH.get()
+                if seen is None:
+                    return unchanged()
+                found = seen.get(unchanged)
+                if found is None:
+                    found = seen[unchanged] = unchanged()
+                return found
+
+            return source, filename, uptodate
+
+    return FreshLoader
 
 
 @functools.cache
@@ -355,6 +390,7 @@ def render_mjml(issue: Issue, config: Config, *, for_send: bool = False) -> Rend
         "unsubscribe_url": "%%unsubscribe_url%%",
         "view_url": "%%view_url%%",
     }
+    token = _FRESH.set({})
     try:
         mjml = env.get_template("base.mjml.j2").render(context)
     except (jinja2.TemplateNotFound, jinja2.TemplateSyntaxError, jinja2.UndefinedError) as exc:
@@ -367,6 +403,8 @@ def render_mjml(issue: Issue, config: Config, *, for_send: bool = False) -> Rend
             undefined="a template",
             undefined_hint="check the variable names in your templates folder.",
         ) from None
+    finally:
+        _FRESH.reset(token)
     fields = tuple(
         MergeField(token=r.token, field=r.field, fallback=r.fallback) for r in merge.refs.values()
     )
