@@ -12,11 +12,11 @@ from urllib.parse import quote
 
 import jinja2
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailer.build import translations
-from mailer.build.compile import tidy, tidy_whole
+from mailer.build.compile import tidy
 from mailer.build.inline import declare_color_schemes
 from mailer.build.links import quote_all, rewrite_hrefs
 from mailer.build.render import environment
@@ -125,46 +125,6 @@ BODIES = [
 def test_tidy_equals_the_whole_document_replacements(styles: list[str], body: str) -> None:
     html = f"<!doctype html><html><head>{''.join(styles)}</head><body>{body}</body></html>"
     assert tidy(html) == _tidy_reference(html)
-
-
-@settings(max_examples=600, deadline=None)
-@given(
-    st.lists(
-        st.sampled_from(
-            [
-                "<head>",
-                "</head>",
-                "</he",
-                "ad>",
-                ' target="_blank"',
-                "cursor:auto;",
-                "cursor:",
-                "auto;",
-                "cur",
-                'class="mj-full',
-                '-width-mobile"',
-                'class="mj-full-width-mobile"',
-                *HEAD_STYLES,
-                '<a href="x">',
-                "x" * 30,
-                "é",
-            ]
-        ),
-        max_size=14,
-    )
-)
-@example(["<head></head>", "cursor:", ' target="_blank"', "auto;"])
-@example(["<head></head>", 'class="mj-full', ' target="_blank"', '-width-mobile"', *HEAD_STYLES])
-@example(["<head>", "</he", ' target="_blank"', "ad>", HEAD_STYLES[1], "</head>"])
-@example(["<head></head>", ' target="_blank"', "cursor:auto;", "x" * 30])
-def test_tidy_equals_the_whole_document_replacements_wherever_the_texts_fall(
-    pieces: list[str],
-) -> None:
-    """The one-join clean-up gives the whole-document replacements' result (``tidy_whole``,
-    the clean-up as it was) also when an unsupported text is in the head, two are adjacent,
-    or removing one brings a new one (or the full-width class, or a ``</head>``) together."""
-    html = "".join(pieces)
-    assert tidy(html) == tidy_whole(html)
 
 
 def test_tidy_of_the_compiled_sample_equals_the_whole_document_replacements() -> None:

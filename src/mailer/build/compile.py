@@ -40,62 +40,17 @@ def tidy(html: str) -> str:
     """*html* without what the target clients do not support, and with combining marks that
     MRML escaped in attributes (harakat, tanween, decomposed accents) restored.
 
-    Plain string operations, as few whole-document passes and copies as it takes (a search
-    through 70 KB of non-Latin-1 text costs some 40 µs, a copy of it as much, a regular
-    expression a millisecond): the unsupported texts are found in the body, the head's
-    rules are removed from the head, and the document is joined once. What the texts'
-    removal could change beyond that (one in the head, or a removal that brings a new
-    one together) takes the long way, :func:`tidy_whole`, which gives the same."""
+    Plain string operations, as few whole-document passes as it takes (a search through
+    70 KB of non-Latin-1 text costs some 40 µs, a regular expression a millisecond): the
+    rules MRML writes in the head's ``<style>`` blocks are removed from the head only."""
     if "\\" in html and "\\u{" in html:  # one character first: a fast scan
         html = _RUST_ESCAPE.sub(_restore_mark, html)
+    for text in _UNSUPPORTED:
+        html = html.replace(text, "")
     end = html.find("</head>")
     if end == -1:
         end = len(html)
-    cuts = _cuts(html, end)
-    if cuts is None:
-        return tidy_whole(html)
-    pieces = [_tidy_head(html[:end], html)]
-    at = end
-    for start, stop in cuts:
-        pieces.append(html[at:start])
-        at = stop
-    pieces.append(html[at:])
-    return "".join(pieces)
-
-
-#: what a removal could bring together: the unsupported texts and the class the head's
-#: full-width rules depend on
-_JOINABLE = (*_UNSUPPORTED, 'class="mj-full-width-mobile"')
-_REACH = max(len(text) for text in _JOINABLE)
-
-
-def _cuts(html: str, end: int) -> list[tuple[int, int]] | None:
-    """Where the unsupported texts are in *html* (start, stop; in order), or None when one
-    is in the head (before *end*), two are close, or a removal could bring a new one (or
-    the full-width class) together: what :func:`tidy_whole` would do differently."""
-    cuts: list[tuple[int, int]] = []
-    for text in _UNSUPPORTED:
-        start = html.find(text)
-        while start != -1:
-            if start < end:
-                return None
-            cuts.append((start, start + len(text)))
-            start = html.find(text, start + len(text))
-    cuts.sort()
-    last = -_REACH
-    for start, stop in cuts:
-        if start - last < _REACH:
-            return None
-        around = html[max(0, start - _REACH) : start] + html[stop : stop + _REACH]
-        if any(text in around for text in _JOINABLE):
-            return None
-        last = stop
-    return cuts
-
-
-def _tidy_head(head: str, html: str) -> str:
-    """The head without MRML's full-width rules (unless *html* uses the class) and without
-    the Thunderbird copy of the column widths."""
+    head = html[:end]
     if 'class="mj-full-width-mobile"' not in html:
         for text in _FULL_WIDTH:
             head = head.replace(text, "")
@@ -103,19 +58,10 @@ def _tidy_head(head: str, html: str) -> str:
     while start != -1:  # the first such block that is the Thunderbird copy
         found = _MOZ.match(head, start)
         if found:
-            return head[:start] + head[found.end() :]
+            head = head[:start] + head[found.end() :]
+            break
         start = head.find('<style media="', start + 1)
-    return head
-
-
-def tidy_whole(html: str) -> str:
-    """:func:`tidy` by whole-document replacements (after the marks are restored)."""
-    for text in _UNSUPPORTED:
-        html = html.replace(text, "")
-    end = html.find("</head>")
-    if end == -1:
-        end = len(html)
-    return _tidy_head(html[:end], html) + html[end:]
+    return head + html[end:]
 
 
 def compile_mjml(mjml: str) -> str:
