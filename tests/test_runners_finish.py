@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from sqlalchemy import func, select
 
 from mailer import db
@@ -17,11 +16,6 @@ from mailer.delivery.send import create_campaign, run_campaign, store_contents
 from test_run_due import make_config, rendered, subscribe
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: a page another runner is queuing (its memberships locked, SKIP LOCKED) "
-    "reads as 'nothing left', and finish_campaign does not see its uncommitted batch",
-)
 def test_a_member_being_queued_by_another_runner_keeps_the_campaign_sending(
     postgres: Any, tmp_path: Path
 ) -> None:

@@ -36,6 +36,7 @@ from ..errors import MailerError, ProviderRejected
 from . import claims, recovery
 from .batchrows import accept_whole
 from .pool import writing
+from .recipients import eligible
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,10 @@ def finish_campaign(engine: Engine, campaign_id: int, *, shared: bool) -> bool:
             claims.lock_campaign(conn, campaign_id)
         if claims.open_batches(conn, campaign_id):
             return False
+        if shared and _members_left(conn, campaign_id):
+            # another runner is queuing them right now (its page locked, SKIP LOCKED hid it
+            # from us, its batch not committed yet): not finished; look again shortly
+            return False
         unknown = conn.execute(
             select(func.count()).where(
                 d.c.campaign_id == campaign_id, d.c.status == DS.UNKNOWN.value
@@ -216,3 +221,12 @@ def finish_campaign(engine: Engine, campaign_id: int, *, shared: bool) -> bool:
                 conn, campaign_id, status=CS.SENT.value, finished_at=db.utcnow(), error=None
             )
     return True
+
+
+def _members_left(conn: Connection, campaign_id: int) -> bool:
+    """Whether a subscribed member of the campaign's list is not queued yet. A plain read:
+    rows another runner has locked are seen, its uncommitted batch is not, so a page being
+    queued at this moment counts as left."""
+    c = db.campaigns
+    list_id = conn.execute(select(c.c.list_id).where(c.c.id == campaign_id)).scalar_one()
+    return bool(conn.execute(select(eligible(campaign_id, list_id).exists())).scalar())
