@@ -7,9 +7,9 @@ through the render stage's ``img`` helper, so ``mailer build`` copies it and a s
 points at ``assets_url``; ``""`` when no folder has one. The icons are drawn by
 ``tools/make_theme_icons.py``.
 
-Each folder's ``icons/`` is listed once per :func:`theme_icon` (once per render, on the
-first ``icon()`` call), not looked at per label: a preview's next render sees an icon
-added or removed meanwhile.
+Each folder's ``icons/`` is listed at most once per :func:`theme_icon` (once per render,
+when an icon is first looked for there), not looked at per label: a preview's next
+render sees an icon added or removed meanwhile.
 """
 
 from __future__ import annotations
@@ -43,15 +43,17 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
 
 def theme_icon(img: Callable[[str, Path], str], dirs: tuple[str, ...]) -> Callable[[str], str]:
     """``icon(label)`` for templates: the URL of the network's icon, or ``""``."""
-    listed: list[tuple[str, frozenset[str]]] = []
+    folders = [(folder, Path(folder)) for folder in dirs]
+    listed: dict[str, frozenset[str]] = {}
 
     def icon(label: str) -> str:
-        if not listed:
-            listed.extend((folder, icon_files(folder)) for folder in dirs)
         file = f"icon-{network_key(label)}.png"
-        for folder, files in listed:
+        for folder, path in folders:
+            files = listed.get(folder)
+            if files is None:  # a folder is listed when an icon is first looked for there
+                files = listed[folder] = icon_files(folder)
             if file in files:
-                return img(f"icons/{file}", Path(folder))
+                return img(f"icons/{file}", path)
         return ""
 
     return icon
