@@ -391,3 +391,28 @@ def test_a_template_edited_between_renders_shows_in_the_next_render(project: Pat
     second = render()
     assert 'style="white-space:nowrap"' not in second
     assert second.count('style="white-space:pre"') == first.count('style="white-space:nowrap"')
+
+
+@pytest.mark.parametrize(
+    ("translated", "subject", "fields"),
+    [
+        ("subject: Merhaba\n", "Merhaba", set()),
+        ("subject: Selam {{ subscriber.first_name }}\n", "Selam %%first_name%%", {"first_name"}),
+        # a double-quoted YAML escape spells the braces: no "{{" in the file's text
+        ('subject: "Merhaba \\x7b\\x7b subscriber.name }}"\n', "Merhaba %%name%%", {"name"}),
+    ],
+)
+def test_a_translation_that_brings_merge_fields_has_them_as_tokens(
+    tmp_path: Path, translated: str, subject: str, fields: set[str]
+) -> None:
+    """The issue's values are tokenised for a language only when the issue or the
+    translation may hold a merge field; what a translation brings is always found."""
+    from mailer.build.issue import load_issue
+
+    issue = tmp_path / "x.yaml"
+    issue.write_text("subject: Hello\nblocks:\n  - {type: text, body: Hi}\n", encoding="utf-8")
+    (tmp_path / "x.tr.yaml").write_text(translated, encoding="utf-8")
+    loaded = load_issue(issue, lang="tr")
+    assert loaded.subject == subject
+    assert {ref.field for ref in loaded.merge_fields} == fields
+    assert loaded.blocks[0].body == "Hi"

@@ -65,7 +65,7 @@ from .ids import assign_ids
 from .images import check_image_paths
 from .issue_yaml import Schema, compose, read_text, validation_error
 from .theme_blocks import Declaration, block_model, find_theme_blocks
-from .translations import overlay, translation_path
+from .translations import overlay_fields, translation_path
 
 __all__ = ["Button", "Image", "Src", "Url"]
 
@@ -359,10 +359,11 @@ def load_issue(
     data, marks = compose(path, text)
     assign_ids(data)
     check_image_paths(path, data, marks)
+    brings = False  # a translation may bring merge fields of its own
     if lang:
-        data = overlay(data, path, lang)
+        data, brings = overlay_fields(data, path, lang)
     collector = MergeCollector()
-    if lang or "{{" in text:  # a translation may bring merge fields of its own
+    if brings or "{{" in text:
         data = _tokenize(data, collector)
     data.setdefault("slug", path.stem)
     data.setdefault("language", default_language)

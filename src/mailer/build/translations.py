@@ -214,13 +214,20 @@ _COMPOSED_MAX = 16
 
 
 def _compose(path: Path) -> yaml.Node | None:
+    return _compose_text(path, _read(path))
+
+
+def _read(path: Path) -> str:
     check_size(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise IssueError(
             f"cannot read the translation: {exc}", location=str(path), hint="save it as UTF-8 text"
         ) from exc
+
+
+def _compose_text(path: Path, text: str) -> yaml.Node | None:
     if text in _COMPOSED:  # composed lately and checked then; nodes are only read
         return _COMPOSED[text]
     try:
@@ -247,12 +254,21 @@ def overlay(data: dict[str, Any], issue_path: Path, lang: str) -> dict[str, Any]
     Texts missing from the translation keep the default language's. Blocks are
     matched by ``id``; an unknown id raises :class:`IssueError` at the translation's line.
     """
+    return overlay_fields(data, issue_path, lang)[0]
+
+
+def overlay_fields(
+    data: dict[str, Any], issue_path: Path, lang: str
+) -> tuple[dict[str, Any], bool]:
+    """:func:`overlay`, and whether the translation may bring merge fields of its own
+    (``{{``, or a backslash: a double-quoted YAML escape can spell ``{{``)."""
     path = translation_path(Path(issue_path), lang)
     if not path.is_file():
-        return data
-    node = _compose(path)
+        return data, False
+    text = _read(path)
+    node = _compose_text(path, text)
     if node is None:
-        return data
+        return data, False
     if not isinstance(node, yaml.MappingNode):
         raise IssueError(
             "a translation file holds a mapping of texts",
@@ -260,7 +276,7 @@ def overlay(data: dict[str, Any], issue_path: Path, lang: str) -> dict[str, Any]
             hint="start with `subject: ...` and `blocks:` keyed by block id",
         )
     merged = _Overlay(path).merge_mapping(data, node, "")
-    return dict(merged)
+    return dict(merged), "{{" in text or "\\" in text
 
 
 def _text_paths(value: Any, path: str, key: str | None = None) -> Iterable[str]:
