@@ -3,7 +3,8 @@
 Contract used by the build pipeline (names fixed; see docs/ARCHITECTURE.md):
 
 * ``overlay(data, issue_path, lang) -> dict``: the issue's raw YAML mapping with the
-  sibling translation ``<stem>.<lang>.yaml`` applied; unchanged when there is none.
+  sibling translation ``<stem>.<lang>.yaml`` applied; unchanged when there is none
+  (``overlay_fields``: the same, and whether the translation may bring merge fields).
 * ``issue_languages(issue_path, default) -> list[str]``: default first, then each
   language with a sibling translation file.
 * ``translation_path(issue_path, lang)``: where that translation file lives.
