@@ -416,3 +416,33 @@ def test_a_translation_that_brings_merge_fields_has_them_as_tokens(
     assert loaded.subject == subject
     assert {ref.field for ref in loaded.merge_fields} == fields
     assert loaded.blocks[0].body == "Hi"
+
+
+def test_an_image_a_translation_sets_outside_is_refused_at_the_translation(tmp_path: Path) -> None:
+    """The translation's images are looked at again only when it sets a ``src``: one that
+    points outside the issue's folder is refused, named in the translation file; a
+    translation that sets texts only loads."""
+    from mailer.build.issue import load_issue
+    from mailer.errors import IssueError
+
+    issues = tmp_path / "issues"
+    (issues / "assets").mkdir(parents=True)
+    (issues / "assets" / "a.jpg").write_bytes(b"jpg")
+    (tmp_path / "secret.jpg").write_bytes(b"jpg")
+    (issues / "assets" / "b.jpg").symlink_to(tmp_path / "secret.jpg")
+    issue = issues / "x.yaml"
+    issue.write_text(
+        "subject: Hello\nblocks:\n"
+        "  - type: image\n    id: pic\n    image: {src: assets/a.jpg, alt: A}\n",
+        encoding="utf-8",
+    )
+    translation = issues / "x.tr.yaml"
+    translation.write_text("subject: Merhaba\nblocks:\n  pic:\n    image: {alt: B}\n", "utf-8")
+    assert load_issue(issue, lang="tr").blocks[0].image.alt == "B"
+    translation.write_text(
+        "subject: Merhaba\nblocks:\n  pic:\n    image: {src: assets/b.jpg, alt: B}\n", "utf-8"
+    )
+    with pytest.raises(IssueError) as caught:
+        load_issue(issue, lang="tr")
+    assert caught.value.location == str(translation)
+    assert "'assets/b.jpg'" in str(caught.value)

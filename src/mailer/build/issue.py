@@ -65,7 +65,7 @@ from .ids import assign_ids
 from .images import check_image_paths
 from .issue_yaml import Schema, compose, read_text, validation_error
 from .theme_blocks import Declaration, block_model, find_theme_blocks
-from .translations import overlay_fields, translation_path
+from .translations import Brings, overlay_fields, translation_path
 
 __all__ = ["Button", "Image", "Src", "Url"]
 
@@ -359,11 +359,11 @@ def load_issue(
     data, marks = compose(path, text)
     assign_ids(data)
     check_image_paths(path, data, marks)
-    brings = False  # a translation may bring merge fields of its own
+    brings = Brings(fields=False, images=False)  # what a translation's values bring
     if lang:
         data, brings = overlay_fields(data, path, lang)
     collector = MergeCollector()
-    if brings or "{{" in text:
+    if brings.fields or "{{" in text:
         data = _tokenize(data, collector)
     data.setdefault("slug", path.stem)
     data.setdefault("language", default_language)
@@ -376,7 +376,7 @@ def load_issue(
         issue: Issue = model.model_validate(values)
     except ValidationError as exc:
         raise validation_error(path, data, marks, exc, schema) from None
-    if lang:  # an image the translation sets: named in the translation file
+    if lang and brings.images:  # an image the translation sets: named in the translation file
         check_image_paths(path, data, {}, source=translation_path(path, lang))
     return issue
 

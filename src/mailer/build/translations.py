@@ -4,7 +4,7 @@ Contract used by the build pipeline (names fixed; see docs/ARCHITECTURE.md):
 
 * ``overlay(data, issue_path, lang) -> dict``: the issue's raw YAML mapping with the
   sibling translation ``<stem>.<lang>.yaml`` applied; unchanged when there is none
-  (``overlay_fields``: the same, and whether the translation may bring merge fields).
+  (``overlay_fields``: the same, and whether it brings merge fields or images).
 * ``issue_languages(issue_path, default) -> list[str]``: default first, then each
   language with a sibling translation file.
 * ``translation_path(issue_path, lang)``: where that translation file lives.
@@ -35,9 +35,10 @@ import copy
 import difflib
 import os
 import re
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -214,6 +215,38 @@ _COMPOSED: dict[str, yaml.Node | None] = {}
 _COMPOSED_MAX = 16
 
 
+class Brings(NamedTuple):
+    """What a translation's values may bring to an issue that its file must then be
+    looked at for again: a merge field (a text with ``{{``), an image (a ``src`` key)."""
+
+    fields: bool
+    images: bool
+
+
+#: what each composed translation brings (by its node: composed once per text, kept
+#: while the node is)
+_BRINGS: weakref.WeakKeyDictionary[yaml.Node, Brings] = weakref.WeakKeyDictionary()
+
+
+def _brings(node: yaml.Node) -> Brings:
+    found = _BRINGS.get(node)
+    if found is None:
+        fields = images = False
+        stack = [node]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, yaml.ScalarNode):
+                fields = fields or "{{" in item.value
+            elif isinstance(item, yaml.MappingNode):
+                for key, value in item.value:
+                    images = images or (isinstance(key, yaml.ScalarNode) and key.value == "src")
+                    stack += (key, value)
+            elif isinstance(item, yaml.SequenceNode):
+                stack += item.value
+        found = _BRINGS[node] = Brings(fields, images)
+    return found
+
+
 def _compose(path: Path) -> yaml.Node | None:
     return _compose_text(path, _read(path))
 
@@ -260,16 +293,14 @@ def overlay(data: dict[str, Any], issue_path: Path, lang: str) -> dict[str, Any]
 
 def overlay_fields(
     data: dict[str, Any], issue_path: Path, lang: str
-) -> tuple[dict[str, Any], bool]:
-    """:func:`overlay`, and whether the translation may bring merge fields of its own
-    (``{{``, or a backslash: a double-quoted YAML escape can spell ``{{``)."""
+) -> tuple[dict[str, Any], Brings]:
+    """:func:`overlay`, and what the translation's values bring (:class:`Brings`)."""
     path = translation_path(Path(issue_path), lang)
     if not path.is_file():
-        return data, False
-    text = _read(path)
-    node = _compose_text(path, text)
+        return data, Brings(fields=False, images=False)
+    node = _compose(path)
     if node is None:
-        return data, False
+        return data, Brings(fields=False, images=False)
     if not isinstance(node, yaml.MappingNode):
         raise IssueError(
             "a translation file holds a mapping of texts",
@@ -277,7 +308,7 @@ def overlay_fields(
             hint="start with `subject: ...` and `blocks:` keyed by block id",
         )
     merged = _Overlay(path).merge_mapping(data, node, "")
-    return dict(merged), "{{" in text or "\\" in text
+    return dict(merged), _brings(node)
 
 
 def _text_paths(value: Any, path: str, key: str | None = None) -> Iterable[str]:
