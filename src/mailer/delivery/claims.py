@@ -110,10 +110,12 @@ def open_batches(conn: Connection, campaign_id: int) -> int:
     )
 
 
-def lock_campaign(conn: Connection, campaign_id: int) -> None:
-    """Serialise the runners' last steps on one campaign (its row, ``FOR UPDATE``)."""
+def lock_campaign(conn: Connection, campaign_id: int) -> str:
+    """Serialise the runners' last steps on one campaign (its row, ``FOR UPDATE``); the
+    campaign's status once locked (another runner may have just marked it sent)."""
     c = db.campaigns
-    conn.execute(select(c.c.id).where(c.c.id == campaign_id).with_for_update()).first()
+    query = select(c.c.status).where(c.c.id == campaign_id).with_for_update()
+    return str(conn.execute(query).scalar())
 
 
 class BatchHeartbeat:

@@ -69,6 +69,9 @@ STATUS_SECONDS = 0.1
 #: how often (seconds) a runner sharing the campaign looks for batches put back in line by
 #: others (stale claims); a runner alone looks only when it put one back itself
 PENDING_SECONDS = 1.0
+#: how often (seconds) a runner waiting for other runners' last batches reads the
+#: campaign's status, so it ends soon after the last one marks the campaign sent
+WATCH_SECONDS = 0.025
 
 Progress = Callable[[int, int], None]
 
@@ -325,15 +328,36 @@ class Ledger:
                 if not self.exhausted:  # stopped, cancelled or paused elsewhere
                     return
                 counted.result()  # the total is stored while the campaign is still sending
-                if self.finish():
+                found = self.finish()
+                if found is outcomes.Finish.DONE:
                     return
-                # other runners still have batches open: wait for their answers (or
-                # for their claims to go stale), then look for work again
-                if should_stop is not None and should_stop():
+                # other runners still have batches open: wait for their answers (or for
+                # their claims to go stale), then look for work again: batches put back in
+                # line, and (shared) the members' pages again only when some were left
+                # unqueued (pages others were queuing; the scan reads every page)
+                if self._await_others(should_stop):
                     return
-                time.sleep(self.poll_seconds)
                 self.recover()
-                self._lang, self._cursor, self._requeued = 0, 0, True
+                self._requeued = True
+                if not self.shared or found is outcomes.Finish.LEFT:
+                    self._lang, self._cursor = 0, 0
+
+    def _await_others(self, should_stop: Callable[[], bool] | None) -> bool:
+        """Wait up to :attr:`poll_seconds` while other runners' batches are open, reading the
+        campaign's status every :data:`WATCH_SECONDS` (one primary-key read): True as soon
+        as it is no longer ``sending`` (the runner that closed the last batch marked it
+        sent, or it was paused or cancelled) or *should_stop* says so; False when the wait
+        is over (then stale claims are settled and the work looked for again)."""
+        deadline = time.monotonic() + self.poll_seconds
+        while True:
+            if should_stop is not None and should_stop():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(WATCH_SECONDS, left))
+            if self._status() != CS.SENDING.value:
+                return True
 
     def _take(self, held: set[int] | frozenset[int] = frozenset()) -> Batch | None:
         """A pending batch when there may be one, else a new one, else a last look for a
@@ -406,7 +430,8 @@ class Ledger:
                 log.warning("campaign %s: batch %s not put back: %s", self.cid, batch.batch_id, exc)
             self._requeued = True
 
-    def finish(self) -> bool:
-        """Mark the campaign sent, or paused while recipients are held unknown; False (and
-        nothing done) while batches are still open (another runner's, in flight)."""
+    def finish(self) -> outcomes.Finish:
+        """Mark the campaign sent, or paused while recipients are held unknown; nothing done
+        while batches are still open (another runner's, in flight) or members are left
+        (:func:`.outcomes.finish_campaign`)."""
         return outcomes.finish_campaign(self.engine, self.cid, shared=self.shared)

@@ -12,12 +12,13 @@ are :mod:`mailer.delivery.ledger`'s; the loop that prepares and flies batches li
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import Connection
 
 from .. import db
@@ -186,21 +187,34 @@ def transmit(engine: Engine, batch: Batch, backend: Backend) -> str | None:
     return None
 
 
-def finish_campaign(engine: Engine, campaign_id: int, *, shared: bool) -> bool:
-    """Mark the campaign sent, or paused while recipients are held unknown; False (and
-    nothing done) while batches are still open (another runner's, in flight). *shared*:
-    several runners send it (PostgreSQL), so the last one to finish decides, under a lock."""
+class Finish(enum.Enum):
+    """What :func:`finish_campaign` found."""
+
+    #: the campaign is no longer ``sending``: marked sent or paused now, or by another runner
+    DONE = "done"
+    #: batches are still pending or in flight (another runner's): nothing done
+    OPEN = "open"
+    #: no batch open but a subscribed member is not queued yet: nothing done
+    LEFT = "left"
+
+
+def finish_campaign(engine: Engine, campaign_id: int, *, shared: bool) -> Finish:
+    """Mark the campaign sent, or paused while recipients are held unknown, once no batch is
+    open and (*shared*) no member is left unqueued; else nothing done (:class:`Finish`).
+    *shared*: several runners send it (PostgreSQL), so the last one to finish decides,
+    under a lock."""
     d = db.deliveries
     recovery.resolve_from_events(engine, campaign_id)  # what the provider's events show
     with writing(engine) as conn:
-        if shared:
-            claims.lock_campaign(conn, campaign_id)
+        if shared and claims.lock_campaign(conn, campaign_id) != CS.SENDING.value:
+            return Finish.DONE  # marked sent by another runner (or paused, cancelled)
         if claims.open_batches(conn, campaign_id):
-            return False
+            return Finish.OPEN
         if shared and _members_left(conn, campaign_id):
             # another runner is queuing them right now (its page locked, SKIP LOCKED hid it
-            # from us, its batch not committed yet): not finished; look again shortly
-            return False
+            # from us, its batch not committed yet), or its page went back (it stopped):
+            # not finished; look again shortly
+            return Finish.LEFT
         unknown = conn.execute(
             select(func.count()).where(
                 d.c.campaign_id == campaign_id, d.c.status == DS.UNKNOWN.value
@@ -220,7 +234,7 @@ def finish_campaign(engine: Engine, campaign_id: int, *, shared: bool) -> bool:
             set_campaign(
                 conn, campaign_id, status=CS.SENT.value, finished_at=db.utcnow(), error=None
             )
-    return True
+    return Finish.DONE
 
 
 def _members_left(conn: Connection, campaign_id: int) -> bool:
@@ -229,4 +243,9 @@ def _members_left(conn: Connection, campaign_id: int) -> bool:
     queued at this moment counts as left."""
     c = db.campaigns
     list_id = conn.execute(select(c.c.list_id).where(c.c.id == campaign_id)).scalar_one()
+    if conn.dialect.name == "postgresql":
+        # as when counting (:mod:`.counting`): statistics taken while ``deliveries`` was
+        # empty make the anti-join a nested loop, one index probe per member (0.1-0.2 s for
+        # 40,000, under the campaign's lock); merged or hashed it reads each side once
+        conn.execute(text("SET LOCAL enable_nestloop = off"))
     return bool(conn.execute(select(eligible(campaign_id, list_id).exists())).scalar())

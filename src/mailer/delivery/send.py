@@ -172,7 +172,34 @@ def run_campaign(
     should_stop: Callable[[], bool] | None = None,
     join: bool = False,
 ) -> CampaignResult:
-    """Send or resume campaign *campaign_id* (status sending → sent | paused | failed).
+    """:func:`send_campaign`, then where the campaign stands (:func:`.campaign_result`)."""
+    send_campaign(
+        engine,
+        config,
+        campaign_id,
+        backend=backend,
+        retry_unknown=retry_unknown,
+        progress=progress,
+        should_stop=should_stop,
+        join=join,
+    )
+    return campaign_result(engine, campaign_id)
+
+
+def send_campaign(
+    engine: Engine,
+    config: Config,
+    campaign_id: int,
+    *,
+    backend: str | Backend | None = None,
+    retry_unknown: bool = False,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    join: bool = False,
+) -> None:
+    """Send or resume campaign *campaign_id* (status sending → sent | paused | failed);
+    nothing counted afterwards (``run-due`` reads only the campaign's status, so its
+    runners do not each pay a pass over the deliveries as they exit).
 
     A campaign already finished (sent, cancelled, failed) is left alone. While it runs the
     process holds the campaign's lock (:func:`campaign_lock`): on SQLite a second sender of
@@ -189,7 +216,7 @@ def run_campaign(
                     f"there is no campaign {campaign_id}", hint="see `mailer campaigns`."
                 )
             if row["status"] in FINISHED or (join and row["status"] != CS.SENDING.value):
-                return campaign_result(engine, campaign_id)
+                return
         try:  # backend and contents first: a failure here never leaves it `sending`
             if isinstance(backend, str) or backend is None:
                 be: Backend = get_backend(backend or row["backend"], config)
@@ -218,7 +245,6 @@ def run_campaign(
         ledger = Ledger(engine, config, row, be, contents)
         ledger.joining = join
         ledger.run(retry_unknown=retry_unknown, progress=progress, should_stop=should_stop)
-    return campaign_result(engine, campaign_id)
 
 
 @contextmanager

@@ -162,9 +162,9 @@ class RunDueReport:
 
 
 def _default_runner(engine: Engine, config: Config, campaign_id: int, **kwargs: Any) -> Any:
-    from ..delivery.send import run_campaign
+    from ..delivery.send import send_campaign  # the status is read afterwards (_status)
 
-    return run_campaign(engine, config, campaign_id, **kwargs)
+    return send_campaign(engine, config, campaign_id, **kwargs)
 
 
 def _status(engine: Engine, campaign_id: int) -> str:
@@ -205,7 +205,7 @@ def run_due(
 ) -> RunDueReport:
     """Send every campaign due at ``clock()``; resume those a dead runner left half-sent.
 
-    *runner* defaults to :func:`mailer.send.run_campaign`; *clock* returns naive UTC;
+    *runner* defaults to :func:`mailer.delivery.send.send_campaign`; *clock* returns naive UTC;
     *progress*, given a campaign id, returns that campaign's ``(done, total)`` callback."""
     run = runner or _default_runner
     stop = should_stop or (lambda: False)
