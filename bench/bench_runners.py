@@ -6,9 +6,11 @@
 * a local server that answers 202 after ``BENCH_SEND_LATENCY`` seconds (default 0.15) and
   logs every address it accepted (``tests/faultserver.FaultServer``);
 * each run on its own fresh database: the wall time from starting the runners to the last
-  one's exit, the send time (the campaign's ``started_at`` to ``finished_at``), when the
-  last runner prepared its first batch (process start-up: imports, configuration, claim)
-  and how long after the campaign was sent the last process exited.
+  one's exit (``BENCH_RUNNERS_STAGGER``: seconds between the 4 runners' starts, default 0),
+  the send time (the campaign's ``started_at`` to ``finished_at``), when the last runner
+  prepared its first batch (process start-up: imports, configuration, claim) and how long
+  after the campaign was sent the last process exited; then the CPU of one ``run-due``
+  that finds nothing due (start-up and exit alone, the least of 3).
 
 The seeded tables are analysed while ``deliveries`` is empty, so the planner believes it
 empty while it fills during the send (what a real database shows for a new campaign).
@@ -122,8 +124,11 @@ def _seed(url: str, root: Path, n: int) -> int:
     return cid
 
 
-def _run(pg: object, root: Path, runners: int, n: int, latency: float) -> dict[str, float]:
-    """One campaign of *n* sent by *runners* `mailer run-due` started together."""
+def _run(
+    pg: object, root: Path, runners: int, n: int, latency: float, stagger: float = 0.0
+) -> dict[str, float]:
+    """One campaign of *n* sent by *runners* `mailer run-due` started together (or
+    *stagger* seconds apart; the wall time still counts from the first start)."""
     from sqlalchemy import func, select
 
     from faultserver import FaultServer
@@ -142,20 +147,24 @@ def _run(pg: object, root: Path, runners: int, n: int, latency: float) -> dict[s
         }
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started, started_at = time.perf_counter(), db.utcnow()
-        procs = [
-            subprocess.Popen(
-                [MAILER, "run-due"],
-                cwd=root,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+        procs = []
+        for i in range(runners):
+            if i and stagger:
+                time.sleep(stagger)
+            procs.append(
+                subprocess.Popen(
+                    [MAILER, "run-due"],
+                    cwd=root,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
             )
-            for _ in range(runners)
-        ]
         errors = [p.communicate(timeout=600)[1] for p in procs]
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         log = Counter(server.accepted)
+        idle = min(_idle_cpu(env, root) for _ in range(3))
     bad = [
         (p.returncode, e.decode()[-500:])
         for p, e in zip(procs, errors, strict=True)
@@ -194,7 +203,18 @@ def _run(pg: object, root: Path, runners: int, n: int, latency: float) -> dict[s
         "tail": wall - (row["finished_at"] - started_at).total_seconds(),
         # the runners' own CPU (user + system): what the load of the machine does not move
         "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        # one runner's start-up and exit alone (`run-due` with nothing due): the CPU each
+        # more runner needs before it sends anything
+        "idle_cpu": idle,
     }
+
+
+def _idle_cpu(env: dict[str, str], root: Path) -> float:
+    """The CPU (user + system) of one `mailer run-due` that finds nothing due."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([MAILER, "run-due"], cwd=root, env=env, capture_output=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -203,13 +223,14 @@ def main() -> None:
     compileall.compile_dir(ROOT / "src" / "mailer", quiet=1)  # as `make install` does
     n = int(os.environ.get("BENCH_RUNNERS_N", "40000"))
     latency = float(os.environ.get("BENCH_SEND_LATENCY", "0.15"))
+    stagger = float(os.environ.get("BENCH_RUNNERS_STAGGER", "0"))
     pg = PostgresServer()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-runners-") as tmp:
             root = Path(tmp)
             (root / "mailer.toml").write_text(TOML, encoding="utf-8")
             one = _run(pg, root, 1, n, latency)
-            four = _run(pg, root, 4, n, latency)
+            four = _run(pg, root, 4, n, latency, stagger)
     finally:
         pg.stop()
     for label, r in (("1 runner ", one), ("4 runners", four)):
@@ -222,10 +243,18 @@ def main() -> None:
             f"after sent; runners' CPU {r['cpu']:.2f} s; every recipient "
             "accepted exactly once"
         )
+    if stagger:
+        print(f"(the 4 runners were started {stagger:.2f} s apart)")
     print(
         f"4 runners vs 1: {one['wall'] / four['wall']:.2f}x faster (wall), "
         f"{one['send'] / four['send']:.2f}x (start to sent); "
         f"+{four['cpu'] - one['cpu']:.2f} s CPU for the 3 more runners"
+    )
+    cores = os.cpu_count() or 1
+    print(
+        f"start-up and exit of one runner with nothing due: {one['idle_cpu']:.2f} s CPU; "
+        f"4 starting together on {cores} core(s) need at least "
+        f"{4 * one['idle_cpu'] / min(cores, 4):.2f} s before all of them send"
     )
 
 
