@@ -1,9 +1,10 @@
 """The audience stage: subscribers, lists and memberships, CSV import and export.
 
-``subscribers.py`` owns addresses (normalising, adding, statuses, export); ``sources.py``
-recognises the exports of other tools (Mailchimp, listmonk, Substack, Buttondown, Ghost);
-``cells.py`` reads single cells (control characters, dates, tags, language names);
-``csvlines.py`` reads a CSV file's bytes as numbered lines and ``csvread.py`` turns their
+``subscribers.py`` adds subscribers and sets their statuses (``normalise.py`` reads addresses,
+languages and statuses, ``lists.py`` finds and counts lists, ``export.py`` writes the CSV
+export); ``sources.py`` recognises the exports of other tools (Mailchimp, listmonk, Substack,
+Buttondown, Ghost); ``cells.py`` reads single cells (control characters, dates, tags, language
+names); ``csvlines.py`` reads a CSV file's bytes as numbered lines and ``csvread.py`` turns their
 records into rows; ``csvimport.py`` imports a CSV or a ZIP of them in one transaction
 (``importwriter.py`` writes the batches, ``importlookups.py`` finds who is known, left or erased,
 ``importconsents.py`` records consents, ``importreport.py`` is the per-file report). Who a
