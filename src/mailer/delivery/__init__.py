@@ -1,13 +1,15 @@
 """The delivery stage: campaigns and the send ledger.
 
-``send.py`` creates, starts, locks and resumes campaigns and sends test messages;
+``send.py`` sends an issue (plans, creates or resumes its campaign); ``creation.py``
+records a campaign and stores its rendered contents; ``running.py`` locks and runs one;
 ``ledger.py`` is the send loop (batches recorded before they leave, accepted after the
-provider says so); ``recipients.py`` says who gets which language; ``recovery.py`` settles
-batches left in flight by a crash; ``campaigns.py`` reads where a campaign stands;
-``personalize.py`` makes the per-recipient values; ``preflight.py`` checks everything a
-send needs before a campaign row exists; ``trial.py`` sends test messages (send-test);
-``cancel.py`` cancels a campaign nobody is sending. The providers themselves are
-``mailer.backends``, which know nothing of the database.
+provider says so) and ``preparing.py`` the batches it takes and prepares for its lanes;
+``recipients.py`` says who gets which language; ``recovery.py`` settles batches left in
+flight by a crash; ``campaigns.py`` reads where a campaign stands; ``personalize.py``
+makes the per-recipient values; ``preflight.py`` checks everything a send needs before a
+campaign row exists; ``trial.py`` sends test messages (send-test); ``cancel.py`` cancels
+a campaign nobody is sending. The providers themselves are ``mailer.backends``, which
+know nothing of the database.
 
 Names are imported on first use, so importing one module of the stage (a runner's
 ``mailer.delivery.send``, ``mailer campaigns``' ``campaigns``) does not load the others.
