@@ -9,10 +9,11 @@ Use as a library::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .config import Config, load_config
 from .errors import MailerError
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -22,10 +23,5 @@ if TYPE_CHECKING:
 __all__ = ["Config", "MailerError", "build_issue", "load_config"]
 
 
-def __getattr__(name: str) -> Any:
-    # keep `import mailer` light: heavy stages are imported on first use
-    if name == "build_issue":
-        from .build.pipeline import build_issue
-
-        return build_issue
-    raise AttributeError(name)
+# keep `import mailer` light: heavy stages are imported on first use
+__getattr__ = lazy_exports(__name__, {"build_issue": ".build.pipeline"})

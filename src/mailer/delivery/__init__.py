@@ -17,8 +17,9 @@ Names are imported on first use, so importing one module of the stage (a runner'
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .campaigns import CampaignResult as CampaignResult
@@ -34,25 +35,18 @@ if TYPE_CHECKING:
 
 #: public name -> the module of this package that defines it
 _HOMES = {
-    "CampaignResult": "campaigns",
-    "campaign_result": "campaigns",
-    "list_campaigns": "campaigns",
-    "Preflight": "preflight",
-    "preflight": "preflight",
-    "create_campaign": "send",
-    "plan": "send",
-    "run_campaign": "send",
-    "send_issue": "send",
-    "send_test": "trial",
+    "CampaignResult": ".campaigns",
+    "campaign_result": ".campaigns",
+    "list_campaigns": ".campaigns",
+    "Preflight": ".preflight",
+    "preflight": ".preflight",
+    "create_campaign": ".send",
+    "plan": ".send",
+    "run_campaign": ".send",
+    "send_issue": ".send",
+    "send_test": ".trial",
 }
 
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -9,8 +9,9 @@ runs, not the validation and storing of new schedules (which import the build st
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .listing import ScheduleRow as ScheduleRow
@@ -25,24 +26,17 @@ if TYPE_CHECKING:
 
 #: public name -> the module of this package that defines it
 _HOMES = {
-    "ScheduleRow": "listing",
-    "list_schedules": "listing",
-    "Scheduled": "schedules",
-    "cancel_schedule": "schedules",
-    "errors_abort": "schedules",
-    "schedule_issue": "schedules",
-    "parse_duration": "when",
-    "parse_when": "when",
-    "to_local": "when",
+    "ScheduleRow": ".listing",
+    "list_schedules": ".listing",
+    "Scheduled": ".schedules",
+    "cancel_schedule": ".schedules",
+    "errors_abort": ".schedules",
+    "schedule_issue": ".schedules",
+    "parse_duration": ".when",
+    "parse_when": ".when",
+    "to_local": ".when",
 }
 
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES)
