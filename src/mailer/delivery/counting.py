@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from .. import db
 from .outcomes import set_campaign
 from .pool import writing
-from .recipients import eligible
+from .recipients import eligible, unnested
 
 DS = db.DeliveryStatus
 
@@ -74,8 +74,7 @@ def count_total(
                 stored = conn.execute(select(c.c.recipients).where(c.c.id == campaign_id)).scalar()
                 if stored:
                     return int(stored), settled
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SET LOCAL enable_nestloop = off"))
+            unnested(conn)
             fresh = conn.execute(
                 select(func.count()).select_from(eligible(campaign_id, list_id).subquery())
             ).scalar_one()

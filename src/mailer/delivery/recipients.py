@@ -89,6 +89,15 @@ def eligible(campaign_id: int, list_id: int) -> Any:
     )
 
 
+def unnested(conn: Connection) -> None:
+    """Let the transaction of *conn* run :func:`eligible`'s anti-join hashed or merged,
+    reading each side once. On PostgreSQL, statistics taken while ``deliveries`` was empty
+    (a new campaign's) make it a nested loop, one index probe per member: 0.1-0.2 s for
+    40,000, minutes for a million once the table fills during the send."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL enable_nestloop = off"))
+
+
 def members_page(list_id: int, cond: Any, after: Any, limit: Any) -> Any:
     """Subscribed members of the list routed by *cond*, subscriber id above *after*, by id
     (no ``deliveries`` in the query: see the module docstring)."""

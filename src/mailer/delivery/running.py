@@ -25,6 +25,7 @@ from ..errors import DeliveryError, MailerError
 from .campaigns import CampaignResult, campaign_result
 from .creation import ensure_contents
 from .ledger import Ledger, Progress
+from .outcomes import set_campaign
 
 CS = db.CampaignStatus
 FINISHED = (CS.SENT.value, CS.CANCELLED.value, CS.FAILED.value)
@@ -98,11 +99,7 @@ def send_campaign(
             contents = ensure_contents(engine, config, campaign_id, row["issue_path"])
         except MailerError as exc:
             with db.transaction(engine) as conn:
-                conn.execute(
-                    c.update()
-                    .where(c.c.id == campaign_id, c.c.status == CS.SENDING.value)
-                    .values(status=CS.PAUSED.value, error=str(exc)[:4000])
-                )
+                set_campaign(conn, campaign_id, status=CS.PAUSED.value, error=str(exc)[:4000])
             raise
         with db.transaction(engine) as conn:
             conn.execute(
