@@ -209,3 +209,14 @@ def parse_mailer_argv(argv: list[str]) -> click.Command:
         ctx = sub.make_context(name or "", list(sub_args), parent=ctx)
         cmd = sub
     return cmd
+
+
+def finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> tuple[int, str, str]:
+    """Wait for a started `mailer` process (killed after *timeout* seconds): its exit code,
+    stdout and stderr."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return proc.returncode, out.decode(), err.decode()

@@ -111,7 +111,7 @@ def sent_to(config: Config, campaign_id: int) -> set[str]:
     return found
 
 
-def _campaign(engine: Engine, at: datetime, *, status: str = "scheduled", **values: Any) -> int:
+def bare_campaign(engine: Engine, at: datetime, *, status: str = "scheduled", **values: Any) -> int:
     """A bare campaign row (for claim tests that never send)."""
     with db.transaction(engine) as conn:
         list_id = db.get_or_create_list(conn, "partners")
@@ -273,7 +273,7 @@ def test_send_late_stored_at_scheduling_time(
 
 def test_claim_is_atomic_second_claimer_gets_nothing(engine: Engine) -> None:
     """Once one runner has claimed the only due campaign, another one finds nothing."""
-    cid = _campaign(engine, T0)
+    cid = bare_campaign(engine, T0)
     six = timedelta(hours=6)
     a = claim_next(engine, now=T0, me="hostA:1", max_delay=six)
     b = claim_next(engine, now=T0, me="hostB:2", max_delay=six)
@@ -286,7 +286,7 @@ def test_claim_is_atomic_second_claimer_gets_nothing(engine: Engine) -> None:
 
 def test_stale_claim_of_another_host_is_taken_over_after_the_lease(engine: Engine) -> None:
     """A sending campaign whose runner (on another host) stopped refreshing is resumed."""
-    cid = _campaign(engine, T0, status="sending", claimed_by="elsewhere:42", claimed_at=T0)
+    cid = bare_campaign(engine, T0, status="sending", claimed_by="elsewhere:42", claimed_at=T0)
     six = timedelta(hours=6)
     assert claim_next(engine, now=T0 + timedelta(minutes=9), me="me:1", max_delay=six) is None
     taken = claim_next(engine, now=T0 + timedelta(minutes=11), me="me:1", max_delay=six)
@@ -305,14 +305,14 @@ def test_claim_of_a_dead_local_pid_is_taken_over_at_once(engine: Engine) -> None
         check=True,
     )
     dead = runner_id().rsplit(":", 1)[0] + ":" + proc.stdout.strip()
-    cid = _campaign(engine, T0, status="sending", claimed_by=dead, claimed_at=T0)
+    cid = bare_campaign(engine, T0, status="sending", claimed_by=dead, claimed_at=T0)
     taken = claim_next(engine, now=T0, me="me:1", max_delay=timedelta(hours=6))
     assert taken is not None and taken.campaign_id == cid and taken.resumed
 
 
 def test_hand_started_send_is_left_alone(engine: Engine, config: Config) -> None:
     """A campaign `mailer send` left in sending (no claim) is not picked up by run-due."""
-    _campaign(engine, T0, status="sending")
+    bare_campaign(engine, T0, status="sending")
     report = run_due(engine, config, clock=lambda: T0 + timedelta(hours=1))
     assert report.outcomes == []
 
@@ -359,7 +359,7 @@ def test_concurrent_claimers_take_each_campaign_exactly_once(engine: Engine) -> 
     """Six threads claiming 30 due campaigns at once: every campaign is claimed by exactly one."""
     import threading
 
-    ids = {_campaign(engine, T0 - timedelta(minutes=i)) for i in range(30)}
+    ids = {bare_campaign(engine, T0 - timedelta(minutes=i)) for i in range(30)}
     claims: dict[str, list[int]] = {f"host:{n}": [] for n in range(6)}
     barrier = threading.Barrier(len(claims))
 

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 
 from mailer import db
 from mailer.config import Config, load_config
-from support import ROOT, free_port
+from support import ROOT, finish, free_port
 from test_run_due import outbox_counts, scheduled, subscribe
 
 MAILER = str(ROOT / ".venv" / "bin" / "mailer")
@@ -103,15 +103,6 @@ def world(db_url: str, tmp_path: Path) -> Iterator[World]:
     db.dispose_all()
 
 
-def _finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-    return proc.returncode, out.decode(), err.decode()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["outbox", "smtp"])
 def test_two_run_due_processes_at_once_send_each_recipient_once(world: World, backend: str) -> None:
@@ -125,7 +116,7 @@ def test_two_run_due_processes_at_once_send_each_recipient_once(world: World, ba
         readers |= set(subscribe(world.engine, "donors", 80))
         ids = [world.due_now("partners", backend=backend), world.due_now("donors", backend=backend)]
         procs = [world.run("run-due", "--json") for _ in range(2)]
-        results = [_finish(proc) for proc in procs]
+        results = [finish(proc) for proc in procs]
     finally:
         if smtp:
             smtp.stop()
@@ -163,7 +154,7 @@ def test_run_due_killed_mid_send_is_finished_by_the_next_run(world: World) -> No
     before = _files(outbox)
     assert 0 < len(before) < 1500
     assert world.statuses()[cid] == "sending"
-    code, out, err = _finish(world.run("run-due"))
+    code, out, err = finish(world.run("run-due"))
     assert code == 0, err
     assert f"campaign {cid}: resumed and sent" in out
     counts = outbox_counts(world.config)
@@ -185,7 +176,7 @@ def test_worker_sends_then_stops_cleanly_on_sigterm(world: World) -> None:
         time.sleep(0.1)
     assert world.statuses()[cid] == "sent"
     proc.send_signal(signal.SIGTERM)
-    code, out, err = _finish(proc, timeout=20)
+    code, out, err = finish(proc, timeout=20)
     assert code == 0, err
     assert "worker stopped" in err and f"campaign {cid}: sent" in out
     counts = outbox_counts(world.config)
@@ -206,7 +197,7 @@ def test_sigterm_mid_send_stops_between_batches_and_next_run_finishes(world: Wor
             break
         time.sleep(0.005)
     proc.send_signal(signal.SIGTERM)
-    code, _out, err = _finish(proc, timeout=30)
+    code, _out, err = finish(proc, timeout=30)
     assert code == 0, err
     assert "worker stopped" in err
     sent_before = len(list(outbox.rglob("*.eml")))
@@ -214,7 +205,7 @@ def test_sigterm_mid_send_stops_between_batches_and_next_run_finishes(world: Wor
     with db.read(world.engine) as conn:
         row = conn.execute(select(db.campaigns.c.status, db.campaigns.c.claimed_at)).one()
     assert tuple(row) == ("sending", None)
-    code, _out, err = _finish(world.run("run-due"))
+    code, _out, err = finish(world.run("run-due"))
     assert code == 0, err
     counts = outbox_counts(world.config)
     assert set(counts) == readers and set(counts.values()) == {1}

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select, text
 from mailer import db
 from mailer.config import Config, Settings
 from mailer.schedule.worker import claim_next, claimed_elsewhere, run_due
+from test_run_due import bare_campaign
 
 T0 = datetime(2026, 12, 1, 6, 0)  # naive UTC
 MAX_DELAY = timedelta(hours=6)
@@ -83,21 +84,7 @@ def _config(root: Path) -> Config:
 
 
 def _due_campaign(engine: Engine) -> int:
-    with db.transaction(engine) as conn:
-        list_id = db.get_or_create_list(conn, "partners")
-        return int(
-            conn.execute(
-                db.campaigns.insert().values(
-                    issue_slug="2018-03",
-                    issue_path="issues/2018-03.yaml",
-                    list_id=list_id,
-                    status="scheduled",
-                    backend="outbox",
-                    scheduled_at=T0 - timedelta(minutes=1),
-                    schedule_tz="UTC",
-                )
-            ).inserted_primary_key[0]
-        )
+    return bare_campaign(engine, T0 - timedelta(minutes=1))
 
 
 def test_a_runner_waits_for_a_claim_in_progress_and_helps(postgres: Any, tmp_path: Path) -> None:

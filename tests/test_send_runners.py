@@ -24,7 +24,7 @@ from mailer.config import Config, load_config
 from mailer.delivery import recovery
 from mailer.delivery.send import run_campaign
 from mailer.process import LEASE
-from support import ROOT, PostgresServer
+from support import ROOT, PostgresServer, finish
 from test_run_due import scheduled
 
 MAILER = str(ROOT / ".venv" / "bin" / "mailer")
@@ -126,15 +126,6 @@ def pg_url(postgres: PostgresServer) -> Iterator[str]:
     db.dispose_all()
 
 
-def _finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-    return proc.returncode, out.decode(), err.decode()
-
-
 @pytest.mark.slow
 def test_three_runners_share_one_campaign_each_recipient_once(pg_url: str, tmp_path: Path) -> None:
     """Three `mailer run-due` at once on one due campaign of 1,500: all three send batches of
@@ -144,7 +135,7 @@ def test_three_runners_share_one_campaign_each_recipient_once(pg_url: str, tmp_p
         world = Runners(tmp_path, pg_url, server.url)
         cid, emails = world.campaign(1500)
         procs = [world.run("run-due", "--json") for _ in range(3)]
-        results = [_finish(p) for p in procs]
+        results = [finish(p) for p in procs]
     for code, _out, err in results:
         assert code == 0, err
     counts = collections.Counter(server.accepted)
@@ -186,7 +177,7 @@ def test_runner_killed_mid_send_others_finish_nobody_twice(
         in_flight = {
             r.id for r in world.batches(cid) if r.status == "sending" and r.owner.endswith(dead)
         }
-        results = [_finish(p) for p in procs if p is not victim]
+        results = [finish(p) for p in procs if p is not victim]
         for name in ("SENDGRID_API_KEY", "MAILER_SENDGRID_HOST", "MAILER_SECRET_KEY"):
             monkeypatch.setenv(name, world.env[name])
         resumed = run_campaign(world.engine, world.config, cid)
@@ -264,7 +255,7 @@ def test_two_runners_keep_the_shared_rate(pg_url: str, tmp_path: Path) -> None:
         cid, emails = world.campaign(2000)
         started = time.monotonic()
         procs = [world.run("run-due", "--json") for _ in range(2)]
-        results = [_finish(p) for p in procs]
+        results = [finish(p) for p in procs]
         elapsed = time.monotonic() - started
     for code, _out, err in results:
         assert code == 0, err
