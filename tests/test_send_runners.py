@@ -9,6 +9,7 @@ import collections
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -377,3 +378,37 @@ def test_joining_runner_counts_fast_when_statistics_say_deliveries_is_empty(
         )
     assert not {r.subscriber_id for r in batch.recipients} & queued_before
     assert took < 1.5, f"the next page took {took:.1f} s"
+
+
+def test_runners_booking_the_first_pace_together_both_go_on(pg_url: str) -> None:
+    """The pace row is made by the first booking: a runner whose booking meets another's
+    insert not committed yet waits for it and books after it (it raised UniqueViolation:
+    found running two runners with `rate` at once)."""
+    import psycopg
+
+    from mailer.delivery import pace
+
+    engine = db.connect(pg_url)
+    first = time.time() + 100  # the other runner's booking, far ahead: ours must follow it
+    other = psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"))
+    other.execute(
+        "INSERT INTO send_pace (name, tat, hour_start, hour_count) VALUES ('all', %s, 0, 0)",
+        (first,),
+    )
+    got: list[Any] = []
+    booking = threading.Thread(target=lambda: got.append(_book(pace, engine)))
+    booking.start()
+    time.sleep(0.5)  # our booking is now waiting on the other's uncommitted row
+    assert booking.is_alive()
+    other.commit()
+    other.close()
+    booking.join(10)
+    assert len(got) == 1 and not isinstance(got[0], Exception), got
+    assert got[0] == pytest.approx(first + 100 / 500)
+
+
+def _book(pace: Any, engine: Any) -> Any:
+    try:
+        return pace.book(engine, 100, 500.0, None)
+    except Exception as exc:  # reported by the test, not lost in the thread
+        return exc

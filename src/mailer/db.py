@@ -517,6 +517,17 @@ def read(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+def insert_once(conn: Connection, table: Table, key: str, **values: Any) -> bool:
+    """Insert one row into *table* unless a row with the same unique *key* exists
+    (INSERT .. ON CONFLICT DO NOTHING on SQLite and PostgreSQL, so two transactions racing
+    to insert it never fail); True when this one inserted it."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
+    return bool(conn.execute(stmt).rowcount)
+
+
 def get_or_create_list(conn: Connection, name: str) -> int:
     """The id of list *name*, creating it if needed."""
     found = conn.execute(select(lists.c.id).where(lists.c.name == name)).scalar()

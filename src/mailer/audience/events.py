@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from .. import db
@@ -17,11 +16,5 @@ __all__ = ["insert_event_once"]
 
 def insert_event_once(conn: Connection, row: dict[str, Any]) -> bool:
     """Insert one ``events`` row unless its ``provider_event_id`` is already recorded
-    (INSERT .. ON CONFLICT DO NOTHING on SQLite and PostgreSQL); True when inserted."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(db.events)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=["provider_event_id"])
-    )
-    return bool(conn.execute(stmt).rowcount)
+    (:func:`mailer.db.insert_once`); True when inserted."""
+    return db.insert_once(conn, db.events, "provider_event_id", **row)

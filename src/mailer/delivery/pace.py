@@ -41,11 +41,10 @@ def book(engine: Engine, n: int, rate: float | None, hourly_cap: int | None) -> 
     now = time.time()
     with writing(engine) as conn:
         row = conn.execute(select(p).where(p.c.name == SCOPE).with_for_update()).first()
-        if row is None:
-            conn.execute(p.insert().values(name=SCOPE, tat=now, hour_start=0.0, hour_count=0))
-            tat, hour_start, hour_count = now, 0.0, 0
-        else:
-            tat, hour_start, hour_count = float(row.tat), float(row.hour_start), int(row.hour_count)
+        if row is None:  # the first booking: runners starting together may both get here
+            db.insert_once(conn, p, "name", name=SCOPE, tat=now, hour_start=0.0, hour_count=0)
+            row = conn.execute(select(p).where(p.c.name == SCOPE).with_for_update()).one()
+        tat, hour_start, hour_count = float(row.tat), float(row.hour_start), int(row.hour_count)
         leave = now
         if hourly_cap:
             hour = float(int(now // 3600) * 3600)
