@@ -11,7 +11,8 @@ by a *newer* mailer is refused rather than damaged.
 
 SQLite runs in WAL mode with a busy timeout, because ``mailer serve`` and a send
 may write at the same time. ``begin_immediate(conn)`` takes SQLite's write lock
-at BEGIN (PostgreSQL callers use row locks instead).
+at BEGIN (PostgreSQL callers use row locks instead). Its commits survive a crash of the
+process; the ones that must also survive a power cut go through :func:`durable`.
 """
 
 from __future__ import annotations
@@ -443,6 +444,12 @@ def migrate(engine: Engine) -> int:
         return found
 
 
+#: the execution option of :func:`durable` engines: the SQLite ``synchronous`` level their
+#: transactions commit at (SQLite refuses to change it inside a transaction, so it is set
+#: just before BEGIN, and set back to ``NORMAL`` before the connection's next other BEGIN)
+SYNC_OPTION = "sqlite_synchronous"
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -456,8 +463,13 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        options = conn.get_execution_options()
+        level = options.get(SYNC_OPTION, "NORMAL")
+        info = conn.connection.info
+        if info.get(SYNC_OPTION, "NORMAL") != level:  # one PRAGMA only when it changes
+            conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+            info[SYNC_OPTION] = level
+        conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'IMMEDIATE')}")
 
 
 _engines: dict[str, Engine] = {}
@@ -500,6 +512,7 @@ def dispose_all() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    _durable.clear()
 
 
 @contextmanager
@@ -508,6 +521,31 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     so two processes cannot both read-then-write the same rows."""
     with engine.begin() as conn:
         yield conn
+
+
+_durable: dict[Engine, Engine] = {}
+
+
+def durable(engine: Engine) -> Engine:
+    """*engine* whose write transactions are durable when they commit: on power loss or an
+    OS crash, a commit made through it is never rolled back.
+
+    SQLite runs in WAL mode with ``synchronous=NORMAL``: every commit survives a crash of
+    the process, and the database stays consistent through a power cut, but the last
+    commits may be rolled back by one (the WAL is synced only at checkpoints). Through this
+    engine a transaction commits with ``synchronous=FULL``: the WAL file is synced before
+    COMMIT returns. As the WAL is one log written in commit order, that sync also makes
+    every earlier commit durable, whoever made it; and what a power cut takes away is
+    always a tail of the commits made after the last synced one, never one from the middle.
+    The send ledger commits durably only what must be on disk before something leaves
+    (:mod:`mailer.delivery.batchrows`). PostgreSQL commits durably already
+    (``synchronous_commit = on``): *engine* itself. Same pool, same URL, same write lock."""
+    if engine.dialect.name != "sqlite" or engine.get_execution_options().get(SYNC_OPTION):
+        return engine
+    found = _durable.get(engine)
+    if found is None:
+        found = _durable[engine] = engine.execution_options(**{SYNC_OPTION: "FULL"})
+    return found
 
 
 @contextmanager

@@ -144,8 +144,17 @@ def _hot(dialect: Any) -> dict[str, Bare]:
 
 def mark_in_flight(engine: Engine, batch_id: int, me: str) -> None:
     """Batch *batch_id* is about to leave (``sending``, owned by *me*, one more attempt):
-    from the commit on, a crash makes it ``unknown``."""
-    with writing(engine) as conn:
+    from the commit on, a crash makes it ``unknown``.
+
+    The one commit of a batch that must survive a power cut (:func:`mailer.db.durable`:
+    the WAL synced before the request leaves); lost, the batch would read ``pending``
+    after the reboot and go out a second time. It also makes durable every commit before
+    it (its ``pending`` rows, earlier batches' answers). The other two (:func:`queue_page`,
+    :func:`accept_whole`) may be lost to a power cut without harm, so they are not synced:
+    a lost ``pending`` batch never left (it is queued again from the members' pages); a lost
+    acceptance leaves the batch ``sending``, which a resume holds ``unknown`` (never sent
+    twice, never silently lost) until the provider's events or the operator settle it."""
+    with writing(db.durable(engine)) as conn:
         now = driver_time(conn.dialect, db.utcnow())
         _hot(conn.dialect)["fly"].run(conn, bid=batch_id, owner=me, now=now)
 

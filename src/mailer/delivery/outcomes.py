@@ -158,7 +158,9 @@ def transmit(engine: Engine, batch: Batch, backend: Backend) -> str | None:
     def report(r: Recipient, outcome: Outcome, pid: str | None, err: str | None) -> None:
         err = redact(err) if err else err
         if per_message:
-            record(engine, batch, [(r.subscriber_id, outcome, pid, err)])
+            # durable before the next message leaves: recovery takes only the first
+            # pending delivery of a batch in flight for one that may have left
+            record(db.durable(engine), batch, [(r.subscriber_id, outcome, pid, err)])
         else:
             reported.append((r.subscriber_id, outcome, pid, err))
 
@@ -205,7 +207,7 @@ def finish_campaign(engine: Engine, campaign_id: int, *, shared: bool) -> Finish
     under a lock."""
     d = db.deliveries
     recovery.resolve_from_events(engine, campaign_id)  # what the provider's events show
-    with writing(engine) as conn:
+    with writing(db.durable(engine)) as conn:  # what the operator is told survives a power cut
         if shared and claims.lock_campaign(conn, campaign_id) != CS.SENDING.value:
             return Finish.DONE  # marked sent by another runner (or paused, cancelled)
         if claims.open_batches(conn, campaign_id):
