@@ -14,11 +14,13 @@
 * mailer's own modules are timed from bytecode, as an installed mailer runs: with
   ``PYTHONDONTWRITEBYTECODE`` set and an editable install, nothing writes it, so the bench
   compiles what is missing or stale first (as ``make install`` does) and says so;
-* in process, warm: median time per stage (load, render, compile, inline, text) over
+* in process, warm: median time per stage (load, render, inline, compile, text) over
   many builds of the default language, each as ``build_issue`` makes it (inside
   ``images.one_build``, with the theme's block folders; a process keeps only its
   caches: parsed texts, templates, Markdown), beside the reference compiling the same
-  MJML in process (a small node script, warm: the first compiles are dropped).
+  MJML in process (a small node script, warm: the first compiles are dropped). "inline"
+  is the theme's rules put into the content before compiling (``content_css``), "compile"
+  MJML to HTML (and, for a theme whose rules need it, the whole-document inlining).
 """
 
 from __future__ import annotations
@@ -140,9 +142,10 @@ def paired(reference: Runs, ours: Runs) -> tuple[float, float]:
 def stages(config_path: Path) -> dict[str, float]:
     """Median milliseconds per stage of an in-process build (warm)."""
     from mailer.build.compile import compile_mjml
+    from mailer.build.content_css import inline_content
     from mailer.build.i18n import format_period
     from mailer.build.images import one_build
-    from mailer.build.inline import inline_css
+    from mailer.build.inline import declare_color_schemes, inline_css
     from mailer.build.issue import load_issue
     from mailer.build.render import render_mjml, template_dirs
     from mailer.build.text import render_text
@@ -150,7 +153,7 @@ def stages(config_path: Path) -> dict[str, float]:
 
     config = load_config(config_path)
     dirs = template_dirs(config)
-    times: dict[str, list[float]] = {k: [] for k in ("load", "render", "compile", "inline", "text")}
+    times: dict[str, list[float]] = {k: [] for k in ("load", "render", "inline", "compile", "text")}
     for i in range(STAGE_RUNS + 5):
         # as build_issue does: the theme's folders for its blocks, image paths resolved once
         # per build (one_build), nothing kept from the previous build but what a process keeps
@@ -160,9 +163,14 @@ def stages(config_path: Path) -> dict[str, float]:
             t1 = time.perf_counter()
             result = render_mjml(issue, config)
             t2 = time.perf_counter()
-            html = compile_mjml(result.mjml)
+            # the theme's rules into the content first when they are content rules (the
+            # sample's are), else into the whole compiled document (compile_and_inline)
+            staged = inline_content(result.mjml)
             t3 = time.perf_counter()
-            inline_css(html, config.settings.inliner)
+            if staged is None:
+                inline_css(compile_mjml(result.mjml), config.settings.inliner)
+            else:
+                declare_color_schemes(compile_mjml(staged))
             t4 = time.perf_counter()
             assert issue.period is not None
             period = format_period(issue.period.start, issue.period.end, "en")
@@ -172,8 +180,8 @@ def stages(config_path: Path) -> dict[str, float]:
             for key, a, b in (
                 ("load", t0, t1),
                 ("render", t1, t2),
-                ("compile", t2, t3),
-                ("inline", t3, t4),
+                ("inline", t2, t3),
+                ("compile", t3, t4),
                 ("text", t4, t5),
             ):
                 times[key].append((b - a) * 1000)

@@ -105,6 +105,19 @@ def declare_color_schemes(html: str) -> str:
     return html.replace("</head>", f"{_SCHEMES}</head>", 1)
 
 
+def compile_and_inline(mjml: str, inliner: str = "css-inline") -> str:
+    """The HTML document of *mjml* with the theme's rules inlined: into the content
+    before compiling when :func:`.content_css.inline_content` can, else into the whole
+    compiled document (:func:`inline_css`)."""
+    from .compile import compile_mjml
+    from .content_css import inline_content
+
+    staged = inline_content(mjml) if inliner == "css-inline" else None
+    if staged is None:
+        return inline_css(compile_mjml(mjml), inliner)
+    return declare_color_schemes(compile_mjml(staged))
+
+
 def inline_css(html: str, inliner: str = "css-inline") -> str:
     """*html* with its CSS inlined into ``style`` attributes by *inliner* (and the
     color-scheme metas of :func:`declare_color_schemes`)."""

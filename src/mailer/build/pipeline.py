@@ -98,9 +98,8 @@ def _build_one(
     """The issue rendered in *lang* (one :func:`_check_language` accepts), its local images,
     and the loaded issue (which :func:`write_build` hands to the calendar files rather
     than loading it again)."""
-    from .compile import compile_mjml
     from .i18n import direction, format_period
-    from .inline import inline_css
+    from .inline import compile_and_inline
     from .issue import load_issue
     from .render import render_mjml, template_dirs
     from .text import render_text
@@ -113,7 +112,7 @@ def _build_one(
         block_dirs=template_dirs(config),
     )
     result = render_mjml(issue, config, for_send=for_send)
-    html = inline_css(compile_mjml(result.mjml), config.settings.inliner)
+    html = compile_and_inline(result.mjml, config.settings.inliner)
     period = (
         format_period(issue.period.start, issue.period.end, issue.language) if issue.period else ""
     )
