@@ -10,6 +10,8 @@ responsive blocks stay in the head as MJML itself leaves them; inlining them ont
 every table cell would add some 25 KB to an issue (Gmail clips at 102 KB).
 css-inline then drops the rules it inlined from that block (every element they match
 already carries them; rules that matched nothing stay): 0.4 KB less per issue.
+When the block holds content rules only (``content_css``), :func:`compile_and_inline`
+puts them into the content before MJML compiles instead, and this pass is not needed.
 
 A theme with a ``@media (prefers-color-scheme: dark)`` block gets the ``color-scheme``
 and ``supported-color-schemes`` metas (:func:`declare_color_schemes`), which tell Apple
