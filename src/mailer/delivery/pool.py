@@ -9,6 +9,8 @@ batches (selects their recipients and records them ``pending``) while others are
 flight, up to one per lane ahead, so a lane that gets its answer finds the next batch
 ready; a lane thread marks its batch in flight, sends it and records what the provider
 said. A batch is marked in flight only by the lane that sends it, never while it waits.
+With one lane (``concurrency = 1``) of a provider that makes it wait, the next batch is
+prepared while the current one is in flight too, and handed over once its answer is read.
 
 Killed at any instant, every batch is in one of the ledger's states, and
 :mod:`mailer.delivery.recovery` settles each in-flight batch on its own.
@@ -21,6 +23,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
@@ -82,6 +85,14 @@ def heap_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+def waits(backend: Backend) -> bool:
+    """Whether a send on *backend* waits for a provider (it has ``fork``: SendGrid, SMTP):
+    then even one lane gets a thread of its own, so the next batch is prepared while the
+    provider answers. A backend without it (the memory backend) sends at once: its batches
+    go one after the other on the calling thread."""
+    return getattr(backend, "fork", None) is not None
+
+
 def lanes(backend: Backend, concurrency: int) -> list[Backend]:
     """*backend* plus ``concurrency - 1`` forks of it (its ``fork()``: same settings, own
     connection). A backend without ``fork`` (the memory backend, users' own) gets one lane."""
@@ -98,7 +109,9 @@ class InFlight:
     Each lane is a thread that takes the next prepared batch from a line as soon as it is
     free, so a lane never waits for the preparing thread to notice its answer. Up to one
     batch per lane waits in that line (recorded ``pending``, not in flight); those still
-    waiting when the loop stops are :attr:`left`, for the caller to put back in line."""
+    waiting when the loop stops are :attr:`left`, for the caller to put back in line.
+    One lane alone: see :meth:`_one_lane_ahead` (and :meth:`_one_lane` for a backend that
+    does not wait)."""
 
     def __init__(
         self,
@@ -121,7 +134,10 @@ class InFlight:
         is prepared). Closing the iterator, or an error from a lane, lets the batches in
         flight finish and record their answers first."""
         if len(self.lanes) == 1:
-            yield from self._one_lane(keep_going)
+            if waits(self.lanes[0]):
+                yield from self._one_lane_ahead(keep_going)
+            else:
+                yield from self._one_lane(keep_going)
             return
         line: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         answers: queue.SimpleQueue[tuple[Batch, str | None, BaseException | None]]
@@ -198,8 +214,46 @@ class InFlight:
                 self.left.append(waiting)
                 held.discard(waiting.batch_id)
 
+    def _one_lane_ahead(self, keep_going: Callable[[], bool]) -> Iterator[tuple[Batch, str | None]]:
+        """One lane that waits for its provider (``concurrency = 1``): the next batch is
+        prepared (and :attr:`ahead` done) on this thread while the current one is in flight
+        on the lane's, and handed to the lane only once the current one's answer has been
+        yielded and *keep_going* still says yes. So batches leave one after the other, each
+        after the loop has seen the previous answer (a pause after failed batches stops
+        before the next one leaves), and the one prepared ahead is :attr:`left` when the
+        loop stops first."""
+        lane = self.lanes[0]
+        flying: tuple[Batch, Future[str | None]] | None = None
+        ready: Batch | None = None
+        stopping = False
+        with ThreadPoolExecutor(1, thread_name_prefix="mailer-send") as pool:
+            try:
+                while True:
+                    if ready is None and not stopping:
+                        if keep_going():
+                            ready = self.take({flying[0].batch_id} if flying else set())
+                            if ready is None and flying is None:
+                                self.exhausted = True
+                                return
+                            if ready is not None and flying is not None and self.ahead:
+                                self.ahead(ready)  # the lane is busy: it will wait for it
+                        else:
+                            stopping = True  # the one in flight answers first
+                    if flying is not None:
+                        batch, answer = flying
+                        flying = None  # nothing in flight while the loop reads the answer
+                        yield batch, answer.result()
+                        continue
+                    if ready is None or stopping or not keep_going():
+                        return
+                    flying, ready = (ready, pool.submit(self.send, lane, ready)), None
+            finally:
+                if ready is not None:
+                    self.left.append(ready)
+
     def _one_lane(self, keep_going: Callable[[], bool]) -> Iterator[tuple[Batch, str | None]]:
-        """One lane: no thread, one batch after the other (``concurrency = 1``)."""
+        """One lane of a backend that does not wait (:func:`waits`): no thread, one batch
+        after the other."""
         lane = self.lanes[0]
         while keep_going():
             batch = self.take(set())
