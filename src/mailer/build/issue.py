@@ -63,9 +63,10 @@ from .blocks import EventBlock, GalleryBlock, GalleryItem, LetterBlock, Signatur
 from .fields import Button, Image, Src, Strict, Url
 from .ids import assign_ids
 from .images import check_image_paths
-from .issue_yaml import Schema, compose, read_text, validation_error
+from .issue_yaml import compose, read_text
 from .theme_blocks import Declaration, block_model, find_theme_blocks
 from .translations import Brings, overlay_fields, translation_path
+from .yaml_errors import Schema, validation_error
 
 __all__ = ["Button", "Image", "Src", "Url"]
 
