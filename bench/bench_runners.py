@@ -18,6 +18,12 @@ empty while it fills during the send (what a real database shows for a new campa
 Every run checks that every recipient was accepted exactly once (ledger and server log).
 Figures are printed, not asserted. Run: ``python -m bench runners``.
 
+Beside the runners' own CPU, each run prints the CPU of the PostgreSQL cluster (its
+postmaster, the backends it reaped and those still alive, from ``/proc``) and of this
+process (the local server parsing every request's body) while the runners ran, against
+the wall time times the cores: with four runners on two cores the machine is near its
+limit, and a batch waits for a core rather than for a lock.
+
 mailer's own modules are byte-compiled first (``python -m compileall src``, as ``make
 install`` does): with ``PYTHONDONTWRITEBYTECODE=1`` a module changed since its last
 compilation would otherwise be compiled again by every runner at every start.
@@ -124,6 +130,29 @@ def _seed(url: str, root: Path, n: int) -> int:
     return cid
 
 
+def _pg_cpu(pg: object) -> float | None:
+    """CPU seconds (user + system) of the cluster so far: the postmaster, the children it
+    reaped (every backend that exited) and those alive; None where ``/proc`` is not."""
+    try:
+        pid = int((Path(pg.data) / "postmaster.pid").read_text().split()[0])  # type: ignore[attr-defined]
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited meanwhile
+            if int(entry.name) == pid:  # its own and its reaped children's
+                total += sum(int(v) for v in fields[11:15])
+            elif int(fields[1]) == pid:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _run(
     pg: object, root: Path, runners: int, n: int, latency: float, stagger: float = 0.0
 ) -> dict[str, float]:
@@ -146,6 +175,7 @@ def _run(
             "NO_COLOR": "1",
         }
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        pg_before, own_before = _pg_cpu(pg), time.process_time()
         started, started_at = time.perf_counter(), db.utcnow()
         procs = []
         for i in range(runners):
@@ -163,6 +193,9 @@ def _run(
         errors = [p.communicate(timeout=600)[1] for p in procs]
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = time.process_time() - own_before
+        time.sleep(0.2)  # the runners' backends end with their connections
+        pg_after = _pg_cpu(pg)
         log = Counter(server.accepted)
         idle = min(_idle_cpu(env, root) for _ in range(3))
     bad = [
@@ -206,6 +239,9 @@ def _run(
         # one runner's start-up and exit alone (`run-due` with nothing due): the CPU each
         # more runner needs before it sends anything
         "idle_cpu": idle,
+        # what else ran meanwhile: the cluster, and this process's local server
+        "pg_cpu": -1.0 if pg_before is None or pg_after is None else pg_after - pg_before,
+        "server_cpu": own,
     }
 
 
@@ -243,6 +279,15 @@ def main() -> None:
             f"after sent; runners' CPU {r['cpu']:.2f} s; every recipient "
             "accepted exactly once"
         )
+    cores = os.cpu_count() or 1
+    for label, r in (("1 runner ", one), ("4 runners", four)):
+        pg_cpu = f"{r['pg_cpu']:.2f} s" if r["pg_cpu"] >= 0 else "unknown"
+        used = r["cpu"] + max(r["pg_cpu"], 0.0) + r["server_cpu"]
+        print(
+            f"{label}: CPU while they ran: runners {r['cpu']:.2f} s + PostgreSQL {pg_cpu} + "
+            f"local server {r['server_cpu']:.2f} s = {used:.2f} s of {cores} core(s) x "
+            f"{r['wall']:.2f} s wall ({used / (cores * r['wall']):.0%})"
+        )
     if stagger:
         print(f"(the 4 runners were started {stagger:.2f} s apart)")
     print(
@@ -250,7 +295,6 @@ def main() -> None:
         f"{one['send'] / four['send']:.2f}x (start to sent); "
         f"+{four['cpu'] - one['cpu']:.2f} s CPU for the 3 more runners"
     )
-    cores = os.cpu_count() or 1
     print(
         f"start-up and exit of one runner with nothing due: {one['idle_cpu']:.2f} s CPU; "
         f"4 starting together on {cores} core(s) need at least "
