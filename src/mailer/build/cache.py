@@ -1,7 +1,7 @@
 """What a build keeps between runs in the user's cache folder (``$XDG_CACHE_HOME/mailer``).
 
 Two things live there: Jinja2's compiled templates (``jinja/``, see
-:func:`mailer.build.render.environment`) and :class:`TextCache` files, small JSON maps
+:func:`mailer.build.jinja_env.environment`) and :class:`TextCache` files, small JSON maps
 from a text to what a pure function made of it (Markdown → sanitised HTML, see
 :mod:`mailer.build.markdown`), so a second ``mailer build`` of an issue whose texts did
 not change never imports markdown-it. A cache file's name carries a *version* key (the

@@ -4,8 +4,8 @@ An issue file is written by hand, so every error names the file, line and
 column, the field path (``blocks[2] (story 'gaziantep').image.alt``), what was
 expected and, for a misspelled key, the closest known one. This module owns
 the models (:mod:`mailer.validate`), block ids, merge fields and :func:`load_issue`; reading
-the YAML with positions and turning validation errors into located messages
-is :mod:`mailer.issue_yaml`'s part (it is given the models as a ``Schema``).
+the YAML with positions is :mod:`mailer.build.issue_yaml`'s part, turning validation errors
+into located messages :mod:`mailer.build.yaml_errors`' (given the models as a ``Schema``).
 
 Blocks carry a stable ``id`` (written by the editor, or derived from the title)
 used for UTM ``utm_content``, link statistics and translations. Merge fields
