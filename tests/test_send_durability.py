@@ -5,7 +5,8 @@ last commits. A batch's "in flight" commit must survive one (else the batch read
 ``pending`` after the reboot and goes out again), and so must each per-message answer of
 SMTP and the outbox (recovery takes only the first pending message of a batch in flight
 for one that may have left). These tests read, at every commit of a real send, the
-``synchronous`` level SQLite commits at and the statements of the transaction.
+``synchronous`` level SQLite commits at (and whether it checks foreign keys: only the
+queuing of a batch skips them) and the statements of the transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import IntegrityError
 
 from mailer import db
 from mailer.backends import MemoryBackend
@@ -33,13 +35,18 @@ FINISHED = "UPDATE campaigns SET status=?, error=?, finished_at=?"
 
 @dataclass
 class Commits:
-    """Every commit of an engine: (synchronous level at COMMIT, the transaction's statements)."""
+    """Every commit of an engine: (synchronous level at COMMIT, foreign keys checked, the
+    transaction's statements)."""
 
-    seen: list[tuple[int, list[str]]] = field(default_factory=list)
+    seen: list[tuple[int, bool, list[str]]] = field(default_factory=list)
 
     def levels(self, prefix: str) -> list[int]:
         """The levels of the commits whose transaction ran a statement starting with *prefix*."""
-        return [level for level, sqls in self.seen if any(s.startswith(prefix) for s in sqls)]
+        return [level for level, _fk, sqls in self.seen if any(s.startswith(prefix) for s in sqls)]
+
+    def unchecked(self) -> list[list[str]]:
+        """The statements of each transaction that ran without foreign-key checks."""
+        return [sqls for _level, fk, sqls in self.seen if not fk]
 
 
 @pytest.fixture
@@ -57,8 +64,10 @@ def commits(engine: Engine) -> Iterator[Commits]:
             conn.info.setdefault("sqls", []).append(" ".join(sql.split()))
 
     def commit(conn: Any) -> None:  # before the driver's COMMIT: the level it commits at
-        level = conn.connection.dbapi_connection.execute("PRAGMA synchronous").fetchone()[0]
-        found.seen.append((int(level), conn.info.pop("sqls", [])))
+        raw = conn.connection.dbapi_connection
+        level = raw.execute("PRAGMA synchronous").fetchone()[0]
+        fk = raw.execute("PRAGMA foreign_keys").fetchone()[0]
+        found.seen.append((int(level), bool(fk), conn.info.pop("sqls", [])))
 
     def rollback(conn: Any) -> None:
         conn.info.pop("sqls", None)
@@ -87,8 +96,33 @@ def test_a_batch_is_synced_in_flight_and_only_then(
     assert commits.levels(QUEUE) == [NORMAL] * 3
     assert commits.levels(ANSWER) and set(commits.levels(ANSWER)) == {NORMAL}
     assert commits.levels(FINISHED) == [FULL]
-    synced = [sqls for level, sqls in commits.seen if level == FULL]
+    synced = [sqls for level, _fk, sqls in commits.seen if level == FULL]
     assert len(synced) == 4, synced  # nothing else pays a sync
+
+
+def test_only_queuing_a_batch_skips_foreign_key_lookups(
+    engine: Engine, commits: Commits, tmp_path: Path
+) -> None:
+    """The queue transaction (its rows refer to the batch it inserts and the subscribers it
+    reads) runs without foreign-key lookups; every other transaction checks them, and a
+    delivery that refers to a missing subscriber is refused outside it."""
+    config = make_config(tmp_path)
+    seed(engine, 25)
+    cid = campaign(engine, config)
+    result = run_campaign(engine, config, cid, backend=MemoryBackend())
+    assert result.status == "sent" and result.accepted == 25
+    unchecked = [sqls for sqls in commits.unchecked() if sqls]  # the last page was empty
+    assert len(unchecked) == 3  # 10 + 10 + 5
+    for sqls in unchecked:
+        assert [s.split(" (")[0] for s in sqls if s.startswith("INSERT")] == [
+            "INSERT INTO batches",
+            "INSERT INTO deliveries",
+        ]
+        assert not any(s.startswith("UPDATE") for s in sqls)
+    with pytest.raises(IntegrityError), db.transaction(engine) as conn:
+        conn.execute(
+            db.deliveries.insert().values(campaign_id=cid, subscriber_id=10_000, status="pending")
+        )
 
 
 def test_each_message_of_a_per_message_backend_is_synced(
@@ -106,8 +140,9 @@ def test_each_message_of_a_per_message_backend_is_synced(
 
 
 def test_a_durable_commit_leaves_the_connection_as_it_was(engine: Engine) -> None:
-    """After a transaction of :func:`db.durable`, the pooled connection's next ordinary
-    transaction commits at NORMAL again; PostgreSQL engines are durable as they are."""
+    """After a transaction of :func:`db.durable` (or :func:`db.trusting`), the pooled
+    connection's next ordinary transaction commits at NORMAL and checks foreign keys again;
+    PostgreSQL engines are durable and checking as they are."""
     for _ in range(2):
         with db.transaction(db.durable(engine)) as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == FULL
@@ -118,5 +153,11 @@ def test_a_durable_commit_leaves_the_connection_as_it_was(engine: Engine) -> Non
             with db.read(engine) as conn:
                 assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == NORMAL
     assert db.durable(db.durable(engine)) is db.durable(engine)
+    with db.transaction(db.trusting(db.durable(engine))) as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 0
+    with db.transaction(engine) as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == NORMAL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     pg = db.create_engine("postgresql+psycopg://u@127.0.0.1:1/x")
-    assert db.durable(pg) is pg
+    assert db.durable(pg) is pg and db.trusting(pg) is pg

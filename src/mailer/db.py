@@ -444,10 +444,13 @@ def migrate(engine: Engine) -> int:
         return found
 
 
-#: the execution option of :func:`durable` engines: the SQLite ``synchronous`` level their
-#: transactions commit at (SQLite refuses to change it inside a transaction, so it is set
-#: just before BEGIN, and set back to ``NORMAL`` before the connection's next other BEGIN)
-SYNC_OPTION = "sqlite_synchronous"
+#: the execution option of :func:`durable` and :func:`trusting` engines: SQLite settings
+#: for their transactions, ((pragma, value), ...). SQLite refuses to change these inside a
+#: transaction, so they are set just before BEGIN, and set back to :data:`PRAGMAS` before
+#: the connection's next other BEGIN (one PRAGMA only when a value changes)
+PRAGMAS_OPTION = "sqlite_pragmas"
+#: every SQLite connection's settings outside those transactions (``_on_connect``)
+PRAGMAS = {"synchronous": "NORMAL", "foreign_keys": "ON"}
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -457,18 +460,21 @@ def _sqlite_setup(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        for name, value in PRAGMAS.items():
+            cur.execute(f"PRAGMA {name}={value}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
-        level = options.get(SYNC_OPTION, "NORMAL")
-        info = conn.connection.info
-        if info.get(SYNC_OPTION, "NORMAL") != level:  # one PRAGMA only when it changes
-            conn.exec_driver_sql(f"PRAGMA synchronous={level}")
-            info[SYNC_OPTION] = level
+        wanted = dict(options.get(PRAGMAS_OPTION, ()))
+        # what this DBAPI connection is set to (the pool clears ``info`` on reconnect)
+        now = conn.connection.info.setdefault(PRAGMAS_OPTION, dict(PRAGMAS))
+        for name, default in PRAGMAS.items():
+            value = wanted.get(name, default)
+            if now[name] != value:
+                conn.exec_driver_sql(f"PRAGMA {name}={value}")
+                now[name] = value
         conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'IMMEDIATE')}")
 
 
@@ -512,7 +518,7 @@ def dispose_all() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
-    _durable.clear()
+    _variants.clear()
 
 
 @contextmanager
@@ -523,7 +529,24 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-_durable: dict[Engine, Engine] = {}
+_variants: dict[tuple[Engine, str, str], Engine] = {}
+
+
+def _with_pragma(engine: Engine, name: str, value: str) -> Engine:
+    """*engine* (SQLite) whose transactions run with ``PRAGMA name=value``: same pool, same
+    URL (so the same write lock in :mod:`mailer.delivery.pool`); made once per engine."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    key = (engine, name, value)
+    found = _variants.get(key)
+    if found is None:
+        pragmas = dict(engine.get_execution_options().get(PRAGMAS_OPTION, ()))
+        if pragmas.get(name) == value:
+            return engine
+        pragmas[name] = value
+        found = engine.execution_options(**{PRAGMAS_OPTION: tuple(sorted(pragmas.items()))})
+        _variants[key] = found
+    return found
 
 
 def durable(engine: Engine) -> Engine:
@@ -539,13 +562,16 @@ def durable(engine: Engine) -> Engine:
     always a tail of the commits made after the last synced one, never one from the middle.
     The send ledger commits durably only what must be on disk before something leaves
     (:mod:`mailer.delivery.batchrows`). PostgreSQL commits durably already
-    (``synchronous_commit = on``): *engine* itself. Same pool, same URL, same write lock."""
-    if engine.dialect.name != "sqlite" or engine.get_execution_options().get(SYNC_OPTION):
-        return engine
-    found = _durable.get(engine)
-    if found is None:
-        found = _durable[engine] = engine.execution_options(**{SYNC_OPTION: "FULL"})
-    return found
+    (``synchronous_commit = on``): *engine* itself."""
+    return _with_pragma(engine, "synchronous", "FULL")
+
+
+def trusting(engine: Engine) -> Engine:
+    """*engine* whose SQLite transactions do not check foreign keys, for a transaction that
+    itself makes or reads every row its new rows refer to (the send's hot insert: a
+    thousand deliveries, three parent lookups each). PostgreSQL: *engine* itself (it
+    always checks). Nothing else may use it."""
+    return _with_pragma(engine, "foreign_keys", "OFF")
 
 
 @contextmanager
