@@ -254,6 +254,9 @@ batches = Table(
     #: the runner (``process.runner_id``) that prepared or sends it, and when it last said so
     Column("owner", String(100), nullable=True),
     Column("heartbeat_at", DateTime, nullable=True),
+    #: the language every delivery of the batch is sent in (they are queued one language at
+    #: a time); NULL for batches made before schema version 7
+    Column("language", String(35), nullable=True),
     Index("ix_batches_campaign_status", "campaign_id", "status"),
 )
 
@@ -375,6 +378,12 @@ def _v6(conn: Connection) -> None:
     send_pace.create(conn, checkfirst=True)
 
 
+def _v7(conn: Connection) -> None:
+    """batches.language (a campaign's counts by language read from its batches, not from
+    every delivery). Earlier batches keep NULL: their campaigns are counted as before."""
+    conn.execute(text("ALTER TABLE batches ADD COLUMN language VARCHAR(35)"))
+
+
 #: (version, what it does, function). Append only; never edit a released step.
 #: A new database is created by ``_v1`` from the table definitions above, which always
 #: describe the LATEST schema, and stamped with ``SCHEMA_VERSION``; a step N > 1 only
@@ -387,6 +396,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "forgotten, local_secrets (erasure: keyed hashes of erased addresses)", _v4),
     (5, "memberships.status, left_at (sign-up confirmation, leaving one list)", _v5),
     (6, "batches.owner, heartbeat_at; campaigns.paused_by, signals_since; send_pace", _v6),
+    (7, "batches.language (counts by language without reading every delivery)", _v7),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -578,6 +588,20 @@ def trusting(engine: Engine) -> Engine:
 def read(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction (SQLite: BEGIN DEFERRED, no write lock)."""
     with engine.connect().execution_options(sqlite_begin="DEFERRED") as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction whose statements all see one snapshot: :func:`read` on
+    SQLite (a WAL read transaction is one), REPEATABLE READ on PostgreSQL (a read-only
+    transaction there never fails to serialise)."""
+    if engine.dialect.name != "postgresql":
+        with read(engine) as conn:
+            yield conn
+        return
+    options = {"isolation_level": "REPEATABLE READ"}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
         yield conn
 
 

@@ -58,6 +58,7 @@ def queue_page(
                         campaign_id=campaign_id,
                         status=DS.PENDING.value,
                         size=len(rows),
+                        language=language,  # every delivery of it: campaigns.by_language
                         owner=me,
                         heartbeat_at=db.utcnow(),
                     )
