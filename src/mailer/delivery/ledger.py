@@ -160,7 +160,9 @@ class Ledger(CampaignBatches):
                     return
                 self.recover()
                 self._requeued = True
-                if not self.shared or found is outcomes.Finish.LEFT:
+                if found is outcomes.Finish.LEFT:
+                    self.read_every_page()  # what leaping pages passed over included
+                elif not self.shared:
                     self._lang, self._cursor = 0, 0
 
     def _await_others(self, should_stop: Callable[[], bool] | None) -> bool:

@@ -88,6 +88,9 @@ class CampaignBatches:
         self._cursor = 0
         #: the compiled page statements per language (:class:`.recipients.PageReader`)
         self._readers: dict[str, PageReader] = {}
+        #: several runners: pages leap past what the others queued meanwhile
+        #: (:class:`.recipients.PageReader`) until members are found left behind
+        self.leaping = True
         #: set when every recipient has been handed to the backend
         self.exhausted = False
         #: helping with a campaign another runner started (``run_campaign(join=True)``)
@@ -159,7 +162,15 @@ class CampaignBatches:
             reader = self._readers.get(lang)
             if reader is None:
                 cond = language_cond(lang, self.languages[0], self.languages)
-                reader = PageReader(self.engine.dialect, self.cid, self.list_id, cond, self.shared)
+                reader = PageReader(
+                    self.engine.dialect,
+                    self.cid,
+                    self.list_id,
+                    cond,
+                    self.shared,
+                    leap=len(self.languages) == 1,
+                )
+                reader.leaping = self.leaping
                 self._readers[lang] = reader
             try:
                 bid, rows, after = batchrows.queue_page(
@@ -233,6 +244,14 @@ class CampaignBatches:
     def mark_in_flight(self, batch: Batch) -> None:
         """The batch is about to leave: from now on a crash makes it ``unknown``."""
         batchrows.mark_in_flight(self.engine, batch.batch_id, self.me)
+
+    def read_every_page(self) -> None:
+        """From the first page again, reading every page (no leaping): members were left
+        unqueued below the runners' cursors (a page another runner dropped)."""
+        self._lang, self._cursor = 0, 0
+        self.leaping = False
+        for reader in self._readers.values():
+            reader.leaping = False
 
     # -- the loop ------------------------------------------------------------------
     def _status(self) -> str:

@@ -110,6 +110,7 @@ def members_page(list_id: int, cond: Any, after: Any, limit: Any) -> Any:
             m.c.status == db.MembershipStatus.SUBSCRIBED.value,
             s.c.status == db.SubscriberStatus.SUBSCRIBED.value,
             m.c.subscriber_id > after,
+            s.c.id > after,  # the same, said of the join's other side: read from there too
             cond,
         )
         .order_by(m.c.subscriber_id)
@@ -131,12 +132,48 @@ class PageReader:
     """:func:`claim_page` through the bare driver: the two statements of a page (members
     after a subscriber id; the ones of them already queued) are compiled once per
     campaign, list and language, and each page runs them with ``exec_driver_sql``
-    no Core compile or cache lookup per batch: the hot select of a send)."""
+    no Core compile or cache lookup per batch: the hot select of a send).
 
-    def __init__(self, dialect: Any, campaign_id: int, list_id: int, cond: Any, lock: bool) -> None:
+    *leap* (several runners: *lock*; a campaign in one language): a page starts after the
+    highest subscriber id already queued in the campaign when its own cursor is behind
+    it, one backward step of ``(campaign_id, subscriber_id)``'s index in the same
+    statement, instead of reading again the pages other runners queued meanwhile. (In
+    several languages each is paged through in turn, and the highest id of one language
+    says nothing of another's; with a language filter, PostgreSQL's plan for a fresh
+    ``deliveries`` reads every delivery of the campaign, so those pages do not leap.)
+    What it leaps over unqueued (a page another runner locked and then dropped, its
+    runner gone) is found by the last look before the campaign is marked sent
+    (``outcomes.finish_campaign``: members left), after which the runner reads every
+    page again without leaping.
+
+    Both statements also bound the subscribers' side of the join by the cursor: without
+    it the merge join read ``subscribers`` from its first id on every page."""
+
+    def __init__(
+        self,
+        dialect: Any,
+        campaign_id: int,
+        list_id: int,
+        cond: Any,
+        lock: bool,
+        leap: bool = False,
+    ) -> None:
         d = db.deliveries
         after, limit = bindparam("after", type_=Integer), bindparam("limit", type_=Integer)
         query = members_page(list_id, cond, after, limit)
+        self._leap: Bare | None = None
+        if lock and leap:
+            # the unique index's own order, read backwards: the highest queued id at once
+            top = (
+                select(d.c.subscriber_id)
+                .where(d.c.campaign_id == campaign_id)
+                .order_by(d.c.campaign_id.desc(), d.c.subscriber_id.desc())
+                .limit(1)
+            )
+            start = func.greatest(after, func.coalesce(top.scalar_subquery(), 0))
+            jump = members_page(list_id, cond, start, limit)
+            jump = jump.with_for_update(skip_locked=True, of=db.memberships)
+            self._leap = Bare(jump.compile(dialect=dialect))
         if lock:
             query = query.with_for_update(skip_locked=True, of=db.memberships)
         queued = select(d.c.subscriber_id).where(
@@ -146,13 +183,18 @@ class PageReader:
             ),
         )
         self._page = Bare(query.compile(dialect=dialect))
+        #: whether pages leap (made with *leap*); the runner turns it off to read every
+        #: page again once members were found left behind
+        self.leaping = True
         self._queued = Bare(queued.compile(dialect=dialect))
 
     def page(self, conn: Connection, after: int, size: int) -> tuple[list[Any], int]:
-        """As :func:`claim_page`: (up to *size* members not yet queued, the new cursor)."""
+        """As :func:`claim_page`: (up to *size* members not yet queued, the new cursor),
+        leaping while :attr:`leaping`."""
         fresh: list[Any] = []
+        read = self._leap if self.leaping and self._leap is not None else self._page
         for _ in range(8):  # at most 8 pages per call: a long queued stretch costs round trips
-            rows = self._page.all(conn, after=after, limit=size - len(fresh))
+            rows = read.all(conn, after=after, limit=size - len(fresh))
             if not rows:
                 break
             lo, after = int(rows[0][0]), int(rows[-1][0])
