@@ -15,12 +15,9 @@ takes about a second, which the send no longer waits for.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import Connection
 
 from .. import db
 from .outcomes import set_campaign
@@ -28,18 +25,6 @@ from .pool import writing
 from .recipients import eligible, unnested
 
 DS = db.DeliveryStatus
-
-
-@contextmanager
-def one_snapshot(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction whose statements all see one snapshot."""
-    if engine.dialect.name != "postgresql":
-        with db.read(engine) as conn:  # SQLite: a read transaction is one snapshot
-            yield conn
-        return
-    options = {"isolation_level": "REPEATABLE READ"}
-    with engine.connect().execution_options(**options) as conn, conn.begin():
-        yield conn
 
 
 def count_total(
@@ -59,7 +44,7 @@ def count_total(
     of milliseconds). *snapshot* is set once the snapshot is taken (or counting failed)."""
     d, c = db.deliveries, db.campaigns
     try:
-        with one_snapshot(engine) as conn:
+        with db.snapshot(engine) as conn:
             queued: dict[str, int] = dict(
                 conn.execute(
                     select(d.c.status, func.count())
