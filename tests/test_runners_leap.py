@@ -16,8 +16,8 @@ from mailer import db
 from mailer.backends import MemoryBackend
 from mailer.config import Config
 from mailer.delivery.recipients import PageReader, language_cond
-from mailer.delivery.send import create_campaign, run_campaign, store_contents
-from test_run_due import make_config, rendered, subscribe
+from mailer.delivery.send import run_campaign
+from test_run_due import make_config, sending_campaign
 
 DS = db.DeliveryStatus
 
@@ -26,17 +26,7 @@ def _campaign(postgres: Any, tmp_path: Path, members: int) -> tuple[str, Engine,
     url = postgres.create_database()
     engine = db.connect(url)
     config = make_config(tmp_path)  # batches of 5
-    subscribe(engine, "partners", members)
-    cid = create_campaign(
-        engine,
-        config,
-        "issues/2018-03-iom-turkey.yaml",
-        "partners",
-        backend="outbox",
-        status="sending",
-    )
-    store_contents(engine, config, cid, [rendered()])
-    return url, engine, config, cid
+    return url, engine, config, sending_campaign(engine, config, members)
 
 
 def _member_ids(engine: Engine) -> list[int]:
@@ -81,13 +71,10 @@ def test_a_page_leaps_past_what_others_queued_unless_told_to_read_every_page(
         with db.transaction(engine) as conn:
             rows, after = reader.page(conn, 0, 5)
         assert [r[0] for r in rows] == ids[10:15] and after == ids[14]
-        reader.leaping = False
-        with db.transaction(engine) as conn:
-            rows, after = reader.page(conn, 0, 5)
-        assert [r[0] for r in rows] == ids[0:5] and after == ids[4]
         plain = PageReader(engine.dialect, cid, list_id, cond, True)  # made without leap
         with db.transaction(engine) as conn:
-            assert [r[0] for r in plain.page(conn, 0, 5)[0]] == ids[0:5]
+            rows, after = plain.page(conn, 0, 5)
+        assert [r[0] for r in rows] == ids[0:5] and after == ids[4]
     finally:
         db.dispose_all()
 

@@ -168,9 +168,8 @@ class CampaignBatches:
                     self.list_id,
                     cond,
                     self.shared,
-                    leap=len(self.languages) == 1,
+                    leap=self.leaping and len(self.languages) == 1,
                 )
-                reader.leaping = self.leaping
                 self._readers[lang] = reader
             try:
                 bid, rows, after = batchrows.queue_page(
@@ -250,8 +249,7 @@ class CampaignBatches:
         unqueued below the runners' cursors (a page another runner dropped)."""
         self._lang, self._cursor = 0, 0
         self.leaping = False
-        for reader in self._readers.values():
-            reader.leaping = False
+        self._readers.clear()  # made again, without leaping
 
     # -- the loop ------------------------------------------------------------------
     def _status(self) -> str:

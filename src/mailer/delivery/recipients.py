@@ -144,7 +144,7 @@ class PageReader:
     What it leaps over unqueued (a page another runner locked and then dropped, its
     runner gone) is found by the last look before the campaign is marked sent
     (``outcomes.finish_campaign``: members left), after which the runner reads every
-    page again without leaping.
+    page again with readers made without *leap*.
 
     Both statements also bound the subscribers' side of the join by the cursor: without
     it the merge join read ``subscribers`` from its first id on every page."""
@@ -183,16 +183,13 @@ class PageReader:
             ),
         )
         self._page = Bare(query.compile(dialect=dialect))
-        #: whether pages leap (made with *leap*); the runner turns it off to read every
-        #: page again once members were found left behind
-        self.leaping = True
         self._queued = Bare(queued.compile(dialect=dialect))
 
     def page(self, conn: Connection, after: int, size: int) -> tuple[list[Any], int]:
         """As :func:`claim_page`: (up to *size* members not yet queued, the new cursor),
-        leaping while :attr:`leaping`."""
+        leaping when made to."""
         fresh: list[Any] = []
-        read = self._leap if self.leaping and self._leap is not None else self._page
+        read = self._leap or self._page
         for _ in range(8):  # at most 8 pages per call: a long queued stretch costs round trips
             rows = read.all(conn, after=after, limit=size - len(fresh))
             if not rows:
