@@ -111,6 +111,17 @@ def sent_to(config: Config, campaign_id: int) -> set[str]:
     return found
 
 
+def sending_campaign(engine: Engine, config: Config, members: int) -> int:
+    """A campaign of the sample to list ``partners`` of *members* new members, already
+    ``sending`` (as a runner finds one another runner started), its contents stored."""
+    subscribe(engine, "partners", members)
+    cid = create_campaign(
+        engine, config, "issues/2018-03-iom-turkey.yaml", "partners", status="sending"
+    )
+    store_contents(engine, config, cid, [rendered()])
+    return cid
+
+
 def bare_campaign(engine: Engine, at: datetime, *, status: str = "scheduled", **values: Any) -> int:
     """A bare campaign row (for claim tests that never send)."""
     with db.transaction(engine) as conn:

@@ -21,21 +21,14 @@ from mailer.backends import MemoryBackend
 from mailer.delivery.ledger import Ledger
 from mailer.delivery.outcomes import Finish, finish_campaign
 from mailer.delivery.recipients import load_contents
-from mailer.delivery.send import create_campaign, store_contents
-from test_run_due import make_config, rendered, subscribe
+from test_run_due import make_config, sending_campaign
 
 #: a live runner on this host that is not this process (PID 1 is always there)
 OTHER = f"{os.uname().nodename}:1"
 
 
 def _campaign(engine: Any, tmp_path: Path, members: int) -> int:
-    config = make_config(tmp_path)
-    subscribe(engine, "partners", members)
-    cid = create_campaign(
-        engine, config, "issues/2018-03-iom-turkey.yaml", "partners", status="sending"
-    )
-    store_contents(engine, config, cid, [rendered()])
-    return cid
+    return sending_campaign(engine, make_config(tmp_path), members)
 
 
 def _queue_all(engine: Any, cid: int, status: str) -> int:

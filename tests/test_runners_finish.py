@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from mailer import db
 from mailer.backends import MemoryBackend
-from mailer.delivery.send import create_campaign, run_campaign, store_contents
-from test_run_due import make_config, rendered, subscribe
+from mailer.delivery.send import run_campaign
+from test_run_due import make_config, sending_campaign
 
 
 def test_a_member_being_queued_by_another_runner_keeps_the_campaign_sending(
@@ -25,16 +25,7 @@ def test_a_member_being_queued_by_another_runner_keeps_the_campaign_sending(
     url = postgres.create_database()
     engine = db.connect(url)
     config = make_config(tmp_path)
-    subscribe(engine, "partners", 3)
-    cid = create_campaign(
-        engine,
-        config,
-        "issues/2018-03-iom-turkey.yaml",
-        "partners",
-        backend="outbox",
-        status="sending",
-    )
-    store_contents(engine, config, cid, [rendered()])
+    cid = sending_campaign(engine, config, 3)
     with db.read(engine) as conn:
         last = conn.execute(select(func.max(db.memberships.c.subscriber_id))).scalar()
     runner_b = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))

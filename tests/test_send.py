@@ -126,6 +126,16 @@ def statuses(engine: Engine, cid: int) -> dict[str, int]:
     return {str(k): int(v) for k, v in rows}
 
 
+def pending_owners(engine: Engine, cid: int) -> list[str | None]:
+    """The owner of each of the campaign's ``pending`` batches (None: any runner may take it)."""
+    b = db.batches
+    with db.read(engine) as conn:
+        rows = conn.execute(
+            select(b.c.owner).where(b.c.campaign_id == cid, b.c.status == "pending")
+        ).all()
+    return [owner for (owner,) in rows]
+
+
 @pytest.fixture
 def engine(db_url: str) -> Engine:
     return db.connect(db_url)

@@ -31,7 +31,7 @@ from mailer.delivery import recipients
 from mailer.delivery.pool import InFlight, writing
 from mailer.delivery.send import run_campaign
 from mailer.tracking.tokens import Signer
-from test_send import SECRET, campaign, make_config, seed
+from test_send import SECRET, campaign, make_config, pending_owners, seed
 
 KEY = "SG.hotpath-test-key.0123456789"
 
@@ -330,13 +330,9 @@ def test_a_stopped_send_puts_its_prepared_batches_back_and_resumes_with_nobody_t
         first = run_campaign(
             engine, config, cid, backend=backend, should_stop=lambda: len(server.accepted) >= 30
         )
-        b = db.batches
-        with db.read(engine) as conn:
-            pending = conn.execute(
-                select(b.c.owner).where(b.c.campaign_id == cid, b.c.status == "pending")
-            ).all()
+        pending = pending_owners(engine, cid)
         assert first.accepted < 200 and pending  # stopped with prepared batches in line
-        assert all(owner is None for (owner,) in pending)  # any runner may take them
+        assert all(owner is None for owner in pending)  # any runner may take them
         final = run_campaign(engine, config, cid, backend=backend)
     assert final.status == "sent" and final.accepted == 200
     assert Counter(server.accepted) == Counter(f"user{i:05d}@example.com" for i in range(200))

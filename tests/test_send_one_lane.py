@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from faultserver import FaultServer
 from mailer import db
@@ -21,7 +21,7 @@ from mailer.backends.base import Batch, Content, Recipient, Sender
 from mailer.backends.sendgrid import SendGridBackend
 from mailer.delivery.pool import InFlight, waits
 from mailer.delivery.send import run_campaign
-from test_send import SECRET, campaign, make_config, seed
+from test_send import SECRET, campaign, make_config, pending_owners, seed
 
 KEY = "SG.one-lane-test-key.0123456789"
 
@@ -147,13 +147,9 @@ def test_concurrency_1_is_faster_than_one_batch_after_the_other_and_resumes_exac
         first = run_campaign(
             engine, config, cid, backend=backend, should_stop=lambda: len(server.accepted) >= 40
         )
-        b = db.batches
-        with db.read(engine) as conn:
-            pending = conn.execute(
-                select(b.c.owner).where(b.c.campaign_id == cid, b.c.status == "pending")
-            ).all()
+        pending = pending_owners(engine, cid)
         assert first.status == "sending" and first.accepted == len(server.accepted) < 120
-        assert len(pending) == 1 and pending[0][0] is None  # prepared ahead, put back
+        assert pending == [None]  # prepared ahead, put back
         final = run_campaign(engine, config, cid, backend=backend)
     assert final.status == "sent" and final.accepted == 120
     assert Counter(server.accepted) == Counter(f"user{i:05d}@example.com" for i in range(120))
