@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from mailer import db
 from mailer.audience.subscribers import add, unsubscribe
+from mailer.db import migrations
 from mailer.errors import DatabaseError
 
 #: the version a test's own extra migration step gets (one past the shipped ones)
@@ -103,8 +104,10 @@ def test_v1_database_with_data_is_upgraded_by_a_later_step(
     _fill_v1(db_url)
     before = _dump(db_url)
     assert len(before) == 2
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (NEXT, "timezone", _v2_add_timezone)])
-    monkeypatch.setattr(db, "SCHEMA_VERSION", NEXT)
+    monkeypatch.setattr(
+        migrations, "MIGRATIONS", [*db.MIGRATIONS, (NEXT, "timezone", _v2_add_timezone)]
+    )
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", NEXT)
     engine = db.connect(db_url)
     with db.read(engine) as conn:
         assert db.current_version(conn) == NEXT
@@ -127,8 +130,8 @@ def test_failed_upgrade_leaves_the_database_as_it_was(
     that succeeded, same data, no new column."""
     _fill_v1(db_url)
     before = _dump(db_url)
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (NEXT, "broken", _v2_broken)])
-    monkeypatch.setattr(db, "SCHEMA_VERSION", NEXT)
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*db.MIGRATIONS, (NEXT, "broken", _v2_broken)])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", NEXT)
     with pytest.raises(DatabaseError):
         db.connect(db_url)
     db.dispose_all()
@@ -150,8 +153,10 @@ def test_new_database_is_created_at_the_latest_shape(
     def _must_not_run(conn: Connection) -> None:
         raise AssertionError("an upgrade step ran on a new database")
 
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (NEXT, "upgrade only", _must_not_run)])
-    monkeypatch.setattr(db, "SCHEMA_VERSION", NEXT)
+    monkeypatch.setattr(
+        migrations, "MIGRATIONS", [*db.MIGRATIONS, (NEXT, "upgrade only", _must_not_run)]
+    )
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", NEXT)
     engine = db.connect(f"sqlite:///{tmp_path / 'fresh.db'}")
     with db.read(engine) as conn:
         assert db.current_version(conn) == NEXT

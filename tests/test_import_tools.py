@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from mailer import db
 from mailer.audience.csvimport import import_csv, import_file
 from mailer.cli import main
+from mailer.db import migrations
 from mailer.delivery.recipients import eligible
 from mailer.errors import SubscriberError
 
@@ -410,8 +411,8 @@ def test_migration_2_adds_status_reason_and_consents(
             )
         )
     db.dispose_all()
-    monkeypatch.setattr(db, "MIGRATIONS", db.MIGRATIONS[:2])
-    monkeypatch.setattr(db, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(migrations, "MIGRATIONS", db.MIGRATIONS[:2])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
     engine = db.connect(url)
     with db.read(engine) as conn:
         assert db.current_version(conn) == 2

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select, text
 
 from mailer import db
 from mailer.config import Config, Settings
+from mailer.db import migrations
 from mailer.schedule.worker import claim_next, claimed_elsewhere, run_due
 from test_run_due import bare_campaign
 
@@ -38,7 +39,7 @@ def test_a_current_database_is_checked_without_inspecting_it(
     def no_inspection(conn: Any) -> int:
         raise AssertionError("the migration path ran on a current database")
 
-    monkeypatch.setattr(db, "current_version", no_inspection)
+    monkeypatch.setattr(migrations, "current_version", no_inspection)
     engine = db.connect(db_url)
     assert db.schema_is_current(engine)
     with db.read(engine) as conn:

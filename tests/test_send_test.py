@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 from mailer import db
 from mailer.cli import main
 from mailer.config import load_config
+from mailer.db import migrations
 from mailer.tracking.tokens import Signer
 from mailer.web.server import create_app
 from tracking_helpers import count_events, live_server, wait_for
@@ -209,8 +210,8 @@ def test_send_test_without_tracking_links_go_straight(
 
 def test_a_database_at_v2_gets_campaign_kinds(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Migration 3 adds campaigns.kind to an older database: its campaigns are sends."""
-    monkeypatch.setattr(db, "MIGRATIONS", db.MIGRATIONS[:3])
-    monkeypatch.setattr(db, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(migrations, "MIGRATIONS", db.MIGRATIONS[:3])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 3)
     engine = db.connect(db_url)
     with db.transaction(engine) as conn:
         list_id = db.get_or_create_list(conn, "partners")

@@ -14,11 +14,12 @@ may write at the same time. ``transaction(engine)`` takes SQLite's write lock
 at BEGIN (PostgreSQL callers use row locks instead). Its commits survive a crash of the
 process; the ones that must also survive a power cut go through :func:`durable`.
 
-Where things live (every name below is used as ``mailer.db.<name>``, never from the modules):
+Where things live (every name below is used as ``mailer.db.<name>``; tests that patch one
+patch it in its module):
 
 - :mod:`.tables`: the status enums, ``utcnow``, ``metadata`` and every table;
 - :mod:`.migrations`: the steps, ``MIGRATIONS``, ``SCHEMA_VERSION``, ``current_version``,
-  ``schema_is_current`` and ``migrate`` (which read the steps and the version from here);
+  ``schema_is_current`` and ``migrate``;
 - :mod:`.engine`: ``connect`` and its engine cache, SQLite's settings, ``transaction``,
   ``read``, ``snapshot``, ``durable``, ``trusting``, ``insert_once``, ``get_or_create_list``.
 """

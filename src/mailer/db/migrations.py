@@ -1,8 +1,6 @@
 """Schema versioning: the numbered steps (``MIGRATIONS``), ``SCHEMA_VERSION`` and
-``migrate``, which applies the missing steps in one transaction.
-
-``migrate`` and ``schema_is_current`` read ``MIGRATIONS``, ``SCHEMA_VERSION`` and
-``current_version`` through the package (``mailer.db``), where every caller finds them.
+``migrate``, which applies the missing steps in one transaction. (A test that adds a
+step patches them here: ``monkeypatch.setattr(mailer.db.migrations, "MIGRATIONS", ...)``.)
 """
 
 from __future__ import annotations
@@ -96,9 +94,7 @@ def schema_is_current(engine: Engine) -> bool:
                 value = conn.exec_driver_sql("SELECT version FROM schema_version").scalar()
         except DBAPIError:  # no schema_version table yet: a new database
             return False
-    from .. import db  # SCHEMA_VERSION as mailer.db holds it (see the module's docstring)
-
-    return value == db.SCHEMA_VERSION
+    return value == SCHEMA_VERSION
 
 
 def migrate(engine: Engine) -> int:
@@ -106,10 +102,8 @@ def migrate(engine: Engine) -> int:
 
     A database already current is only read (:func:`schema_is_current`): runners started
     together do not queue on the migration lock one after the other."""
-    from .. import db  # the steps and the version as mailer.db holds them (module docstring)
-
     if schema_is_current(engine):
-        return db.SCHEMA_VERSION
+        return SCHEMA_VERSION
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # one migrator at a time across processes
@@ -117,20 +111,20 @@ def migrate(engine: Engine) -> int:
         elif conn.dialect.name == "sqlite":
             conn.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE already holds the write lock
         schema_version.create(conn, checkfirst=True)
-        found = db.current_version(conn)
-        if found > db.SCHEMA_VERSION:
+        found = current_version(conn)
+        if found > SCHEMA_VERSION:
             raise DatabaseError(
                 f"the database is at schema version {found}, newer than this mailer "
-                f"({db.SCHEMA_VERSION})",
+                f"({SCHEMA_VERSION})",
                 hint="upgrade mailer; an older version will not touch a newer database.",
             )
         if found == 0:
             _v1(conn)  # a new database: the table definitions are the latest shape
-        for version, _what, step in db.MIGRATIONS:
+        for version, _what, step in MIGRATIONS:
             if found and version > found:
                 step(conn)
         if found == 0:
-            conn.execute(schema_version.insert().values(version=db.SCHEMA_VERSION))
-        elif found < db.SCHEMA_VERSION:
-            conn.execute(schema_version.update().values(version=db.SCHEMA_VERSION))
+            conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+        elif found < SCHEMA_VERSION:
+            conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
         return found
