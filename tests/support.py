@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -220,3 +221,20 @@ def finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> tuple[int, st
         proc.kill()
         out, err = proc.communicate()
     return proc.returncode, out.decode(), err.decode()
+
+
+def delivery_statuses(engine: Any, cid: int | None = None) -> dict[str, str]:
+    """Each delivery's status as mailer reads it (a batch holding its acceptance applied,
+    ``mailer.db.held``), by the subscriber's address; of campaign *cid* when given."""
+    from sqlalchemy import select
+
+    from mailer import db
+
+    d, s = db.deliveries, db.subscribers
+    query = select(s.c.email, db.held.status_of()).select_from(
+        db.held.with_batch(d.join(s, s.c.id == d.c.subscriber_id))
+    )
+    if cid is not None:
+        query = query.where(d.c.campaign_id == cid)
+    with db.read(engine) as conn:
+        return {str(email): str(status) for email, status in conn.execute(query)}

@@ -46,8 +46,10 @@ def plain(engine: Engine, cid: int) -> dict[str, Any]:
     d = db.deliveries
     with db.read(engine) as conn:
         row = conn.execute(select(db.campaigns).where(db.campaigns.c.id == cid)).mappings().one()
-        rows = conn.execute(
-            select(d.c.status, d.c.language, d.c.error).where(d.c.campaign_id == cid)
+        rows = conn.execute(  # each row's status, its batch's acceptance applied
+            select(db.held.status_of(), d.c.language, d.c.error)
+            .select_from(db.held.with_batch())
+            .where(d.c.campaign_id == cid)
         ).all()
     status = Counter(str(r[0]) for r in rows)
     skipped = sum(1 for r in rows if r[0] == "failed" and (r[2] or "").startswith(SKIPPED))
@@ -196,15 +198,17 @@ def test_a_delivery_without_a_batch_is_counted_from_the_deliveries(
 
 
 def _make_old(engine: Engine, url: str) -> Engine:
-    """The database as schema version 6 left it (no batches.language), then opened by this
-    mailer: migration 7 adds the column, NULL in every batch made before."""
+    """The database as schema version 6 left it (no batches.language, no
+    batches.accepted_count), then opened by this mailer: migrations 7 and 8 add the
+    columns, NULL in every batch made before."""
     with db.transaction(engine) as conn:
         conn.execute(text("ALTER TABLE batches DROP COLUMN language"))
+        conn.execute(text("ALTER TABLE batches DROP COLUMN accepted_count"))
         conn.execute(db.schema_version.update().values(version=6))
     db.dispose_all()
     engine = db.connect(url)
     with db.read(engine) as conn:
-        assert db.current_version(conn) == db.SCHEMA_VERSION == 7
+        assert db.current_version(conn) == db.SCHEMA_VERSION == 8
         assert conn.execute(select(db.batches.c.language).distinct()).scalars().all() == [None]
     return engine
 

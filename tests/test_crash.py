@@ -18,13 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from faultserver import FaultServer
 from mailer import db
 from mailer.config import load_config
 from mailer.delivery.send import store_contents
-from support import free_port
+from support import delivery_statuses, free_port
 from test_send import rendered, seed
 
 N = 5000
@@ -145,13 +144,8 @@ def test_kill_9_and_resume_sends_each_address_once(
     assert killed >= KILLS - 1, "the sender should have been killed mid-send"
     counts = Counter(log)
     assert max(counts.values()) == 1, [a for a, n in counts.items() if n > 1][:5]
-    d, s = db.deliveries, db.subscribers
     engine = db.connect(config.database_url)
-    with db.read(engine) as conn:
-        rows = conn.execute(
-            select(s.c.email, d.c.status).join(s, s.c.id == d.c.subscriber_id)
-        ).all()
-    status = {email: st for email, st in rows}
+    status = delivery_statuses(engine)
     everyone = {f"user{i:05d}@example.com" for i in range(N)}
     assert set(status) == everyone
     accepted = {e for e, st in status.items() if st == "accepted"}

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from faultserver import FaultServer
 from mailer import db
 from mailer.backends.sendgrid import SendGridBackend
 from mailer.delivery.send import run_campaign
-from support import free_port
+from support import delivery_statuses, free_port
 from test_send import SECRET, campaign, make_config, seed
 
 KEY = "SG.concurrency-test-key.0123456789"
@@ -30,10 +30,7 @@ def engine(tmp_path: Path) -> Engine:
 
 
 def _statuses(engine: Engine, cid: int) -> Counter[str]:
-    d = db.deliveries
-    with db.read(engine) as conn:
-        rows = conn.execute(select(d.c.status).where(d.c.campaign_id == cid)).all()
-    return Counter(r[0] for r in rows)
+    return Counter(delivery_statuses(engine, cid).values())
 
 
 def test_sendgrid_batches_fly_together(

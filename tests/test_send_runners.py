@@ -25,7 +25,7 @@ from mailer.config import Config, load_config
 from mailer.delivery import recovery
 from mailer.delivery.send import run_campaign
 from mailer.process import LEASE
-from support import ROOT, PostgresServer, finish
+from support import ROOT, PostgresServer, delivery_statuses, finish
 from test_run_due import scheduled
 
 MAILER = str(ROOT / ".venv" / "bin" / "mailer")
@@ -100,10 +100,7 @@ class Runners:
             return list(conn.execute(query).all())
 
     def deliveries(self, cid: int) -> collections.Counter[str]:
-        d = db.deliveries
-        with db.read(self.engine) as conn:
-            rows = conn.execute(select(d.c.status).where(d.c.campaign_id == cid)).all()
-        return collections.Counter(r[0] for r in rows)
+        return collections.Counter(delivery_statuses(self.engine, cid).values())
 
     def unknown_emails(self, cid: int) -> set[str]:
         d, s = db.deliveries, db.subscribers

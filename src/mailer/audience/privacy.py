@@ -98,6 +98,7 @@ def forget(conn: Connection, email: str, *, case_sensitive_local: bool = False) 
         sid = int(row.id)
         events_of = or_(ev.c.subscriber_id == sid, named)
         counts["events"] = conn.execute(delete(ev).where(events_of)).rowcount or 0
+        db.held.forget(conn, sid)  # batches holding its acceptance count one fewer
         for name, table in (
             ("deliveries", db.deliveries),
             ("consents", db.consents),
@@ -169,13 +170,13 @@ def show(conn: Connection, email: str, *, case_sensitive_local: bool = False) ->
             c.c.issue_slug,
             c.c.subject,
             d.c.language,
-            d.c.status,
-            d.c.provider_message_id,
+            db.held.status_of().label("status"),
+            db.held.provider_id_of().label("provider_message_id"),
             d.c.error,
-            d.c.accepted_at,
+            db.held.accepted_at_of().label("accepted_at"),
             d.c.updated_at,
         )
-        .select_from(d.join(c, c.c.id == d.c.campaign_id))
+        .select_from(db.held.with_batch(d.join(c, c.c.id == d.c.campaign_id)))
         .where(d.c.subscriber_id == sid)
         .order_by(d.c.id),
     )

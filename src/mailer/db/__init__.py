@@ -21,13 +21,16 @@ patch it in its module):
 - :mod:`.migrations`: the steps, ``MIGRATIONS``, ``SCHEMA_VERSION``, ``current_version``,
   ``schema_is_current`` and ``migrate``;
 - :mod:`.engine`: ``connect`` and its engine cache, SQLite's settings, ``transaction``,
-  ``read``, ``snapshot``, ``durable``, ``trusting``, ``insert_once``, ``get_or_create_list``.
+  ``read``, ``snapshot``, ``durable``, ``trusting``, ``insert_once``, ``get_or_create_list``;
+- :mod:`.held`: what a delivery's status reads as when its batch holds its acceptance, and
+  the counts by status every reader uses.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Engine, Table, create_engine, inspect
 
+from . import held
 from .engine import (
     PRAGMAS,
     PRAGMAS_OPTION,
@@ -100,6 +103,7 @@ __all__ = [
     "events",
     "forgotten",
     "get_or_create_list",
+    "held",
     "insert_once",
     "inspect",
     "links",

@@ -60,6 +60,13 @@ def _v7(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE batches ADD COLUMN language VARCHAR(35)"))
 
 
+def _v8(conn: Connection) -> None:
+    """batches.accepted_count: a batch accepted whole by one answer holds its deliveries'
+    acceptance (:mod:`mailer.db.held`). Earlier batches keep NULL: their deliveries say
+    their own status, as before."""
+    conn.execute(text("ALTER TABLE batches ADD COLUMN accepted_count INTEGER"))
+
+
 #: (version, what it does, function). Append only; never edit a released step.
 #: A new database is created by ``_v1`` from the table definitions (:mod:`.tables`), which
 #: always describe the LATEST schema, and stamped with ``SCHEMA_VERSION``; a step N > 1 only
@@ -73,6 +80,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "memberships.status, left_at (sign-up confirmation, leaving one list)", _v5),
     (6, "batches.owner, heartbeat_at; campaigns.paused_by, signals_since; send_pace", _v6),
     (7, "batches.language (counts by language without reading every delivery)", _v7),
+    (8, "batches.accepted_count (acceptance recorded per batch, not per delivery)", _v8),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

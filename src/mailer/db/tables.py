@@ -233,6 +233,10 @@ batches = Table(
     #: the language every delivery of the batch is sent in (they are queued one language at
     #: a time); NULL for batches made before schema version 7
     Column("language", String(35), nullable=True),
+    #: set when one answer of the provider accepted the batch whole (SendGrid's): how many of
+    #: its deliveries it accepted. Those keep ``pending`` and read as accepted through the
+    #: batch (:mod:`mailer.db.held`); NULL when each delivery records its own answer
+    Column("accepted_count", Integer, nullable=True),
     Index("ix_batches_campaign_status", "campaign_id", "status"),
 )
 

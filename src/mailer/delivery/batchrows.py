@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from .. import db
@@ -131,14 +131,18 @@ def _hot(dialect: Any) -> dict[str, Bare]:
                 owner=bindparam("owner"),
                 heartbeat_at=now,
             ),
-            "accept_rows": d.update()
-            .where(d.c.batch_id == bid, d.c.status == DS.PENDING.value)
+            # one answer for the whole batch: the batch holds its deliveries' acceptance
+            # (mailer.db.held); they keep ``pending``, none of them is rewritten
+            "accept_held": b.update()
+            .where(b.c.id == bid)
             .values(
                 status=DS.ACCEPTED.value,
-                provider_message_id=bindparam("pid"),
                 error=None,
-                updated_at=now,
-                accepted_at=now,
+                finished_at=now,
+                provider_id=bindparam("pid"),
+                accepted_count=select(func.count())
+                .where(d.c.batch_id == bid, d.c.status == DS.PENDING.value)
+                .scalar_subquery(),
             ),
             "accept_batch": b.update()
             .where(b.c.id == bid)
@@ -168,11 +172,14 @@ def mark_in_flight(engine: Engine, batch_id: int, me: str) -> None:
 
 
 def accept_whole(conn: Connection, batch_id: int, provider_id: str | None, rows: bool) -> None:
-    """In *conn*'s transaction: the provider accepted batch *batch_id*; its still
-    ``pending`` deliveries (*rows*: when the answer covered the whole batch at once, as
-    SendGrid's does) become ``accepted`` with *provider_id*, and the batch is settled."""
+    """In *conn*'s transaction: the provider accepted batch *batch_id*, and the batch is
+    settled. *rows*: the answer covered the whole batch at once (SendGrid's): the batch
+    row records it, with *provider_id* and how many deliveries were still ``pending``,
+    which from now on read as accepted (:mod:`mailer.db.held`). Otherwise each delivery
+    has recorded its own answer already."""
     hot = _hot(conn.dialect)
     now = driver_time(conn.dialect, db.utcnow())
     if rows:
-        hot["accept_rows"].run(conn, bid=batch_id, pid=provider_id, now=now)
-    hot["accept_batch"].run(conn, bid=batch_id, now=now)
+        hot["accept_held"].run(conn, bid=batch_id, pid=provider_id, now=now)
+    else:
+        hot["accept_batch"].run(conn, bid=batch_id, now=now)

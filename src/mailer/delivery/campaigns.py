@@ -72,20 +72,14 @@ class CampaignResult:
 def campaign_result(engine: Engine, campaign_id: int) -> CampaignResult:
     """The campaign's status and delivery counts as stored, read on one snapshot (every
     runner of a big campaign reads them once more as it exits, so none of them reads every
-    delivery row): counts by status from the ``(campaign_id, status)`` index alone, skips
-    among the failed rows only, counts by language from the batches (:func:`by_language`)."""
+    delivery row): counts by status from the ``(campaign_id, status)`` index and the
+    batches (:func:`mailer.db.held.status_counts`), skips among the failed rows only,
+    counts by language from the batches (:func:`by_language`)."""
     c, d = db.campaigns, db.deliveries
     failed = DS.FAILED.value
     with db.snapshot(engine) as conn:
         row = conn.execute(select(c).where(c.c.id == campaign_id)).mappings().one()
-        counts: dict[str, int] = {
-            str(k): int(n)
-            for k, n in conn.execute(
-                select(d.c.status, func.count())
-                .where(d.c.campaign_id == campaign_id)
-                .group_by(d.c.status)
-            ).all()
-        }
+        counts = db.held.status_counts(conn, campaign_id)
         skipped = 0
         if counts.get(failed):
             skipped = conn.execute(
@@ -196,14 +190,7 @@ def list_campaigns(engine: Engine, campaign_id: int | None = None) -> list[dict[
                 f"there is no campaign {campaign_id}", hint="see `mailer campaigns`."
             )
         for row in rows:
-            counts = {
-                str(k): int(v)
-                for k, v in conn.execute(
-                    select(d.c.status, func.count())
-                    .where(d.c.campaign_id == row["id"])
-                    .group_by(d.c.status)
-                ).all()
-            }
+            counts = db.held.status_counts(conn, int(row["id"]))
             total = int(row["recipients"] or 0)
             settled = sum(v for k, v in counts.items() if k != DS.PENDING.value)
             out.append(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from .. import db
@@ -68,6 +68,7 @@ def cancel_campaign(engine: Engine, campaign_id: int) -> Cancelled:
             .where(
                 d.c.campaign_id == campaign_id,
                 d.c.status.in_((DS.PENDING.value, DS.UNKNOWN.value)),
+                db.held.not_held(campaign_id),  # accepted through their batch: they left
             )
             .values(status=DS.FAILED.value, error=CANCELLED_NOTE, updated_at=db.utcnow())
         )
@@ -87,10 +88,6 @@ def cancel_campaign(engine: Engine, campaign_id: int) -> Cancelled:
                 f"campaign {campaign_id} changed while it was being cancelled",
                 hint="see `mailer campaigns` and try again.",
             )
-        accepted = conn.execute(
-            select(func.count()).where(
-                d.c.campaign_id == campaign_id, d.c.status == DS.ACCEPTED.value
-            )
-        ).scalar_one()
+        accepted = db.held.accepted_count(conn, [campaign_id])
     log.info("campaign %s cancelled (was %s)", campaign_id, status)
     return Cancelled(campaign_id, status, int(accepted))

@@ -42,16 +42,10 @@ def count_total(
     statistics of a ``deliveries`` table that fills during the send cannot turn it into a
     nested loop that re-reads the campaign's deliveries for every member (minutes instead
     of milliseconds). *snapshot* is set once the snapshot is taken (or counting failed)."""
-    d, c = db.deliveries, db.campaigns
+    c = db.campaigns
     try:
         with db.snapshot(engine) as conn:
-            queued: dict[str, int] = dict(
-                conn.execute(
-                    select(d.c.status, func.count())
-                    .where(d.c.campaign_id == campaign_id)
-                    .group_by(d.c.status)
-                ).all()
-            )
+            queued = db.held.status_counts(conn, campaign_id)
             if snapshot is not None:
                 snapshot.set()
             settled = int(sum(v for k, v in queued.items() if k != DS.PENDING.value))

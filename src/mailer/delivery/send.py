@@ -74,11 +74,7 @@ def _reopen_failed(engine: Engine, campaign_id: int) -> None:
             .where(b.c.campaign_id == campaign_id, b.c.status == DS.FAILED.value)
             .values(status=DS.PENDING.value, error=None)
         )
-        accepted = conn.execute(
-            select(func.count()).where(
-                d.c.campaign_id == campaign_id, d.c.status == DS.ACCEPTED.value
-            )
-        ).scalar_one()
+        accepted = db.held.accepted_count(conn, [campaign_id])
         if not accepted:  # nobody got it yet: render the (fixed) issue again
             conn.execute(
                 db.campaign_contents.delete().where(

@@ -70,7 +70,7 @@ class Signals:
 def read_signals(engine: Engine, campaign_id: int, *, need_accepted: bool = True) -> Signals:
     """Complaints, bounces and (when *need_accepted*) accepted deliveries of the campaign
     since its ``signals_since``."""
-    c, d, e = db.campaigns, db.deliveries, db.events
+    c, e = db.campaigns, db.events
     with db.read(engine) as conn:
         since: datetime | None = conn.execute(
             select(c.c.signals_since).where(c.c.id == campaign_id)
@@ -88,12 +88,7 @@ def read_signals(engine: Engine, campaign_id: int, *, need_accepted: bool = True
         counts = {str(k): int(v) for k, v in conn.execute(q).all()}
         accepted = 0
         if need_accepted:
-            a = select(func.count()).where(
-                d.c.campaign_id == campaign_id, d.c.status == DS.ACCEPTED.value
-            )
-            if since is not None:
-                a = a.where(d.c.accepted_at >= since)
-            accepted = int(conn.execute(a).scalar_one())
+            accepted = db.held.accepted_count(conn, [campaign_id], since)
     return Signals(accepted, counts.get(ET.SPAMREPORT.value, 0), counts.get(ET.BOUNCE.value, 0))
 
 

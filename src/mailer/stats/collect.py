@@ -129,11 +129,16 @@ def _proxy_opens(conn: Connection, ids: list[int], window: float) -> tuple[int, 
     """(open events that look made by a preloading proxy, openers with only such opens)."""
     ev, d = db.events, db.deliveries
     rows = conn.execute(
-        select(ev.c.subscriber_id, ev.c.user_agent, ev.c.created_at, d.c.accepted_at)
+        select(ev.c.subscriber_id, ev.c.user_agent, ev.c.created_at, db.held.accepted_at_of())
         .select_from(
-            ev.outerjoin(
-                d,
-                and_(d.c.campaign_id == ev.c.campaign_id, d.c.subscriber_id == ev.c.subscriber_id),
+            db.held.with_batch(
+                ev.outerjoin(
+                    d,
+                    and_(
+                        d.c.campaign_id == ev.c.campaign_id,
+                        d.c.subscriber_id == ev.c.subscriber_id,
+                    ),
+                )
             )
         )
         .where(ev.c.campaign_id.in_(ids), ev.c.type == E.OPEN.value, ev.c.is_scanner.is_(False))
@@ -201,11 +206,8 @@ def issue_stats(
 
 
 def _figures(conn: Connection, ids: Sequence[int], stats: Stats) -> None:
-    d, ev = db.deliveries, db.events
-    attempted = d.c.status != db.DeliveryStatus.PENDING.value  # handed to the backend
-    stats.sent = int(
-        conn.execute(select(func.count()).where(d.c.campaign_id.in_(ids), attempted)).scalar() or 0
-    )
+    ev = db.events
+    stats.sent = db.held.settled_count(conn, ids)  # handed to the backend
     base = base_counts(conn, ids)
     stats.accepted, stats.delivered = base.accepted, base.delivered
     stats.recipients = base.recipients

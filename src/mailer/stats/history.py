@@ -57,14 +57,8 @@ def count_events(
 
 def base_counts(conn: Connection, ids: Sequence[int]) -> BaseCounts:
     """The counts of campaigns *ids* that every rate is made of."""
-    d = db.deliveries
-    accepted = conn.execute(
-        select(func.count()).where(
-            d.c.campaign_id.in_(list(ids)), d.c.status == db.DeliveryStatus.ACCEPTED.value
-        )
-    ).scalar()
     return BaseCounts(
-        accepted=int(accepted or 0),
+        accepted=db.held.accepted_count(conn, ids),
         delivered=count_events(conn, ids, (E.DELIVERED,), unique=True),
         unique_opens=count_events(conn, ids, (E.OPEN,), unique=True),
         unique_clickers=count_events(conn, ids, (E.CLICK,), unique=True),

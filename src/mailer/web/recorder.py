@@ -290,11 +290,13 @@ class Recorder:
             pair_list = sorted(pairs)
             for start in range(0, len(pair_list), 200):
                 chunk = pair_list[start : start + 200]
-                query = select(d.c.campaign_id, d.c.subscriber_id, d.c.accepted_at).where(
-                    tuple_(d.c.campaign_id, d.c.subscriber_id).in_(chunk)
+                query = (
+                    select(d.c.campaign_id, d.c.subscriber_id, db.held.accepted_at_of())
+                    .select_from(db.held.with_batch())
+                    .where(tuple_(d.c.campaign_id, d.c.subscriber_id).in_(chunk))
                 )
-                for found in conn.execute(query):
-                    accepted[(found.campaign_id, found.subscriber_id)] = found.accepted_at
+                for cid, sid, at in conn.execute(query):
+                    accepted[(cid, sid)] = at
         for row in rows:
             key = (row["campaign_id"], row.get("subscriber_id"))
             if key in accepted and too_soon(row["created_at"], accepted[key], self.scanner_window):
