@@ -72,6 +72,43 @@ def test_scanner_window_applies_per_delivery(seeded) -> None:  # type: ignore[no
     ]
 
 
+def test_scanner_window_reads_a_batchs_acceptance(seeded) -> None:  # type: ignore[no-untyped-def]
+    """A delivery accepted through its batch (``mailer.db.held``: the row still ``pending``,
+    no time of its own) was accepted at the batch's ``finished_at``: a click within the
+    window after it is flagged."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from mailer import db
+
+    s = seeded
+    d, b = db.deliveries, db.batches
+    with db.transaction(s.engine) as conn:  # the first reader's batch was accepted just now
+        bid = conn.execute(
+            b.insert().values(
+                campaign_id=s.campaign_id,
+                status="accepted",
+                size=1,
+                accepted_count=1,
+                provider_id="sg-batch-1",
+                finished_at=db.utcnow() - timedelta(seconds=1),
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            d.update()
+            .where(d.c.subscriber_id == s.subscribers[0])
+            .values(status="pending", accepted_at=None, batch_id=bid)
+        )
+    rows = [event_row("click", s.campaign_id, sub, "Mozilla") for sub in s.subscribers[:2]]
+    Recorder(s.engine, scanner_window=30).flush(rows)
+    with db.read(s.engine) as conn:
+        flags = conn.execute(
+            select(db.events.c.subscriber_id, db.events.c.is_scanner).order_by(db.events.c.id)
+        ).all()
+    assert [tuple(f) for f in flags] == [(s.subscribers[0], True), (s.subscribers[1], False)]
+
+
 def test_too_soon_and_scanner_agents() -> None:
     """The window is measured from acceptance; known scanner agents are recognised."""
     from datetime import datetime, timedelta
