@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from .. import db
 from . import claims
@@ -39,18 +41,32 @@ def queue_page(
 ) -> tuple[int, list[Any], int]:
     """Read the next page after subscriber id *after* and queue it as a pending batch owned
     by *me*: (the batch id, 0 when the page was empty; its rows; the new cursor). Raises
-    ``IntegrityError`` when another runner queued one of them first."""
+    ``IntegrityError`` when another runner queued one of them first.
+
+    On SQLite the page is read before the write lock is taken (a WAL read does not wait
+    for writers, and the send's lanes record their answers meanwhile); the write
+    transaction then checks that every member read is still a subscribed member of the
+    list (:func:`_still_members`) and reads the page again under the lock if one is not
+    (erased, unsubscribed, left the list in between). PostgreSQL reads it in the write
+    transaction, locking the memberships it takes (several runners)."""
     b = db.batches
     bid = 0
+    early = None
+    if engine.dialect.name == "sqlite":
+        with db.read(engine) as conn:
+            early = reader.page(conn, after, size)
     # SQLite: no foreign-key lookups for this transaction's rows (three per delivery, a
     # tenth of the queue's and accept's database work): each refers to a row this very
-    # transaction made or read, and it holds SQLite's one write lock from its BEGIN to its
-    # COMMIT, so no other writer (erasure deletes a subscriber) runs in between: the batch
-    # it inserts, the subscribers it has just read, the campaign being sent (never
-    # deleted). Uniqueness (a recipient queued at most once per campaign) is an index,
-    # checked as always.
+    # transaction made or read (the page, or the check that its members are still there),
+    # and it holds SQLite's one write lock from its BEGIN to its COMMIT, so no other writer
+    # (erasure deletes a subscriber) runs in between: the batch it inserts, the subscribers
+    # of the page, the campaign being sent (never deleted). Uniqueness (a recipient queued
+    # at most once per campaign) is an index, checked as always.
     with writing(db.trusting(engine)) as conn:
-        rows, cursor = reader.page(conn, after, size)
+        if early is not None and _still_members(conn, reader.list_id, early[0]):
+            rows, cursor = early
+        else:
+            rows, cursor = reader.page(conn, after, size)
         if rows:
             bid = int(
                 conn.execute(
@@ -66,6 +82,29 @@ def queue_page(
             )
             insert_deliveries(conn, campaign_id, bid, language, rows)
     return bid, rows, cursor
+
+
+#: SQLite: how many of the given subscriber ids (a JSON array) are subscribed members of list ?
+_MEMBERS = (
+    "SELECT count(*) FROM json_each(?) AS j"
+    " JOIN memberships AS m ON m.list_id = ? AND m.subscriber_id = j.value"
+    " AND m.status = 'subscribed'"
+    " JOIN subscribers AS s ON s.id = j.value AND s.status = 'subscribed'"
+)
+
+
+def _still_members(conn: Connection, list_id: int, rows: list[Any]) -> bool:
+    """In *conn*'s write transaction (SQLite): whether every member of *rows*, read before
+    it began, is still a subscribed member of list *list_id*. False also when this SQLite
+    has no JSON functions (the page is then read again under the lock, as it always was)."""
+    if not rows:
+        return True  # nothing to queue: the cursor moves on as it read
+    ids = orjson.dumps([int(r[0]) for r in rows]).decode()
+    try:
+        found = conn.exec_driver_sql(_MEMBERS, (ids, list_id)).scalar_one()
+    except OperationalError:
+        return False
+    return int(found) == len(rows)
 
 
 def take_pending(

@@ -159,6 +159,7 @@ class PageReader:
         leap: bool = False,
     ) -> None:
         d = db.deliveries
+        self.list_id = list_id
         after, limit = bindparam("after", type_=Integer), bindparam("limit", type_=Integer)
         query = members_page(list_id, cond, after, limit)
         self._leap: Bare | None = None
