@@ -208,10 +208,10 @@ def _run(
     c, d = db.campaigns, db.deliveries
     with db.read(engine) as conn:
         row = conn.execute(select(c).where(c.c.id == cid)).mappings().one()
-        accepted = conn.execute(
-            select(func.count(d.c.id.distinct())).where(
-                d.c.campaign_id == cid, d.c.status == "accepted"
-            )
+        accepted = conn.execute(  # each delivery's status as mailer reads it (db.held)
+            select(func.count(d.c.id.distinct()))
+            .select_from(db.held.with_batch())
+            .where(d.c.campaign_id == cid, db.held.status_of() == "accepted")
         ).scalar_one()
         b = db.batches
         firsts = [
