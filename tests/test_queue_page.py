@@ -61,29 +61,25 @@ def test_the_page_read_first_is_queued(engine: Engine, tmp_path: Path) -> None:
     assert reads == [10] and rows == queued and len(queued) == 10
 
 
-def test_a_reader_who_unsubscribed_meanwhile_is_not_queued(engine: Engine, tmp_path: Path) -> None:
-    def unsubscribe(first: Any) -> None:
-        s = db.subscribers
-        with db.transaction(engine) as conn:
-            conn.execute(s.update().where(s.c.id == first[0]).values(status="unsubscribed"))
-        gone.append(int(first[0]))
+@pytest.mark.parametrize(
+    ("table", "status"), [("subscribers", "unsubscribed"), ("memberships", "left")]
+)
+def test_a_reader_who_left_meanwhile_is_not_queued(
+    engine: Engine, tmp_path: Path, table: str, status: str
+) -> None:
+    """Unsubscribed (the subscriber's status) or left the list (the membership's)."""
+    t = db.metadata.tables[table]
+    key = t.c.id if table == "subscribers" else t.c.subscriber_id
 
-    gone: list[int] = []
-    rows, queued, reads = _queue(engine, tmp_path, unsubscribe)
-    assert reads == [10, 10]  # read again under the lock
-    assert gone[0] not in queued and rows == queued and len(queued) == 10
-
-
-def test_a_reader_who_left_the_list_meanwhile_is_not_queued(engine: Engine, tmp_path: Path) -> None:
     def leave(first: Any) -> None:
-        m = db.memberships
         with db.transaction(engine) as conn:
-            conn.execute(m.update().where(m.c.subscriber_id == first[0]).values(status="left"))
+            conn.execute(t.update().where(key == first[0]).values(status=status))
         gone.append(int(first[0]))
 
     gone: list[int] = []
     rows, queued, reads = _queue(engine, tmp_path, leave)
-    assert reads == [10, 10] and gone[0] not in queued and rows == queued
+    assert reads == [10, 10]  # read again under the lock
+    assert gone[0] not in queued and rows == queued and len(queued) == 10
 
 
 def test_a_reader_erased_meanwhile_is_not_queued(engine: Engine, tmp_path: Path) -> None:
