@@ -16,9 +16,11 @@ The ledger (tables ``batches`` and ``deliveries``):
   recipient is queued at most once per campaign;
 * just before the request the batch becomes ``sending`` (in flight);
 * deliveries become ``accepted`` only after the provider accepted them (SMTP and
-  outbox: message by message, each committed on its own; SendGrid: the whole
-  request), ``failed`` when the provider refused that address, ``unknown`` when the
-  request left and no answer came. Resuming after a crash: see :mod:`mailer.recovery`.
+  outbox: message by message, each committed on its own; SendGrid: the whole request,
+  recorded once on the batch row, whose deliveries then read as accepted:
+  :mod:`mailer.db.held`), ``failed`` when the provider refused that address, ``unknown``
+  when the request left and no answer came. Resuming after a crash: see
+  :mod:`mailer.recovery`.
 
 Recipients are streamed from the database a batch at a time, and their status is
 re-checked when a batch is built or re-sent, so someone who unsubscribes during a send
