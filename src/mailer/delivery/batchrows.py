@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-import orjson
 from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
 
 from .. import db
 from . import claims
@@ -46,9 +44,9 @@ def queue_page(
     On SQLite the page is read before the write lock is taken (a WAL read does not wait
     for writers, and the send's lanes record their answers meanwhile); the write
     transaction then checks that every member read is still a subscribed member of the
-    list (:func:`_still_members`) and reads the page again under the lock if one is not
-    (erased, unsubscribed, left the list in between). PostgreSQL reads it in the write
-    transaction, locking the memberships it takes (several runners)."""
+    list (:meth:`.recipients.PageReader.still_members`) and reads the page again under the
+    lock if one is not (erased, unsubscribed, left the list in between). PostgreSQL reads
+    it in the write transaction, locking the memberships it takes (several runners)."""
     b = db.batches
     bid = 0
     early = None
@@ -63,7 +61,7 @@ def queue_page(
     # of the page, the campaign being sent (never deleted). Uniqueness (a recipient queued
     # at most once per campaign) is an index, checked as always.
     with writing(db.trusting(engine)) as conn:
-        if early is not None and _still_members(conn, reader.list_id, early[0]):
+        if early is not None and reader.still_members(conn, early[0]):
             rows, cursor = early
         else:
             rows, cursor = reader.page(conn, after, size)
@@ -82,29 +80,6 @@ def queue_page(
             )
             insert_deliveries(conn, campaign_id, bid, language, rows)
     return bid, rows, cursor
-
-
-#: SQLite: how many of the given subscriber ids (a JSON array) are subscribed members of list ?
-_MEMBERS = (
-    "SELECT count(*) FROM json_each(?) AS j"
-    " JOIN memberships AS m ON m.list_id = ? AND m.subscriber_id = j.value"
-    " AND m.status = 'subscribed'"
-    " JOIN subscribers AS s ON s.id = j.value AND s.status = 'subscribed'"
-)
-
-
-def _still_members(conn: Connection, list_id: int, rows: list[Any]) -> bool:
-    """In *conn*'s write transaction (SQLite): whether every member of *rows*, read before
-    it began, is still a subscribed member of list *list_id*. False also when this SQLite
-    has no JSON functions (the page is then read again under the lock, as it always was)."""
-    if not rows:
-        return True  # nothing to queue: the cursor moves on as it read
-    ids = orjson.dumps([int(r[0]) for r in rows]).decode()
-    try:
-        found = conn.exec_driver_sql(_MEMBERS, (ids, list_id)).scalar_one()
-    except OperationalError:
-        return False
-    return int(found) == len(rows)
 
 
 def take_pending(

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     Text,
+    and_,
     bindparam,
     exists,
     func,
@@ -72,6 +73,18 @@ def raw_attributes() -> Any:
     return type_coerce(db.subscribers.c.attributes, Text)
 
 
+def subscribed_member(list_id: int) -> Any:
+    """SQL condition over ``memberships`` joined to ``subscribers``: a subscribed member of
+    list *list_id* (membership and subscriber both ``subscribed``: not pending, not left)."""
+    s, m = db.subscribers, db.memberships
+    subscribed = db.SubscriberStatus.SUBSCRIBED.value
+    return and_(
+        m.c.list_id == list_id,
+        m.c.status == db.MembershipStatus.SUBSCRIBED.value,
+        s.c.status == subscribed,
+    )
+
+
 def eligible(campaign_id: int, list_id: int) -> Any:
     """Subscribed members of the list (membership and subscriber both ``subscribed``) not
     yet queued in the campaign."""
@@ -80,12 +93,7 @@ def eligible(campaign_id: int, list_id: int) -> Any:
     return (
         select(s.c.id, s.c.email, s.c.name, raw_attributes())
         .select_from(m.join(s, s.c.id == m.c.subscriber_id))
-        .where(
-            m.c.list_id == list_id,
-            m.c.status == db.MembershipStatus.SUBSCRIBED.value,  # not pending, not left
-            s.c.status == db.SubscriberStatus.SUBSCRIBED.value,
-            not_(queued),
-        )
+        .where(subscribed_member(list_id), not_(queued))
     )
 
 
@@ -106,9 +114,7 @@ def members_page(list_id: int, cond: Any, after: Any, limit: Any) -> Any:
         select(s.c.id, s.c.email, s.c.name, raw_attributes())
         .select_from(m.join(s, s.c.id == m.c.subscriber_id))
         .where(
-            m.c.list_id == list_id,
-            m.c.status == db.MembershipStatus.SUBSCRIBED.value,
-            s.c.status == db.SubscriberStatus.SUBSCRIBED.value,
+            subscribed_member(list_id),
             m.c.subscriber_id > after,
             s.c.id > after,  # the same, said of the join's other side: read from there too
             cond,
@@ -159,7 +165,6 @@ class PageReader:
         leap: bool = False,
     ) -> None:
         d = db.deliveries
-        self.list_id = list_id
         after, limit = bindparam("after", type_=Integer), bindparam("limit", type_=Integer)
         query = members_page(list_id, cond, after, limit)
         self._leap: Bare | None = None
@@ -185,6 +190,17 @@ class PageReader:
         )
         self._page = Bare(query.compile(dialect=dialect))
         self._queued = Bare(queued.compile(dialect=dialect))
+        self._members: Bare | None = None
+        if dialect.name == "sqlite":  # how many of the ids in a JSON array are still members
+            s, m = db.subscribers, db.memberships
+            ids = func.json_each(bindparam("ids")).table_valued("value")
+            # every join from the ids: SQLite walks the array and looks each id up (by
+            # primary key), rather than the whole list's memberships for each id
+            found = ids.join(s, s.c.id == ids.c.value).join(
+                m, and_(m.c.subscriber_id == ids.c.value, subscribed_member(list_id))
+            )
+            members = select(func.count()).select_from(found)
+            self._members = Bare(members.compile(dialect=dialect))
 
     def page(self, conn: Connection, after: int, size: int) -> tuple[list[Any], int]:
         """As :func:`claim_page`: (up to *size* members not yet queued, the new cursor),
@@ -201,6 +217,22 @@ class PageReader:
             if len(fresh) >= size:
                 break
         return fresh, after
+
+    def still_members(self, conn: Connection, rows: Sequence[Any]) -> bool:
+        """Whether every member of *rows* (a page read before *conn*'s transaction began) is
+        still a subscribed member of the list. False where it cannot tell (PostgreSQL reads
+        its pages in the write transaction; an SQLite without JSON functions): the page is
+        then read again."""
+        if not rows:
+            return True  # nothing to queue: the cursor moves on as it read
+        if self._members is None:
+            return False
+        ids = orjson.dumps([int(r[0]) for r in rows]).decode()
+        try:
+            found = self._members.run(conn, ids=ids).scalar_one()
+        except OperationalError:
+            return False
+        return int(found) == len(rows)
 
 
 class Bare:
