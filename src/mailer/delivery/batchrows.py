@@ -20,9 +20,10 @@ from sqlalchemy.engine import Connection
 
 from .. import db
 from . import claims
+from .bare import Bare, driver_time
 from .campaigns import SKIPPED
 from .pool import writing
-from .recipients import Bare, PageReader, driver_time, insert_deliveries, raw_attributes
+from .recipients import PageReader, insert_deliveries, raw_attributes
 from .recovery import BATCH_SENDING
 
 DS = db.DeliveryStatus
